@@ -1,0 +1,485 @@
+//! Pass 2: [`Expr`] trees to instructions.
+
+use std::rc::Rc;
+
+use super::ast::{Binding, BindingId, Expr, Func, FuncId};
+use super::expand::Program;
+use crate::error::{ErrorKind, EvalError, Result};
+use crate::interp::Interp;
+use crate::source::Pos;
+use crate::value::Value;
+use crate::vm::{CaptureFrom, GroupDef, Op, Proto};
+
+pub(crate) fn emit_program(interp: &mut Interp, program: Program) -> Result<Rc<Proto>> {
+    let Program {
+        funcs,
+        bindings,
+        body,
+    } = program;
+    let mut e = Emitter {
+        interp,
+        funcs: &funcs,
+        bindings: &bindings,
+    };
+    e.function(0, &body, None)
+}
+
+struct Emitter<'a> {
+    interp: &'a mut Interp,
+    funcs: &'a [Func],
+    bindings: &'a [Binding],
+}
+
+/// How function `f` reaches binding `b`.
+enum Access {
+    Slot(u16, bool),
+    Capture(u16, bool),
+    SelfRef,
+    Member(u16),
+}
+
+/// The code being built for one function.
+struct Out {
+    fid: FuncId,
+    code: Vec<Op>,
+    positions: Vec<Pos>,
+    consts: Vec<Value>,
+    protos: Vec<Rc<Proto>>,
+    groups: Vec<GroupDef>,
+    pos: Pos,
+}
+
+impl Out {
+    fn op(&mut self, op: Op) -> usize {
+        self.code.push(op);
+        self.positions.push(self.pos);
+        self.code.len() - 1
+    }
+
+    fn here(&self) -> u32 {
+        u32::try_from(self.code.len()).unwrap_or(u32::MAX)
+    }
+
+    fn patch(&mut self, at: usize) {
+        let target = self.here();
+        if let Some(op) = self.code.get_mut(at) {
+            *op = match *op {
+                Op::Jump(_) => Op::Jump(target),
+                Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
+                Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),
+                Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
+                Op::PushHandler(_) => Op::PushHandler(target),
+                other => other,
+            };
+        }
+    }
+
+    fn constant(&mut self, v: Value) -> Result<u32> {
+        // Reuse identical immediates; other constants are rare enough.
+        if matches!(v, Value::Symbol(_) | Value::Keyword(_) | Value::Str(_)) {
+            if let Some(i) = self.consts.iter().position(|c| c.equals(&v) && same_kind(c, &v)) {
+                return Ok(i as u32);
+            }
+        }
+        self.consts.push(v);
+        u32::try_from(self.consts.len() - 1).map_err(|_| too_big("constants"))
+    }
+}
+
+fn same_kind(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn too_big(what: &str) -> EvalError {
+    EvalError::new(ErrorKind::Syntax, format!("function too large: too many {what}"))
+}
+
+fn count<T>(n: usize, what: &str) -> Result<T>
+where
+    T: TryFrom<usize>,
+{
+    T::try_from(n).map_err(|_| too_big(what))
+}
+
+impl Emitter<'_> {
+    fn access(&self, f: FuncId, b: BindingId) -> Access {
+        let bd = &self.bindings[b];
+        if bd.func == f {
+            return Access::Slot(bd.slot, bd.needs_cell());
+        }
+        if let (Some((g, j)), Some((fg, fj))) = (bd.group, self.funcs[f].member_of) {
+            if g == fg {
+                return if j == fj {
+                    Access::SelfRef
+                } else {
+                    Access::Member(j)
+                };
+            }
+        }
+        let idx = self.funcs[f]
+            .captures
+            .iter()
+            .position(|&c| c == b)
+            .unwrap_or(0);
+        Access::Capture(idx as u16, bd.needs_cell())
+    }
+
+    /// Compiles function `fid` whose body is `body`; `parent` makes its
+    /// closures (and so decides where captures come from).
+    fn function(&mut self, fid: FuncId, body: &Expr, parent: Option<FuncId>) -> Result<Rc<Proto>> {
+        let func = &self.funcs[fid];
+        let mut out = Out {
+            fid,
+            code: Vec::new(),
+            positions: Vec::new(),
+            consts: Vec::new(),
+            protos: Vec::new(),
+            groups: Vec::new(),
+            pos: func.pos,
+        };
+        for &p in &func.params {
+            if self.bindings[p].needs_cell() {
+                out.op(Op::MakeCell(self.bindings[p].slot));
+            }
+        }
+        self.expr(&mut out, body, true)?;
+        let captures = match parent {
+            None => Vec::new(),
+            Some(parent) => func
+                .captures
+                .iter()
+                .map(|&b| match self.access(parent, b) {
+                    Access::Slot(s, _) => CaptureFrom::Slot(s),
+                    Access::Capture(i, _) => CaptureFrom::Capture(i),
+                    Access::SelfRef => CaptureFrom::SelfRef,
+                    Access::Member(j) => CaptureFrom::GroupMember(j),
+                })
+                .collect(),
+        };
+        Ok(Rc::new(Proto {
+            name: func.name,
+            code: out.code,
+            positions: out.positions,
+            consts: out.consts,
+            protos: out.protos,
+            groups: out.groups,
+            captures,
+            nparams: func.nparams,
+            keys: func.keys.clone(),
+            rest: func.rest,
+            nslots: func.nslots,
+            pos: func.pos,
+        }))
+    }
+
+    fn ret(out: &mut Out, tail: bool) {
+        if tail {
+            out.op(Op::Return);
+        }
+    }
+
+    fn expr(&mut self, out: &mut Out, e: &Expr, tail: bool) -> Result<()> {
+        stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || self.expr_inner(out, e, tail))
+    }
+
+    fn expr_inner(&mut self, out: &mut Out, e: &Expr, tail: bool) -> Result<()> {
+        match e {
+            Expr::Const(v) => {
+                match v {
+                    Value::Nil => out.op(Op::Nil),
+                    Value::Bool(true) => out.op(Op::True),
+                    Value::Bool(false) => out.op(Op::False),
+                    Value::Int(i) if i32::try_from(*i).is_ok() => out.op(Op::Int(*i as i32)),
+                    other => {
+                        let i = out.constant(other.clone())?;
+                        out.op(Op::Const(i))
+                    }
+                };
+                Self::ret(out, tail);
+            }
+            Expr::Var(b) => {
+                let op = match self.access(out.fid, *b) {
+                    Access::Slot(s, false) => Op::Local(s),
+                    Access::Slot(s, true) => Op::CellLocal(s),
+                    Access::Capture(i, false) => Op::Capture(i),
+                    Access::Capture(i, true) => Op::CellCapture(i),
+                    Access::SelfRef => Op::SelfRef,
+                    Access::Member(j) => Op::GroupMember(j),
+                };
+                out.op(op);
+                Self::ret(out, tail);
+            }
+            Expr::Global(s) => {
+                let g = self.interp.global_slot(*s);
+                out.op(Op::Global(g));
+                Self::ret(out, tail);
+            }
+            Expr::SetVar(b, v) => {
+                self.expr(out, v, false)?;
+                let op = match self.access(out.fid, *b) {
+                    Access::Slot(s, false) => Op::SetLocal(s),
+                    Access::Slot(s, true) => Op::SetCellLocal(s),
+                    Access::Capture(i, _) => Op::SetCellCapture(i),
+                    Access::SelfRef | Access::Member(_) => {
+                        return Err(EvalError::new(ErrorKind::Syntax, "cannot set! a function defined in this body"));
+                    }
+                };
+                out.op(op);
+                out.op(Op::Nil);
+                Self::ret(out, tail);
+            }
+            Expr::SetGlobal(s, v) => {
+                self.expr(out, v, false)?;
+                let g = self.interp.global_slot(*s);
+                out.op(Op::SetGlobal(g));
+                Self::ret(out, tail);
+            }
+            Expr::DefineGlobal(s, v) => {
+                self.expr(out, v, false)?;
+                let g = self.interp.global_slot(*s);
+                out.op(Op::DefineGlobal(g));
+                Self::ret(out, tail);
+            }
+            Expr::Init(..) | Expr::Group(..) => {
+                self.effect(out, e)?;
+                out.op(Op::Nil);
+                Self::ret(out, tail);
+            }
+            Expr::If(t, a, b) => {
+                self.expr(out, t, false)?;
+                let jf = out.op(Op::JumpIfFalse(0));
+                self.expr(out, a, tail)?;
+                if tail {
+                    out.patch(jf);
+                    self.expr(out, b, true)?;
+                } else {
+                    let j = out.op(Op::Jump(0));
+                    out.patch(jf);
+                    self.expr(out, b, false)?;
+                    out.patch(j);
+                }
+            }
+            Expr::Seq(items) => {
+                let n = items.len();
+                for (i, item) in items.iter().enumerate() {
+                    let last = i + 1 == n;
+                    if !last && matches!(item, Expr::Init(..) | Expr::Group(..)) {
+                        self.effect(out, item)?;
+                    } else {
+                        self.expr(out, item, tail && last)?;
+                        if !last {
+                            out.op(Op::Pop);
+                        }
+                    }
+                }
+                if n == 0 {
+                    out.op(Op::Nil);
+                    Self::ret(out, tail);
+                }
+            }
+            Expr::Cells(bs, body) => {
+                for &b in bs {
+                    if self.bindings[b].needs_cell() {
+                        out.op(Op::MakeCell(self.bindings[b].slot));
+                    }
+                }
+                self.expr(out, body, tail)?;
+            }
+            Expr::Lambda(fid, body) => {
+                let proto = self.function(*fid, body, Some(out.fid))?;
+                out.protos.push(proto);
+                let i = count(out.protos.len() - 1, "nested functions")?;
+                out.op(Op::Closure(i));
+                Self::ret(out, tail);
+            }
+            Expr::Call(f, args, pos) => {
+                let saved = out.pos;
+                out.pos = *pos;
+                self.expr(out, f, false)?;
+                for a in args {
+                    self.expr(out, a, false)?;
+                }
+                out.pos = *pos;
+                let n = count(args.len(), "arguments")?;
+                out.op(if tail { Op::TailCall(n) } else { Op::Call(n) });
+                out.pos = saved;
+            }
+            Expr::Inline(op, args, pos) => {
+                let saved = out.pos;
+                out.pos = *pos;
+                for a in args {
+                    self.expr(out, a, false)?;
+                }
+                out.pos = *pos;
+                out.op(Op::Inline(*op, count(args.len(), "arguments")?));
+                out.pos = saved;
+                Self::ret(out, tail);
+            }
+            Expr::And(items) | Expr::Or(items) => {
+                let is_and = matches!(e, Expr::And(_));
+                if items.is_empty() {
+                    out.op(if is_and { Op::True } else { Op::Nil });
+                } else {
+                    let mut jumps = Vec::new();
+                    for (i, item) in items.iter().enumerate() {
+                        self.expr(out, item, false)?;
+                        if i + 1 < items.len() {
+                            jumps.push(out.op(if is_and {
+                                Op::JumpIfFalseKeep(0)
+                            } else {
+                                Op::JumpIfTrueKeep(0)
+                            }));
+                        }
+                    }
+                    for j in jumps {
+                        out.patch(j);
+                    }
+                }
+                Self::ret(out, tail);
+            }
+            Expr::Try {
+                body,
+                catch,
+                finally,
+                pos,
+            } => {
+                let saved = out.pos;
+                out.pos = *pos;
+                let fin_handler = finally.as_ref().map(|_| out.op(Op::PushHandler(0)));
+                let catch_handler = out.op(Op::PushHandler(0));
+                self.expr(out, body, false)?;
+                out.op(Op::PopHandler);
+                let skip_catch = out.op(Op::Jump(0));
+                out.patch(catch_handler);
+                match catch {
+                    Some((b, handler)) => {
+                        self.store(out, *b);
+                        self.expr(out, handler, false)?;
+                    }
+                    None => {
+                        out.op(Op::Raise);
+                    }
+                }
+                out.patch(skip_catch);
+                if let (Some(fh), Some((tmp, fin))) = (fin_handler, finally) {
+                    out.op(Op::PopHandler);
+                    self.expr(out, fin, false)?;
+                    out.op(Op::Pop);
+                    let skip = out.op(Op::Jump(0));
+                    out.patch(fh);
+                    let slot = self.bindings[*tmp].slot;
+                    out.op(Op::SetLocal(slot));
+                    self.expr(out, fin, false)?;
+                    out.op(Op::Pop);
+                    out.op(Op::Local(slot));
+                    out.op(Op::Raise);
+                    out.patch(skip);
+                }
+                out.pos = saved;
+                Self::ret(out, tail);
+            }
+            Expr::Perform(args, pos) => {
+                let saved = out.pos;
+                for a in args {
+                    self.expr(out, a, false)?;
+                }
+                out.pos = *pos;
+                out.op(Op::Perform(count(args.len(), "arguments")?));
+                out.pos = saved;
+                Self::ret(out, tail);
+            }
+            Expr::Dict(entries, pos) => {
+                for (k, v) in entries {
+                    let i = out.constant(k.clone())?;
+                    out.op(Op::Const(i));
+                    self.expr(out, v, false)?;
+                }
+                let saved = out.pos;
+                out.pos = *pos;
+                out.op(Op::MakeDict(count(entries.len(), "dict entries")?));
+                out.pos = saved;
+                Self::ret(out, tail);
+            }
+            Expr::Element {
+                tag,
+                attrs,
+                children,
+                pos,
+            } => {
+                for (k, v) in attrs {
+                    let i = out.constant(k.clone())?;
+                    out.op(Op::Const(i));
+                    self.expr(out, v, false)?;
+                }
+                for c in children {
+                    self.expr(out, c, false)?;
+                }
+                let t = out.constant(Value::Str(tag.clone()))?;
+                let saved = out.pos;
+                out.pos = *pos;
+                out.op(Op::MakeElement(
+                    t,
+                    count(attrs.len(), "attributes")?,
+                    count(children.len(), "children")?,
+                ));
+                out.pos = saved;
+                Self::ret(out, tail);
+            }
+            Expr::Component { name, island, func } => {
+                self.expr(out, func, false)?;
+                let n = out.constant(Value::Symbol(*name))?;
+                out.op(Op::MakeComponent(n, *island));
+                Self::ret(out, tail);
+            }
+            Expr::Macro(func) => {
+                self.expr(out, func, false)?;
+                out.op(Op::MakeMacro);
+                Self::ret(out, tail);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the value on top of the stack into binding `b` of this frame.
+    fn store(&mut self, out: &mut Out, b: BindingId) {
+        let bd = &self.bindings[b];
+        if bd.forward && bd.needs_cell() {
+            out.op(Op::SetCellLocal(bd.slot));
+        } else {
+            out.op(Op::SetLocal(bd.slot));
+            if bd.needs_cell() {
+                out.op(Op::MakeCell(bd.slot));
+            }
+        }
+    }
+
+    /// Emits an `Init` or `Group`, which leave nothing on the stack.
+    fn effect(&mut self, out: &mut Out, e: &Expr) -> Result<()> {
+        match e {
+            Expr::Init(b, v) => {
+                self.expr(out, v, false)?;
+                self.store(out, *b);
+            }
+            Expr::Group(_, members) => {
+                let mut def = GroupDef {
+                    members: Vec::new(),
+                };
+                for (b, fid, body) in members {
+                    let proto = self.function(*fid, body, Some(out.fid))?;
+                    out.protos.push(proto);
+                    let pi = count(out.protos.len() - 1, "nested functions")?;
+                    def.members.push((pi, self.bindings[*b].slot));
+                }
+                out.groups.push(def);
+                let gi = count(out.groups.len() - 1, "function groups")?;
+                out.op(Op::Group(gi));
+            }
+            other => {
+                self.expr(out, other, false)?;
+                out.op(Op::Pop);
+            }
+        }
+        Ok(())
+    }
+}
+

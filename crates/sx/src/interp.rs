@@ -1,0 +1,313 @@
+//! The interpreter: global environment, budgets, and the entry points the
+//! host and the CLI use to evaluate SX.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::compiler;
+use crate::error::{Error, ErrorKind, EvalError, Result};
+use crate::reader;
+use crate::symbol::Symbol;
+use crate::value::Value;
+use crate::vm::{Closure, Inline, Machine, Native, NativeFn, Outcome, Request, Special};
+
+/// Limits that end a run with a [`ErrorKind::Budget`] error.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    /// Most function calls one run may make.
+    pub max_steps: Option<u64>,
+    /// Longest one run may take (checked every 1024 calls).
+    pub max_time: Option<Duration>,
+    /// Most heap bytes in use (process-wide, needs [`crate::alloc::CountingAlloc`]
+    /// installed as the global allocator; without it only the machine's own
+    /// stacks are counted).
+    pub max_heap: Option<usize>,
+    /// Most nested (non-tail) calls.
+    pub max_depth: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            max_steps: None,
+            max_time: None,
+            max_heap: None,
+            max_depth: 10_000_000,
+        }
+    }
+}
+
+/// An SX interpreter: the global environment plus configuration.
+///
+/// Values are reference-counted without atomics, so an `Interp` and its
+/// values stay on one thread; a multi-threaded host runs one per worker.
+pub struct Interp {
+    pub(crate) globals: Vec<Option<Value>>,
+    global_index: HashMap<Symbol, u32>,
+    global_names: Vec<Symbol>,
+    inline_slots: Vec<u32>,
+    inline_overridden: Vec<bool>,
+    builtins_ready: bool,
+    gensym_counter: u64,
+    pub budget: Budget,
+}
+
+impl Default for Interp {
+    fn default() -> Interp {
+        Interp::new()
+    }
+}
+
+/// The prelude: library functions written in SX (higher-order functions run
+/// on the machine, so they can suspend and recurse without native stack).
+const PRELUDE: &str = include_str!("prelude.sx");
+
+impl Interp {
+    /// A fresh interpreter with every primitive and the prelude loaded.
+    pub fn new() -> Interp {
+        let mut interp = Interp {
+            globals: Vec::new(),
+            global_index: HashMap::new(),
+            global_names: Vec::new(),
+            inline_slots: Vec::new(),
+            inline_overridden: vec![false; Inline::ALL.len()],
+            builtins_ready: false,
+            gensym_counter: 0,
+            budget: Budget::default(),
+        };
+        crate::prims::install(&mut interp);
+        for op in Inline::ALL {
+            let slot = interp.global_slot(Symbol::new(op.name()));
+            interp.inline_slots.push(slot);
+        }
+        if let Err(e) = interp.eval_str(PRELUDE, "<prelude>") {
+            // The prelude is part of the crate and tested; failing to load
+            // it is a bug worth making loud in every use.
+            eprintln!("sx: internal error loading the prelude: {e}");
+        }
+        interp.builtins_ready = true;
+        interp
+    }
+
+    /// The slot of global `name`, creating an unbound one if needed.
+    pub fn global_slot(&mut self, name: Symbol) -> u32 {
+        if let Some(&g) = self.global_index.get(&name) {
+            return g;
+        }
+        let g = u32::try_from(self.globals.len()).unwrap_or(u32::MAX);
+        self.globals.push(None);
+        self.global_names.push(name);
+        self.global_index.insert(name, g);
+        g
+    }
+
+    pub(crate) fn global_name(&self, g: u32) -> Symbol {
+        self.global_names
+            .get(g as usize)
+            .copied()
+            .unwrap_or_else(|| Symbol::new("?"))
+    }
+
+    pub(crate) fn set_global(&mut self, g: u32, v: Value) {
+        if self.builtins_ready {
+            if let Some(i) = self.inline_slots.iter().position(|&s| s == g) {
+                if let Some(flag) = self.inline_overridden.get_mut(i) {
+                    *flag = true;
+                }
+            }
+        }
+        if let Some(slot) = self.globals.get_mut(g as usize) {
+            *slot = Some(v);
+        }
+    }
+
+    /// Binds a global.
+    pub fn define(&mut self, name: &str, v: Value) {
+        let g = self.global_slot(Symbol::new(name));
+        self.set_global(g, v);
+    }
+
+    /// Registers a native function.
+    pub fn define_native(&mut self, name: &'static str, min_args: u16, max_args: Option<u16>, f: NativeFn) {
+        self.define_special(name, min_args, max_args, f, Special::None);
+    }
+
+    pub(crate) fn define_special(
+        &mut self,
+        name: &'static str,
+        min_args: u16,
+        max_args: Option<u16>,
+        f: NativeFn,
+        special: Special,
+    ) {
+        let native = Native {
+            name,
+            min_args,
+            max_args,
+            f,
+            special,
+        };
+        self.define(name, Value::Native(Rc::new(native)));
+    }
+
+    /// The value of global `name`, if bound.
+    pub fn lookup(&self, name: &str) -> Option<Value> {
+        self.global_value(Symbol::new(name))
+    }
+
+    pub(crate) fn global_value(&self, name: Symbol) -> Option<Value> {
+        let g = *self.global_index.get(&name)?;
+        self.globals.get(g as usize)?.clone()
+    }
+
+    pub(crate) fn is_defined(&self, name: Symbol) -> bool {
+        self.global_value(name).is_some()
+    }
+
+    /// Names of every bound global (for REPL completion).
+    pub fn global_names(&self) -> Vec<&'static str> {
+        self.global_names
+            .iter()
+            .zip(&self.globals)
+            .filter(|(_, v)| v.is_some())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    pub(crate) fn unbound_error(&self, g: u32) -> EvalError {
+        EvalError::new(
+            ErrorKind::Unbound,
+            format!("unbound symbol: {}", self.global_name(g)),
+        )
+    }
+
+    pub(crate) fn inline_overridden(&self, which: Inline) -> bool {
+        self.inline_overridden.get(which as usize).copied().unwrap_or(false)
+    }
+
+    pub(crate) fn inline_global(&self, which: Inline) -> Value {
+        self.inline_slots
+            .get(which as usize)
+            .and_then(|&g| self.globals.get(g as usize))
+            .cloned()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn heap_in_use(&self) -> usize {
+        crate::alloc::live_bytes()
+    }
+
+    pub(crate) fn heap_probe(&self) -> usize {
+        crate::alloc::live_bytes()
+    }
+
+    pub(crate) fn account_heap(&mut self, _start: usize) {}
+
+    /// A fresh symbol for macros: `prefix` plus a counter, never read from source.
+    pub fn gensym(&mut self, prefix: &str) -> Symbol {
+        self.gensym_counter += 1;
+        Symbol::new(&format!("{prefix}__{}", self.gensym_counter))
+    }
+
+    /// Compiles a top-level form into a closure of no arguments.
+    pub fn compile_toplevel(&mut self, form: &Value) -> Result<Rc<Closure>> {
+        let proto = compiler::compile_toplevel(self, form)?;
+        Ok(Rc::new(Closure {
+            proto,
+            captures: Rc::from(Vec::new()),
+            group: None,
+        }))
+    }
+
+    /// A machine that evaluates `form` (a top-level form).
+    pub fn machine(&mut self, form: &Value) -> Result<Machine> {
+        let closure = self.compile_toplevel(form)?;
+        Ok(Machine::new(Value::Closure(closure), Vec::new()))
+    }
+
+    /// Runs `machine` to the end, answering each `perform` with `host`.
+    /// An `Err` from `host` is raised at the `perform` (SX code may catch it).
+    pub fn drive(
+        &mut self,
+        machine: &mut Machine,
+        host: &mut dyn FnMut(&mut Interp, Request) -> Result<Value>,
+    ) -> Result<Value> {
+        let mut outcome = machine.run(self)?;
+        loop {
+            match outcome {
+                Outcome::Done(v) => return Ok(v),
+                Outcome::Perform(req) => {
+                    outcome = match host(self, req) {
+                        Ok(answer) => machine.resume(self, answer)?,
+                        Err(e) => machine.resume_error(self, e)?,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Evaluates one form with no host: a `perform` is an error.
+    pub fn eval(&mut self, form: &Value) -> Result<Value> {
+        self.eval_with(form, &mut no_host)
+    }
+
+    /// Evaluates one top-level form, answering performs with `host`. A
+    /// top-level `begin` is evaluated form by form, so a macro it defines
+    /// can be used by the forms after it.
+    pub fn eval_with(
+        &mut self,
+        form: &Value,
+        host: &mut dyn FnMut(&mut Interp, Request) -> Result<Value>,
+    ) -> Result<Value> {
+        if let Value::List(l) = form {
+            if l.first().and_then(Value::as_symbol).is_some_and(|s| s.as_str() == "begin") {
+                let mut last = Value::Nil;
+                for f in l.rest().iter() {
+                    last = self.eval_with(f, host)?;
+                }
+                return Ok(last);
+            }
+        }
+        let mut m = self.machine(form)?;
+        self.drive(&mut m, host)
+    }
+
+    /// Reads and evaluates every form of `src`, returning the last value.
+    /// `name` names the source in error messages.
+    pub fn eval_str(&mut self, src: &str, name: &str) -> std::result::Result<Value, Error> {
+        self.eval_str_with(src, name, &mut no_host)
+    }
+
+    pub fn eval_str_with(
+        &mut self,
+        src: &str,
+        name: &str,
+        host: &mut dyn FnMut(&mut Interp, Request) -> Result<Value>,
+    ) -> std::result::Result<Value, Error> {
+        let forms = reader::read_all(src, name, true)?;
+        let mut last = Value::Nil;
+        for f in &forms {
+            last = self.eval_with(f, host)?;
+        }
+        Ok(last)
+    }
+
+    /// Calls a function value to completion (used for macro expansion).
+    /// A `perform` inside is an error: there is no host to answer it.
+    pub fn call_value(&mut self, f: &Value, args: Vec<Value>) -> Result<Value> {
+        let mut m = Machine::new(f.clone(), args);
+        self.drive(&mut m, &mut no_host)
+    }
+}
+
+fn no_host(_: &mut Interp, req: Request) -> Result<Value> {
+    Err(EvalError::new(
+        ErrorKind::Perform,
+        format!(
+            "perform {}: no host is running this code to carry it out",
+            req.op
+        ),
+    ))
+}

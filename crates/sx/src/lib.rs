@@ -1,0 +1,30 @@
+//! SX: the Rose Ash language kernel.
+//!
+//! - [`reader`]: text to values, with positions and clear errors.
+//! - [`printer`]: the canonical form (`serialize`) and display.
+//! - [`compiler`]: forms to compiled functions with resolved variables.
+//! - [`vm`]: the suspendable machine that runs them.
+//! - [`interp`]: the global environment and entry points.
+//!
+//! This crate does no IO: every effect is a `perform` answered by the host.
+
+pub mod alloc;
+mod compiler;
+pub mod dict;
+pub mod elements;
+pub mod error;
+pub mod interp;
+mod prims;
+pub mod printer;
+pub mod reader;
+pub mod source;
+pub mod symbol;
+pub mod value;
+pub mod vm;
+
+pub use dict::{Dict, Key};
+pub use error::{Error, ErrorKind, EvalError};
+pub use interp::{Budget, Interp};
+pub use symbol::Symbol;
+pub use value::{List, TypeName, Value};
+pub use vm::{Machine, Outcome, Request};

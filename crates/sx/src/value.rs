@@ -1,0 +1,414 @@
+//! SX values.
+//!
+//! A [`Value`] is 16 bytes: immediates inline, everything else behind an `Rc`.
+//! Lists are immutable singly-linked cons cells, so `cons`, `first` and `rest`
+//! share structure and never copy. Every cons cell carries the source position
+//! it was read from ([`Pos::NONE`] when built at run time).
+//!
+//! Reference counting cannot free cycles. Immutable data cannot form them; the
+//! only mutable place is a [`Value::Cell`] (a variable that is both captured
+//! and assigned), and the compiler avoids cells for the common recursive
+//! shapes (see `compiler` and ARCHITECTURE.md, "Memory").
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::dict::Dict;
+use crate::source::Pos;
+use crate::symbol::Symbol;
+use crate::vm::{Closure, Native};
+
+/// An SX value.
+#[derive(Clone, Default)]
+pub enum Value {
+    #[default]
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Symbol(Symbol),
+    Keyword(Symbol),
+    List(List),
+    Dict(Dict),
+    /// A lambda with its captured environment.
+    Closure(Rc<Closure>),
+    /// A function implemented in Rust.
+    Native(Rc<Native>),
+    /// A macro: a closure run at compile time on unevaluated forms.
+    Macro(Rc<Closure>),
+    /// A component (`defcomp`/`defisland`): a closure taking keyword args.
+    Component(Rc<Component>),
+    /// Markup built by evaluating an element form such as `(div ...)`.
+    Element(Rc<Element>),
+    /// A mutable box for a variable that is captured and assigned. Never seen
+    /// by SX code: the VM unwraps it on every access.
+    Cell(Rc<RefCell<Value>>),
+}
+
+/// What [`Value::type_of`] reports, one per user-visible kind of value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeName {
+    Nil,
+    Boolean,
+    Integer,
+    Float,
+    String,
+    Symbol,
+    Keyword,
+    List,
+    Dict,
+    Function,
+    Macro,
+    Component,
+    Element,
+}
+
+impl TypeName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypeName::Nil => "nil",
+            TypeName::Boolean => "boolean",
+            TypeName::Integer => "integer",
+            TypeName::Float => "float",
+            TypeName::String => "string",
+            TypeName::Symbol => "symbol",
+            TypeName::Keyword => "keyword",
+            TypeName::List => "list",
+            TypeName::Dict => "dict",
+            TypeName::Function => "function",
+            TypeName::Macro => "macro",
+            TypeName::Component => "component",
+            TypeName::Element => "element",
+        }
+    }
+}
+
+/// A component: a named closure called with keyword arguments and children.
+pub struct Component {
+    pub name: Symbol,
+    pub closure: Rc<Closure>,
+    /// Declared with `defisland`: hydrated in the browser.
+    pub island: bool,
+}
+
+/// An element value: a tag, attributes in the order written, and children.
+#[derive(Clone)]
+pub struct Element {
+    pub tag: Rc<str>,
+    pub attrs: Vec<(Symbol, Value)>,
+    pub children: Vec<Value>,
+}
+
+/// An immutable list: empty, or a shared cons cell.
+#[derive(Clone, Default)]
+pub struct List(pub Option<Rc<Cons>>);
+
+/// One cell of a list.
+pub struct Cons {
+    pub head: Value,
+    pub tail: List,
+    /// Where this cell was read from; [`Pos::NONE`] for cells built at run time.
+    pub pos: Pos,
+}
+
+impl Drop for Cons {
+    // Dropping a long or deeply nested list must not recurse once per cell,
+    // or a million-element list would overflow the native stack.
+    fn drop(&mut self) {
+        let mut work: Vec<Rc<Cons>> = Vec::new();
+        if let Some(t) = self.tail.0.take() {
+            work.push(t);
+        }
+        if let Value::List(List(Some(h))) = std::mem::take(&mut self.head) {
+            work.push(h);
+        }
+        while let Some(cell) = work.pop() {
+            if let Ok(mut cell) = Rc::try_unwrap(cell) {
+                if let Some(t) = cell.tail.0.take() {
+                    work.push(t);
+                }
+                if let Value::List(List(Some(h))) = std::mem::take(&mut cell.head) {
+                    work.push(h);
+                }
+            }
+        }
+    }
+}
+
+impl List {
+    pub const EMPTY: List = List(None);
+
+    pub fn cons(head: Value, tail: List) -> List {
+        List(Some(Rc::new(Cons {
+            head,
+            tail,
+            pos: Pos::NONE,
+        })))
+    }
+
+    pub fn cons_at(head: Value, tail: List, pos: Pos) -> List {
+        List(Some(Rc::new(Cons { head, tail, pos })))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn first(&self) -> Option<&Value> {
+        self.0.as_ref().map(|c| &c.head)
+    }
+
+    pub fn rest(&self) -> List {
+        match &self.0 {
+            Some(c) => c.tail.clone(),
+            None => List::EMPTY,
+        }
+    }
+
+    /// The source position of the first cell, if the list was read from source.
+    pub fn pos(&self) -> Pos {
+        self.0.as_ref().map_or(Pos::NONE, |c| c.pos)
+    }
+
+    pub fn iter(&self) -> ListIter<'_> {
+        ListIter {
+            cur: self.0.as_deref(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn nth(&self, n: usize) -> Option<&Value> {
+        self.iter().nth(n)
+    }
+
+    /// Builds a list from values in order.
+    pub fn from_vec(items: Vec<Value>) -> List {
+        let mut list = List::EMPTY;
+        for v in items.into_iter().rev() {
+            list = List::cons(v, list);
+        }
+        list
+    }
+
+    /// Builds a list from values, giving the first cell a position.
+    pub fn from_vec_at(items: Vec<Value>, pos: Pos) -> List {
+        let mut list = List::EMPTY;
+        let n = items.len();
+        for (i, v) in items.into_iter().rev().enumerate() {
+            list = if i + 1 == n {
+                List::cons_at(v, list, pos)
+            } else {
+                List::cons(v, list)
+            };
+        }
+        list
+    }
+
+    pub fn to_vec(&self) -> Vec<Value> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl FromIterator<Value> for List {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Self {
+        List::from_vec(iter.into_iter().collect())
+    }
+}
+
+pub struct ListIter<'a> {
+    cur: Option<&'a Cons>,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a Value;
+    fn next(&mut self) -> Option<&'a Value> {
+        let c = self.cur?;
+        self.cur = c.tail.0.as_deref();
+        Some(&c.head)
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Rc::from(s))
+    }
+
+    pub fn sym(name: &str) -> Value {
+        Value::Symbol(Symbol::new(name))
+    }
+
+    pub fn kw(name: &str) -> Value {
+        Value::Keyword(Symbol::new(name))
+    }
+
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(List::from_vec(items))
+    }
+
+    /// Only `nil` and `false` are falsy.
+    #[inline]
+    pub fn truthy(&self) -> bool {
+        !matches!(self, Value::Nil | Value::Bool(false))
+    }
+
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Nil)
+    }
+
+    pub fn type_of(&self) -> TypeName {
+        match self {
+            Value::Nil => TypeName::Nil,
+            Value::Bool(_) => TypeName::Boolean,
+            Value::Int(_) => TypeName::Integer,
+            Value::Float(_) => TypeName::Float,
+            Value::Str(_) => TypeName::String,
+            Value::Symbol(_) => TypeName::Symbol,
+            Value::Keyword(_) => TypeName::Keyword,
+            Value::List(_) => TypeName::List,
+            Value::Dict(_) => TypeName::Dict,
+            Value::Closure(_) | Value::Native(_) => TypeName::Function,
+            Value::Macro(_) => TypeName::Macro,
+            Value::Component(_) => TypeName::Component,
+            Value::Element(_) => TypeName::Element,
+            Value::Cell(c) => c.borrow().type_of(),
+        }
+    }
+
+    pub fn as_symbol(&self) -> Option<Symbol> {
+        match self {
+            Value::Symbol(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Structural equality: numbers compare by value across integer and
+    /// float (`(= 1 1.0)`), functions by identity.
+    pub fn equals(&self, other: &Value) -> bool {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.equals_inner(other))
+    }
+
+    fn equals_inner(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (Nil, Nil) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (Float(a), Float(b)) => a == b,
+            (Int(a), Float(b)) | (Float(b), Int(a)) => int_float_eq(*a, *b),
+            (Str(a), Str(b)) => a == b,
+            (Symbol(a), Symbol(b)) => a == b,
+            (Keyword(a), Keyword(b)) => a == b,
+            (List(a), List(b)) => {
+                let (mut x, mut y) = (a.iter(), b.iter());
+                loop {
+                    match (x.next(), y.next()) {
+                        (None, None) => return true,
+                        (Some(p), Some(q)) if p.equals(q) => {}
+                        _ => return false,
+                    }
+                }
+            }
+            (Dict(a), Dict(b)) => a.equals(b),
+            (Closure(a), Closure(b)) | (Macro(a), Macro(b)) => Rc::ptr_eq(a, b),
+            (Native(a), Native(b)) => Rc::ptr_eq(a, b),
+            (Component(a), Component(b)) => Rc::ptr_eq(a, b),
+            (Element(a), Element(b)) => {
+                a.tag == b.tag
+                    && a.attrs.len() == b.attrs.len()
+                    && a.children.len() == b.children.len()
+                    && a
+                        .attrs
+                        .iter()
+                        .zip(&b.attrs)
+                        .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.equals(v2))
+                    && a.children.iter().zip(&b.children).all(|(x, y)| x.equals(y))
+            }
+            (Cell(a), b) => a.borrow().equals(b),
+            (a, Cell(b)) => a.equals(&b.borrow()),
+            _ => false,
+        }
+    }
+}
+
+/// Exact comparison of an integer with a float (no rounding of large i64s).
+pub fn int_float_eq(i: i64, f: f64) -> bool {
+    if f.fract() != 0.0 || !f.is_finite() {
+        return false;
+    }
+    // 2^63 is exactly representable; anything at or beyond it is out of range.
+    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f) {
+        return false;
+    }
+    f as i64 == i
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        self.equals(other)
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::printer::display(self))
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::printer::display(self))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::str(s)
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(Rc::from(s))
+    }
+}
+
+impl From<List> for Value {
+    fn from(l: List) -> Value {
+        Value::List(l)
+    }
+}
+
+impl From<Dict> for Value {
+    fn from(d: Dict) -> Value {
+        Value::Dict(d)
+    }
+}

@@ -1,0 +1,1077 @@
+//! The machine: compiled code, closures, and the suspendable interpreter loop.
+//!
+//! State lives in explicit stacks (`stack` of values, `frames` of calls,
+//! `handlers` of active `try`s), never on Rust's stack, so:
+//! - recursion depth is bounded by memory (and the depth budget), not by the
+//!   native stack;
+//! - `perform` suspends by returning from [`Machine::run`]; the host keeps the
+//!   [`Machine`] and later calls [`Machine::resume`] with the answer;
+//! - tail calls reuse the caller's frame.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::error::{ErrorKind, EvalError, Result, TraceFrame};
+use crate::interp::Interp;
+use crate::prims;
+use crate::source::{self, Pos};
+use crate::symbol::Symbol;
+use crate::value::{Component, List, Value};
+
+/// One instruction. Operands index the current proto's tables or frame slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Const(u32),
+    Nil,
+    True,
+    False,
+    Int(i32),
+    /// Push a copy of a frame slot.
+    Local(u16),
+    /// Push a frame slot's value, leaving nil (its last use).
+    LocalMove(u16),
+    /// Pop into a frame slot.
+    SetLocal(u16),
+    /// Push a captured value.
+    Capture(u16),
+    /// Wrap a slot's current value in a fresh cell.
+    MakeCell(u16),
+    /// Push the value in the cell held by a slot.
+    CellLocal(u16),
+    /// Pop into the cell held by a slot.
+    SetCellLocal(u16),
+    CellCapture(u16),
+    SetCellCapture(u16),
+    Global(u32),
+    /// `set!` of a global: it must already be defined.
+    SetGlobal(u32),
+    DefineGlobal(u32),
+    /// The closure running in this frame (self-recursion without a cycle).
+    SelfRef,
+    /// Another member of this closure's letrec group.
+    GroupMember(u16),
+    Pop,
+    Jump(u32),
+    JumpIfFalse(u32),
+    /// `and`: if the top is falsy jump, keeping it; else pop it.
+    JumpIfFalseKeep(u32),
+    /// `or`: if the top is truthy jump, keeping it; else pop it.
+    JumpIfTrueKeep(u32),
+    Call(u16),
+    TailCall(u16),
+    Return,
+    /// Make a closure of nested proto N.
+    Closure(u32),
+    /// Make letrec group N of the current proto, storing members in slots.
+    Group(u32),
+    /// Make a component from the closure on top (`defcomp`/`defisland`).
+    MakeComponent(u32, bool),
+    MakeMacro,
+    PushHandler(u32),
+    PopHandler,
+    Perform(u16),
+    /// Make a dict of N key/value pairs from the stack.
+    MakeDict(u16),
+    /// Make an element: tag constant, attribute count, child count.
+    MakeElement(u32, u16, u16),
+    Raise,
+    /// A builtin inlined at its call site (falls back to the global's value
+    /// if that builtin has been redefined).
+    Inline(Inline, u16),
+}
+
+/// Builtins the compiler emits as instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inline {
+    Add,
+    Sub,
+    Mul,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+    Eq,
+    Not,
+    Inc,
+    Dec,
+    First,
+    Rest,
+    Cons,
+    IsNil,
+    IsEmpty,
+}
+
+impl Inline {
+    pub const ALL: [Inline; 16] = [
+        Inline::Add,
+        Inline::Sub,
+        Inline::Mul,
+        Inline::Lt,
+        Inline::Gt,
+        Inline::Le,
+        Inline::Ge,
+        Inline::Eq,
+        Inline::Not,
+        Inline::Inc,
+        Inline::Dec,
+        Inline::First,
+        Inline::Rest,
+        Inline::Cons,
+        Inline::IsNil,
+        Inline::IsEmpty,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Inline::Add => "+",
+            Inline::Sub => "-",
+            Inline::Mul => "*",
+            Inline::Lt => "<",
+            Inline::Gt => ">",
+            Inline::Le => "<=",
+            Inline::Ge => ">=",
+            Inline::Eq => "=",
+            Inline::Not => "not",
+            Inline::Inc => "inc",
+            Inline::Dec => "dec",
+            Inline::First => "first",
+            Inline::Rest => "rest",
+            Inline::Cons => "cons",
+            Inline::IsNil => "nil?",
+            Inline::IsEmpty => "empty?",
+        }
+    }
+
+    /// The argument count the instruction handles.
+    pub fn arity(self) -> u16 {
+        match self {
+            Inline::Not
+            | Inline::Inc
+            | Inline::Dec
+            | Inline::First
+            | Inline::Rest
+            | Inline::IsNil
+            | Inline::IsEmpty => 1,
+            _ => 2,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Inline> {
+        Inline::ALL.into_iter().find(|i| i.name() == name)
+    }
+}
+
+/// Where a new closure's captured value comes from, in the creating frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureFrom {
+    Slot(u16),
+    Capture(u16),
+    SelfRef,
+    GroupMember(u16),
+}
+
+/// A letrec group: member protos (indices into `protos`) and their slots.
+#[derive(Clone, Debug)]
+pub struct GroupDef {
+    pub members: Vec<(u32, u16)>,
+}
+
+/// Compiled code of one function.
+#[derive(Debug)]
+pub struct Proto {
+    pub name: Option<Symbol>,
+    pub code: Vec<Op>,
+    /// Source position of each instruction (same length as `code`).
+    pub positions: Vec<Pos>,
+    pub consts: Vec<Value>,
+    pub protos: Vec<Rc<Proto>>,
+    pub groups: Vec<GroupDef>,
+    /// How to fill this function's captures when a closure of it is made.
+    pub captures: Vec<CaptureFrom>,
+    /// Required positional parameters.
+    pub nparams: u16,
+    /// `&key` parameter names, in slot order after the positionals.
+    pub keys: Vec<Symbol>,
+    /// Has a `&rest` parameter (slot after the keys).
+    pub rest: bool,
+    /// All slots: parameters and locals.
+    pub nslots: u16,
+    /// Where the function was defined.
+    pub pos: Pos,
+}
+
+impl Proto {
+    fn simple(&self) -> bool {
+        self.keys.is_empty() && !self.rest
+    }
+}
+
+/// A closure: code plus the values it captured.
+pub struct Closure {
+    pub proto: Rc<Proto>,
+    pub captures: Rc<[Value]>,
+    /// The letrec group it belongs to, for `GroupMember` references.
+    pub group: Option<Rc<Group>>,
+}
+
+impl Closure {
+    pub fn name(&self) -> Option<&'static str> {
+        self.proto.name.map(Symbol::as_str)
+    }
+}
+
+/// The members of a letrec group: each member's code and captures. Holds no
+/// closures, so members referring to each other form no reference cycle.
+pub struct Group {
+    pub members: Vec<(Rc<Proto>, Rc<[Value]>)>,
+}
+
+pub type NativeFn = fn(&mut Interp, &[Value]) -> Result<Value>;
+
+/// Natives the machine treats specially because they call back into SX.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Special {
+    None,
+    /// `(apply f a b xs)`.
+    Apply,
+    /// `(eval form)`.
+    Eval,
+}
+
+/// A function implemented in Rust.
+pub struct Native {
+    pub name: &'static str,
+    pub min_args: u16,
+    /// `None`: variadic.
+    pub max_args: Option<u16>,
+    pub f: NativeFn,
+    pub special: Special,
+}
+
+/// A host operation requested by `(perform op args...)`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub op: Value,
+    pub args: Vec<Value>,
+}
+
+/// How a run of the machine ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The computation finished with a value.
+    Done(Value),
+    /// The computation performed `request` and waits for [`Machine::resume`].
+    Perform(Request),
+}
+
+struct Frame {
+    closure: Rc<Closure>,
+    pc: usize,
+    /// Stack index of slot 0.
+    base: usize,
+}
+
+struct Handler {
+    frames: usize,
+    stack: usize,
+    catch_pc: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Ready,
+    Suspended,
+    Done,
+}
+
+/// A suspendable computation.
+pub struct Machine {
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    handlers: Vec<Handler>,
+    state: State,
+    /// Calls made, for the step budget.
+    steps: u64,
+    started: Option<Instant>,
+    /// Arguments of the initial call, made when the machine first runs.
+    entry_argc: Option<usize>,
+}
+
+/// How many calls pass between checks of the time and heap budgets.
+const CHECK_EVERY: u64 = 1024;
+
+/// What a call instruction did.
+enum Entered {
+    /// A new frame was pushed: reload the running frame.
+    Frame,
+    /// A native ran and its result was pushed.
+    Value,
+}
+
+macro_rules! pop {
+    ($self:ident) => {
+        $self.stack.pop().unwrap_or_default()
+    };
+}
+
+impl Machine {
+    /// A machine that will call `callee` with `args` when first run.
+    pub fn new(callee: Value, args: Vec<Value>) -> Machine {
+        let mut stack = Vec::with_capacity(64);
+        stack.push(callee);
+        let argc = args.len();
+        stack.extend(args);
+        Machine {
+            stack,
+            frames: Vec::new(),
+            handlers: Vec::new(),
+            state: State::Ready,
+            steps: 0,
+            started: None,
+            entry_argc: Some(argc),
+        }
+    }
+
+    /// Whether the machine is waiting for [`Machine::resume`].
+    pub fn is_suspended(&self) -> bool {
+        self.state == State::Suspended
+    }
+
+    /// Calls made so far (what the step budget counts).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Resumes a suspended machine: `value` becomes the result of `perform`.
+    pub fn resume(&mut self, interp: &mut Interp, value: Value) -> Result<Outcome> {
+        if self.state != State::Suspended {
+            return Err(EvalError::new(
+                ErrorKind::Perform,
+                "resume: the machine is not waiting for a perform",
+            ));
+        }
+        self.stack.push(value);
+        self.state = State::Ready;
+        self.run(interp)
+    }
+
+    /// Resumes a suspended machine by raising `error` at the `perform`, as
+    /// when the host could not carry the operation out. SX code can catch it.
+    pub fn resume_error(&mut self, interp: &mut Interp, error: EvalError) -> Result<Outcome> {
+        if self.state != State::Suspended {
+            return Err(EvalError::new(
+                ErrorKind::Perform,
+                "resume: the machine is not waiting for a perform",
+            ));
+        }
+        self.state = State::Ready;
+        let error = self.locate(error);
+        match self.catch(error) {
+            Ok(()) => self.run(interp),
+            Err(e) => {
+                self.state = State::Done;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs until the computation finishes or performs.
+    pub fn run(&mut self, interp: &mut Interp) -> Result<Outcome> {
+        match self.state {
+            State::Ready => {}
+            State::Suspended => {
+                return Err(EvalError::new(
+                    ErrorKind::Perform,
+                    "run: the machine is waiting for a perform's answer; call resume",
+                ));
+            }
+            State::Done => {
+                return Err(EvalError::new(
+                    ErrorKind::Perform,
+                    "run: the machine has already finished",
+                ));
+            }
+        }
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+        let heap_start = interp.heap_probe();
+        let outcome = loop {
+            match self.execute(interp) {
+                Ok(outcome) => break Ok(outcome),
+                Err(err) => {
+                    let err = self.locate(err);
+                    if let Err(e) = self.catch(err) {
+                        break Err(e);
+                    }
+                }
+            }
+        };
+        interp.account_heap(heap_start);
+        self.state = match &outcome {
+            Ok(Outcome::Perform(_)) => State::Suspended,
+            _ => State::Done,
+        };
+        if self.state == State::Done {
+            self.stack.clear();
+            self.frames.clear();
+            self.handlers.clear();
+        }
+        outcome
+    }
+
+    /// Adds the failing form's position and a backtrace to an error.
+    fn locate(&self, mut err: EvalError) -> EvalError {
+        if err.location.is_none() {
+            err.location = self.frames.last().and_then(frame_location);
+        }
+        if err.backtrace.is_empty() && self.handlers.is_empty() {
+            err.backtrace = self
+                .frames
+                .iter()
+                .rev()
+                .take(64)
+                .map(|f| TraceFrame {
+                    function: f
+                        .closure
+                        .name()
+                        .map_or_else(|| "<lambda>".to_owned(), str::to_owned),
+                    location: frame_location(f),
+                })
+                .collect();
+        }
+        err
+    }
+
+    /// Unwinds to the innermost `try`, giving it the error's value; or gives
+    /// the error back when nothing catches it. Budget errors are never caught.
+    fn catch(&mut self, err: EvalError) -> Result<()> {
+        if err.kind == ErrorKind::Budget {
+            return Err(err);
+        }
+        let Some(h) = self.handlers.pop() else {
+            return Err(err);
+        };
+        self.frames.truncate(h.frames);
+        self.stack.truncate(h.stack);
+        if let Some(f) = self.frames.last_mut() {
+            f.pc = h.catch_pc;
+        }
+        self.stack.push(err.value);
+        Ok(())
+    }
+
+    fn check_budget(&mut self, interp: &mut Interp) -> Result<()> {
+        let b = &interp.budget;
+        if let Some(max) = b.max_steps {
+            if self.steps > max {
+                return Err(EvalError::new(
+                    ErrorKind::Budget,
+                    format!("step budget exhausted: more than {max} calls"),
+                ));
+            }
+        }
+        if self.frames.len() > b.max_depth {
+            return Err(EvalError::new(
+                ErrorKind::Budget,
+                format!(
+                    "recursion too deep: more than {} nested calls (the depth budget)",
+                    b.max_depth
+                ),
+            ));
+        }
+        if self.steps % CHECK_EVERY == 0 {
+            if let (Some(max), Some(start)) = (b.max_time, self.started) {
+                if start.elapsed() > max {
+                    return Err(EvalError::new(
+                        ErrorKind::Budget,
+                        format!("time budget exhausted: ran longer than {max:?}"),
+                    ));
+                }
+            }
+            if let Some(max) = b.max_heap {
+                let used = interp.heap_in_use()
+                    + self.stack.capacity() * std::mem::size_of::<Value>()
+                    + self.frames.capacity() * std::mem::size_of::<Frame>();
+                if used > max {
+                    return Err(EvalError::new(
+                        ErrorKind::Budget,
+                        format!("heap budget exhausted: using {used} bytes, more than {max}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls the value below the top `argc` stack values.
+    fn call(&mut self, interp: &mut Interp, argc: usize) -> Result<Entered> {
+        self.steps += 1;
+        if self.steps % 64 == 0 || interp.budget.max_steps.is_some() {
+            self.check_budget(interp)?;
+        }
+        let fpos = self.stack.len() - argc - 1;
+        let callee = std::mem::take(&mut self.stack[fpos]);
+        match callee {
+            Value::Closure(c) => {
+                self.enter(c, fpos + 1, argc)?;
+                Ok(Entered::Frame)
+            }
+            Value::Native(n) => {
+                self.stack[fpos] = Value::Native(n.clone());
+                if (argc as u16) < n.min_args || n.max_args.is_some_and(|m| argc as u16 > m) {
+                    let expected = match n.max_args {
+                        Some(m) if m == n.min_args => m.to_string(),
+                        Some(m) => format!("{} to {m}", n.min_args),
+                        None => format!("at least {}", n.min_args),
+                    };
+                    return Err(EvalError::arity(n.name, &expected, argc));
+                }
+                match n.special {
+                    Special::None => {
+                        let result = (n.f)(interp, &self.stack[fpos + 1..])?;
+                        self.stack.truncate(fpos);
+                        self.stack.push(result);
+                        Ok(Entered::Value)
+                    }
+                    Special::Apply => {
+                        // [apply f a.. xs] -> [f a.. x1 x2 ...]
+                        let list = pop!(self);
+                        let items = match list {
+                            Value::List(l) => l,
+                            Value::Nil => List::EMPTY,
+                            other => return Err(EvalError::type_error("apply", "a list as its last argument", &other)),
+                        };
+                        self.stack.remove(fpos);
+                        let mut n_args = argc - 2;
+                        for item in items.iter() {
+                            self.stack.push(item.clone());
+                            n_args += 1;
+                        }
+                        self.call(interp, n_args)
+                    }
+                    Special::Eval => {
+                        let form = pop!(self);
+                        self.stack.truncate(fpos);
+                        let closure = interp.compile_toplevel(&form)?;
+                        self.stack.push(Value::Closure(closure));
+                        self.call(interp, 0)
+                    }
+                }
+            }
+            Value::Component(comp) => {
+                let closure = comp.closure.clone();
+                self.enter(closure, fpos + 1, argc)?;
+                Ok(Entered::Frame)
+            }
+            Value::Keyword(k) if argc == 1 || argc == 2 => {
+                // (:key dict) and (:key dict default), as in Clojure.
+                let default = if argc == 2 { pop!(self) } else { Value::Nil };
+                let target = pop!(self);
+                self.stack.truncate(fpos);
+                let found = match &target {
+                    Value::Dict(d) => d.get(&Value::Keyword(k)).cloned(),
+                    Value::Nil => None,
+                    other => return Err(EvalError::type_error(&format!(":{k}"), "a dict", other)),
+                };
+                self.stack.push(found.unwrap_or(default));
+                Ok(Entered::Value)
+            }
+            Value::Cell(c) => {
+                let inner = c.borrow().clone();
+                self.stack[fpos] = inner;
+                self.steps -= 1;
+                self.call(interp, argc)
+            }
+            Value::Macro(m) => Err(EvalError::new(
+                ErrorKind::Type,
+                format!(
+                    "macro {} used as a function value: macros are expanded at compile time",
+                    m.name().unwrap_or("<anonymous>")
+                ),
+            )),
+            other => Err(EvalError::new(
+                ErrorKind::Type,
+                format!(
+                    "not a function: {} {} cannot be called",
+                    other.type_of().as_str(),
+                    crate::printer::display(&other).chars().take(60).collect::<String>()
+                ),
+            )),
+        }
+    }
+
+    /// Pushes a frame for `closure` whose `argc` arguments start at `args`.
+    fn enter(&mut self, closure: Rc<Closure>, args: usize, argc: usize) -> Result<()> {
+        let p = &closure.proto;
+        if p.simple() {
+            if argc != p.nparams as usize {
+                return Err(arity_error(p, argc));
+            }
+        } else {
+            self.bind_complex(p, args, argc)?;
+        }
+        self.stack.resize(args + p.nslots as usize, Value::Nil);
+        self.frames.push(Frame {
+            closure,
+            pc: 0,
+            base: args,
+        });
+        Ok(())
+    }
+
+    /// Binds `&key` and `&rest` parameters: after the positionals, a keyword
+    /// naming a declared key takes the next argument; the others go to
+    /// `&rest` (an error without one).
+    fn bind_complex(&mut self, p: &Proto, args: usize, argc: usize) -> Result<()> {
+        let np = p.nparams as usize;
+        if argc < np {
+            return Err(arity_error(p, argc));
+        }
+        let extra: Vec<Value> = self.stack.drain(args + np..).collect();
+        let mut keyvals = vec![Value::Nil; p.keys.len()];
+        let mut rest = Vec::new();
+        let mut it = extra.into_iter();
+        while let Some(v) = it.next() {
+            if !p.keys.is_empty() {
+                if let Value::Keyword(k) = &v {
+                    if let Some(i) = p.keys.iter().position(|key| key == k) {
+                        match it.next() {
+                            Some(val) => keyvals[i] = val,
+                            None => {
+                                return Err(EvalError::new(
+                                    ErrorKind::Arity,
+                                    format!(
+                                        "{}: keyword argument :{k} has no value",
+                                        proto_name(p)
+                                    ),
+                                ));
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+            if p.rest {
+                rest.push(v);
+            } else {
+                return Err(EvalError::new(
+                    ErrorKind::Arity,
+                    format!(
+                        "{}: unexpected argument {} (keys accepted: {})",
+                        proto_name(p),
+                        crate::printer::display(&v).chars().take(40).collect::<String>(),
+                        p.keys
+                            .iter()
+                            .map(|k| format!(":{k}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                ));
+            }
+        }
+        self.stack.extend(keyvals);
+        if p.rest {
+            self.stack.push(Value::List(List::from_vec(rest)));
+        }
+        Ok(())
+    }
+
+    /// The interpreter loop. Returns on finish, perform, or error (with the
+    /// running frame's pc saved so the error can be located).
+    fn execute(&mut self, interp: &mut Interp) -> Result<Outcome> {
+        if let Some(argc) = self.entry_argc.take() {
+            match self.call(interp, argc)? {
+                Entered::Frame => {}
+                Entered::Value => return Ok(Outcome::Done(pop!(self))),
+            }
+        }
+        let Some(frame) = self.frames.last() else {
+            return Ok(Outcome::Done(pop!(self)));
+        };
+        let mut closure = frame.closure.clone();
+        let mut proto = closure.proto.clone();
+        let mut base = frame.base;
+        let mut pc = frame.pc;
+
+        macro_rules! save_pc {
+            () => {
+                if let Some(f) = self.frames.last_mut() {
+                    f.pc = pc;
+                }
+            };
+        }
+        macro_rules! reload {
+            () => {
+                match self.frames.last() {
+                    Some(f) => {
+                        closure = f.closure.clone();
+                        proto = closure.proto.clone();
+                        base = f.base;
+                        pc = f.pc;
+                    }
+                    None => return Ok(Outcome::Done(pop!(self))),
+                }
+            };
+        }
+        macro_rules! fail {
+            ($e:expr) => {{
+                save_pc!();
+                return Err($e);
+            }};
+        }
+        macro_rules! try_ {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => fail!(e),
+                }
+            };
+        }
+
+        loop {
+            let Some(&op) = proto.code.get(pc) else {
+                fail!(EvalError::new(ErrorKind::Value, "internal error: ran past the end of compiled code"));
+            };
+            pc += 1;
+            match op {
+                Op::Const(i) => {
+                    let v = proto.consts.get(i as usize).cloned().unwrap_or_default();
+                    self.stack.push(v);
+                }
+                Op::Nil => self.stack.push(Value::Nil),
+                Op::True => self.stack.push(Value::Bool(true)),
+                Op::False => self.stack.push(Value::Bool(false)),
+                Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
+                Op::Local(s) => {
+                    let v = self.stack[base + s as usize].clone();
+                    self.stack.push(v);
+                }
+                Op::LocalMove(s) => {
+                    let v = std::mem::take(&mut self.stack[base + s as usize]);
+                    self.stack.push(v);
+                }
+                Op::SetLocal(s) => {
+                    let v = pop!(self);
+                    self.stack[base + s as usize] = v;
+                }
+                Op::Capture(i) => {
+                    let v = closure.captures.get(i as usize).cloned().unwrap_or_default();
+                    self.stack.push(v);
+                }
+                Op::MakeCell(s) => {
+                    let slot = &mut self.stack[base + s as usize];
+                    let v = std::mem::take(slot);
+                    *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
+                }
+                Op::CellLocal(s) => {
+                    let v = match &self.stack[base + s as usize] {
+                        Value::Cell(c) => c.borrow().clone(),
+                        other => other.clone(),
+                    };
+                    self.stack.push(v);
+                }
+                Op::SetCellLocal(s) => {
+                    let v = pop!(self);
+                    match &self.stack[base + s as usize] {
+                        Value::Cell(c) => *c.borrow_mut() = v,
+                        _ => self.stack[base + s as usize] = v,
+                    }
+                }
+                Op::CellCapture(i) => {
+                    let v = match closure.captures.get(i as usize) {
+                        Some(Value::Cell(c)) => c.borrow().clone(),
+                        Some(other) => other.clone(),
+                        None => Value::Nil,
+                    };
+                    self.stack.push(v);
+                }
+                Op::SetCellCapture(i) => {
+                    let v = pop!(self);
+                    if let Some(Value::Cell(c)) = closure.captures.get(i as usize) {
+                        *c.borrow_mut() = v;
+                    }
+                }
+                Op::Global(g) => match interp.globals.get(g as usize) {
+                    Some(Some(v)) => {
+                        let v = v.clone();
+                        self.stack.push(v);
+                    }
+                    _ => fail!(interp.unbound_error(g)),
+                },
+                Op::SetGlobal(g) => {
+                    let v = pop!(self);
+                    if !matches!(interp.globals.get(g as usize), Some(Some(_))) {
+                        fail!(EvalError::new(
+                            ErrorKind::Unbound,
+                            format!("set!: {} is not defined", interp.global_name(g))
+                        ));
+                    }
+                    interp.set_global(g, v);
+                    self.stack.push(Value::Nil);
+                }
+                Op::DefineGlobal(g) => {
+                    let v = pop!(self);
+                    interp.set_global(g, v);
+                    self.stack.push(Value::Nil);
+                }
+                Op::SelfRef => self.stack.push(Value::Closure(closure.clone())),
+                Op::GroupMember(j) => {
+                    let member = closure
+                        .group
+                        .as_ref()
+                        .and_then(|g| g.members.get(j as usize).map(|m| (g, m)));
+                    let Some((group, (p, caps))) = member else {
+                        fail!(EvalError::new(ErrorKind::Value, "internal error: bad group member"));
+                    };
+                    self.stack.push(Value::Closure(Rc::new(Closure {
+                        proto: p.clone(),
+                        captures: caps.clone(),
+                        group: Some(group.clone()),
+                    })));
+                }
+                Op::Pop => {
+                    self.stack.pop();
+                }
+                Op::Jump(t) => pc = t as usize,
+                Op::JumpIfFalse(t) => {
+                    if !pop!(self).truthy() {
+                        pc = t as usize;
+                    }
+                }
+                Op::JumpIfFalseKeep(t) => {
+                    if self.stack.last().is_some_and(Value::truthy) {
+                        self.stack.pop();
+                    } else {
+                        pc = t as usize;
+                    }
+                }
+                Op::JumpIfTrueKeep(t) => {
+                    if self.stack.last().is_some_and(Value::truthy) {
+                        pc = t as usize;
+                    } else {
+                        self.stack.pop();
+                    }
+                }
+                Op::Call(argc) => {
+                    save_pc!();
+                    match try_!(self.call(interp, argc as usize)) {
+                        Entered::Frame => reload!(),
+                        Entered::Value => {}
+                    }
+                }
+                Op::TailCall(argc) => {
+                    let argc = argc as usize;
+                    let fpos = self.stack.len() - argc - 1;
+                    let is_closure = matches!(
+                        &self.stack[fpos],
+                        Value::Closure(_) | Value::Component(_)
+                    );
+                    if is_closure {
+                        // Slide callee and arguments down over this frame; the
+                        // caller's pc was saved when it called us.
+                        self.stack.drain(base - 1..fpos);
+                        self.frames.pop();
+                        match try_!(self.call(interp, argc)) {
+                            Entered::Frame => reload!(),
+                            Entered::Value => {
+                                if let Some(out) = self.do_return() {
+                                    return Ok(out);
+                                }
+                                reload!();
+                            }
+                        }
+                    } else {
+                        save_pc!();
+                        match try_!(self.call(interp, argc)) {
+                            Entered::Frame => reload!(),
+                            Entered::Value => {
+                                if let Some(out) = self.do_return() {
+                                    return Ok(out);
+                                }
+                                reload!();
+                            }
+                        }
+                    }
+                }
+                Op::Return => {
+                    if let Some(out) = self.do_return() {
+                        return Ok(out);
+                    }
+                    reload!();
+                }
+                Op::Closure(i) => {
+                    let Some(p) = proto.protos.get(i as usize).cloned() else {
+                        fail!(EvalError::new(ErrorKind::Value, "internal error: bad proto"));
+                    };
+                    let caps = self.gather_captures(&closure, base, &p.captures);
+                    self.stack.push(Value::Closure(Rc::new(Closure {
+                        proto: p,
+                        captures: caps,
+                        group: None,
+                    })));
+                }
+                Op::Group(gi) => {
+                    let Some(def) = proto.groups.get(gi as usize) else {
+                        fail!(EvalError::new(ErrorKind::Value, "internal error: bad group"));
+                    };
+                    let mut members = Vec::with_capacity(def.members.len());
+                    for &(pi, _) in &def.members {
+                        let Some(p) = proto.protos.get(pi as usize).cloned() else {
+                            fail!(EvalError::new(ErrorKind::Value, "internal error: bad proto"));
+                        };
+                        let caps = self.gather_captures(&closure, base, &p.captures);
+                        members.push((p, caps));
+                    }
+                    let group = Rc::new(Group { members });
+                    for (j, &(_, slot)) in def.members.iter().enumerate() {
+                        let Some((p, caps)) = group.members.get(j) else { continue };
+                        self.stack[base + slot as usize] = Value::Closure(Rc::new(Closure {
+                            proto: p.clone(),
+                            captures: caps.clone(),
+                            group: Some(group.clone()),
+                        }));
+                    }
+                }
+                Op::MakeComponent(name, island) => {
+                    let v = pop!(self);
+                    let Value::Closure(c) = v else {
+                        fail!(EvalError::new(ErrorKind::Value, "internal error: component needs a closure"));
+                    };
+                    let name = match proto.consts.get(name as usize) {
+                        Some(Value::Symbol(s)) => *s,
+                        _ => Symbol::new("~anonymous"),
+                    };
+                    self.stack.push(Value::Component(Rc::new(Component {
+                        name,
+                        closure: c,
+                        island,
+                    })));
+                }
+                Op::MakeMacro => {
+                    let v = pop!(self);
+                    match v {
+                        Value::Closure(c) => self.stack.push(Value::Macro(c)),
+                        other => fail!(EvalError::type_error("defmacro", "a function", &other)),
+                    }
+                }
+                Op::PushHandler(t) => self.handlers.push(Handler {
+                    frames: self.frames.len(),
+                    stack: self.stack.len(),
+                    catch_pc: t as usize,
+                }),
+                Op::PopHandler => {
+                    self.handlers.pop();
+                }
+                Op::Perform(argc) => {
+                    let at = self.stack.len() - argc as usize;
+                    let mut args: Vec<Value> = self.stack.drain(at..).collect();
+                    let op = if args.is_empty() { Value::Nil } else { args.remove(0) };
+                    save_pc!();
+                    return Ok(Outcome::Perform(Request { op, args }));
+                }
+                Op::MakeDict(n) => {
+                    let at = self.stack.len() - 2 * n as usize;
+                    let items: Vec<Value> = self.stack.drain(at..).collect();
+                    let d = try_!(prims::dict_from_pairs("dict", items));
+                    self.stack.push(d);
+                }
+                Op::MakeElement(tag, nattrs, nchildren) => {
+                    let at = self.stack.len() - 2 * nattrs as usize - nchildren as usize;
+                    let items: Vec<Value> = self.stack.drain(at..).collect();
+                    let tag = match proto.consts.get(tag as usize) {
+                        Some(Value::Str(s)) => s.clone(),
+                        _ => Rc::from("div"),
+                    };
+                    let e = prims::make_element(tag, nattrs as usize, items);
+                    self.stack.push(e);
+                }
+                Op::Raise => {
+                    let v = pop!(self);
+                    fail!(EvalError::raised(v));
+                }
+                Op::Inline(which, argc) => {
+                    if interp.inline_overridden(which) {
+                        // Redefined by the program: call whatever it is now.
+                        let callee = interp.inline_global(which);
+                        let at = self.stack.len() - argc as usize;
+                        self.stack.insert(at, callee);
+                        save_pc!();
+                        match try_!(self.call(interp, argc as usize)) {
+                            Entered::Frame => reload!(),
+                            Entered::Value => {}
+                        }
+                    } else {
+                        let r = if argc == 1 {
+                            let a = pop!(self);
+                            prims::inline1(which, a)
+                        } else {
+                            let b = pop!(self);
+                            let a = pop!(self);
+                            prims::inline2(which, a, b)
+                        };
+                        let v = try_!(r);
+                        self.stack.push(v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pops the running frame, leaving its result for the caller; `Some`
+    /// when that was the outermost frame.
+    fn do_return(&mut self) -> Option<Outcome> {
+        let result = pop!(self);
+        let frame = self.frames.pop()?;
+        self.stack.truncate(frame.base.saturating_sub(1));
+        if self.frames.is_empty() {
+            return Some(Outcome::Done(result));
+        }
+        self.stack.push(result);
+        None
+    }
+
+    fn gather_captures(&self, closure: &Rc<Closure>, base: usize, from: &[CaptureFrom]) -> Rc<[Value]> {
+        from.iter()
+            .map(|c| match *c {
+                CaptureFrom::Slot(s) => self.stack.get(base + s as usize).cloned().unwrap_or_default(),
+                CaptureFrom::Capture(i) => closure.captures.get(i as usize).cloned().unwrap_or_default(),
+                CaptureFrom::SelfRef => Value::Closure(closure.clone()),
+                CaptureFrom::GroupMember(j) => match closure.group.as_ref().and_then(|g| g.members.get(j as usize).map(|m| (g, m))) {
+                    Some((g, (p, caps))) => Value::Closure(Rc::new(Closure {
+                        proto: p.clone(),
+                        captures: caps.clone(),
+                        group: Some(g.clone()),
+                    })),
+                    None => Value::Nil,
+                },
+            })
+            .collect()
+    }
+}
+
+fn proto_name(p: &Proto) -> &'static str {
+    p.name.map_or("<lambda>", Symbol::as_str)
+}
+
+fn arity_error(p: &Proto, argc: usize) -> EvalError {
+    let expected = if p.simple() {
+        p.nparams.to_string()
+    } else {
+        format!("at least {}", p.nparams)
+    };
+    EvalError::arity(proto_name(p), &expected, argc)
+}
+
+fn frame_location(f: &Frame) -> Option<source::Location> {
+    let positions = &f.closure.proto.positions;
+    let at = f.pc.saturating_sub(1);
+    // Walk back to the nearest instruction that has a position.
+    let pos = (0..=at)
+        .rev()
+        .filter_map(|i| positions.get(i))
+        .find(|p| !p.is_none())
+        .copied()
+        .unwrap_or(f.closure.proto.pos);
+    source::locate(pos)
+}
