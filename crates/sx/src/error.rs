@@ -63,8 +63,15 @@ pub struct TraceFrame {
 }
 
 /// An error raised while evaluating SX.
+///
+/// A thin handle (one pointer) so `Result<Value, EvalError>` stays small on
+/// the interpreter's hot path; fields are reached through `Deref`.
 #[derive(Clone)]
-pub struct EvalError {
+pub struct EvalError(Box<EvalErrorData>);
+
+/// What an [`EvalError`] holds.
+#[derive(Clone)]
+pub struct EvalErrorData {
     pub kind: ErrorKind,
     pub message: String,
     /// The value SX code sees when it catches this error.
@@ -80,13 +87,13 @@ impl EvalError {
     /// standard error dict.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> EvalError {
         let message = message.into();
-        EvalError {
+        EvalError(Box::new(EvalErrorData {
             value: error_dict(kind, &message),
             kind,
             message,
             location: None,
             backtrace: Vec::new(),
-        }
+        }))
     }
 
     /// The error for `(raise v)`: SX code catches `v` itself.
@@ -99,13 +106,13 @@ impl EvalError {
             Value::Str(s) => s.to_string(),
             other => format!("uncaught raise: {other}"),
         };
-        EvalError {
+        EvalError(Box::new(EvalErrorData {
             kind: ErrorKind::Raise,
             message,
             value: v,
             location: None,
             backtrace: Vec::new(),
-        }
+        }))
     }
 
     pub fn arity(name: &str, expected: &str, got: usize) -> EvalError {
@@ -134,6 +141,19 @@ impl EvalError {
             self.location = location;
         }
         self
+    }
+}
+
+impl std::ops::Deref for EvalError {
+    type Target = EvalErrorData;
+    fn deref(&self) -> &EvalErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for EvalError {
+    fn deref_mut(&mut self) -> &mut EvalErrorData {
+        &mut self.0
     }
 }
 

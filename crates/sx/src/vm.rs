@@ -78,6 +78,19 @@ pub enum Op {
     /// A builtin inlined at its call site (falls back to the global's value
     /// if that builtin has been redefined).
     Inline(Inline, u16),
+    /// Fused `Local(s) Int(k) Inline(op, 2)`, followed in the code by that
+    /// unfused sequence, which runs instead when `op` has been redefined.
+    LocalInt(Inline, u16, i32),
+    /// Fused `Local(a) Local(b) Inline(op, 2)`, followed by the same fallback.
+    LocalLocal(Inline, u16, u16),
+    /// Fused `Local(s) Int(k) Inline(cmp, 2) JumpIfFalse(t)`, followed by
+    /// that unfused sequence as the fallback.
+    JumpUnlessLocalInt(Inline, u16, i32, u32),
+    /// Fused `Inline(cmp, 2) JumpIfFalse(t)`, followed by that fallback.
+    JumpUnlessCmp(Inline, u32),
+    /// Call global N with the arguments on the stack (no callee slot).
+    CallGlobal(u32, u16),
+    TailCallGlobal(u32, u16),
 }
 
 /// Builtins the compiler emits as instructions.
@@ -269,6 +282,8 @@ struct Frame {
     pc: usize,
     /// Stack index of slot 0.
     base: usize,
+    /// Stack length to cut back to on return (the callee's slot, if any).
+    ret_to: usize,
 }
 
 struct Handler {
@@ -457,7 +472,8 @@ impl Machine {
         if let Some(f) = self.frames.last_mut() {
             f.pc = h.catch_pc;
         }
-        self.stack.push(err.value);
+        let mut err = err;
+        self.stack.push(std::mem::take(&mut err.value));
         Ok(())
     }
 
@@ -514,7 +530,7 @@ impl Machine {
         let callee = std::mem::take(&mut self.stack[fpos]);
         match callee {
             Value::Closure(c) => {
-                self.enter(c, fpos + 1, argc)?;
+                self.enter(c, fpos + 1, argc, fpos)?;
                 Ok(Entered::Frame)
             }
             Value::Native(n) => {
@@ -561,7 +577,7 @@ impl Machine {
             }
             Value::Component(comp) => {
                 let closure = comp.closure.clone();
-                self.enter(closure, fpos + 1, argc)?;
+                self.enter(closure, fpos + 1, argc, fpos)?;
                 Ok(Entered::Frame)
             }
             Value::Keyword(k) if argc == 1 || argc == 2 => {
@@ -602,7 +618,7 @@ impl Machine {
     }
 
     /// Pushes a frame for `closure` whose `argc` arguments start at `args`.
-    fn enter(&mut self, closure: Rc<Closure>, args: usize, argc: usize) -> Result<()> {
+    fn enter(&mut self, closure: Rc<Closure>, args: usize, argc: usize, ret_to: usize) -> Result<()> {
         let p = &closure.proto;
         if p.simple() {
             if argc != p.nparams as usize {
@@ -616,6 +632,7 @@ impl Machine {
             closure,
             pc: 0,
             base: args,
+            ret_to,
         });
         Ok(())
     }
@@ -870,7 +887,8 @@ impl Machine {
                     if is_closure {
                         // Slide callee and arguments down over this frame; the
                         // caller's pc was saved when it called us.
-                        self.stack.drain(base - 1..fpos);
+                        let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
+                        self.stack.drain(ret_to..fpos);
                         self.frames.pop();
                         match try_!(self.call(interp, argc)) {
                             Entered::Frame => reload!(),
@@ -990,6 +1008,130 @@ impl Machine {
                     let v = pop!(self);
                     fail!(EvalError::raised(v));
                 }
+                Op::LocalInt(which, s, k) => {
+                    if interp.inline_overridden(which) {
+                        continue;
+                    }
+                    let a = &self.stack[base + s as usize];
+                    let v = match (which, a) {
+                        (Inline::Add, Value::Int(x)) => x.checked_add(i64::from(k)).map(Value::Int),
+                        (Inline::Sub, Value::Int(x)) => x.checked_sub(i64::from(k)).map(Value::Int),
+                        (Inline::Lt, Value::Int(x)) => Some(Value::Bool(*x < i64::from(k))),
+                        (Inline::Gt, Value::Int(x)) => Some(Value::Bool(*x > i64::from(k))),
+                        (Inline::Le, Value::Int(x)) => Some(Value::Bool(*x <= i64::from(k))),
+                        (Inline::Ge, Value::Int(x)) => Some(Value::Bool(*x >= i64::from(k))),
+                        (Inline::Eq, Value::Int(x)) => Some(Value::Bool(*x == i64::from(k))),
+                        _ => None,
+                    };
+                    let v = match v {
+                        Some(v) => v,
+                        None => try_!(prims::inline2(which, a.clone(), Value::Int(i64::from(k)))),
+                    };
+                    self.stack.push(v);
+                    pc += 3;
+                }
+                Op::LocalLocal(which, a, b) => {
+                    if interp.inline_overridden(which) {
+                        continue;
+                    }
+                    let x = self.stack[base + a as usize].clone();
+                    let y = self.stack[base + b as usize].clone();
+                    let v = try_!(prims::inline2(which, x, y));
+                    self.stack.push(v);
+                    pc += 3;
+                }
+                Op::JumpUnlessLocalInt(which, s, k, target) => {
+                    if interp.inline_overridden(which) {
+                        continue;
+                    }
+                    let a = &self.stack[base + s as usize];
+                    let k = i64::from(k);
+                    let truth = match (which, a) {
+                        (Inline::Lt, Value::Int(x)) => *x < k,
+                        (Inline::Gt, Value::Int(x)) => *x > k,
+                        (Inline::Le, Value::Int(x)) => *x <= k,
+                        (Inline::Ge, Value::Int(x)) => *x >= k,
+                        (Inline::Eq, Value::Int(x)) => *x == k,
+                        _ => try_!(prims::inline2(which, a.clone(), Value::Int(k))).truthy(),
+                    };
+                    pc = if truth { pc + 4 } else { target as usize };
+                }
+                Op::JumpUnlessCmp(which, target) => {
+                    if interp.inline_overridden(which) {
+                        continue;
+                    }
+                    let b = pop!(self);
+                    let a = pop!(self);
+                    let truth = try_!(prims::inline2(which, a, b)).truthy();
+                    pc = if truth { pc + 2 } else { target as usize };
+                }
+                Op::CallGlobal(g, argc) | Op::TailCallGlobal(g, argc) => {
+                    let tail = matches!(op, Op::TailCallGlobal(..));
+                    let argc = argc as usize;
+                    let callee = match interp.globals.get(g as usize) {
+                        Some(Some(v)) => v,
+                        _ => fail!(interp.unbound_error(g)),
+                    };
+                    let args_at = self.stack.len() - argc;
+                    match callee {
+                        Value::Closure(c) if c.proto.simple() && c.proto.nparams as usize == argc => {
+                            let c = c.clone();
+                            self.steps += 1;
+                            if self.steps % 64 == 0 || interp.budget.max_steps.is_some() {
+                                save_pc!();
+                                try_!(self.check_budget(interp));
+                            }
+                            let ret_to = if tail {
+                                let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
+                                self.stack.drain(ret_to..args_at);
+                                self.frames.pop();
+                                ret_to
+                            } else {
+                                save_pc!();
+                                args_at
+                            };
+                            let nslots = c.proto.nslots as usize;
+                            self.stack.resize(ret_to + nslots, Value::Nil);
+                            self.frames.push(Frame { closure: c, pc: 0, base: ret_to, ret_to });
+                            reload!();
+                        }
+                        other => {
+                            let callee = other.clone();
+                            self.stack.insert(args_at, callee);
+                            if tail {
+                                let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
+                                let fpos = args_at;
+                                let is_closure = matches!(&self.stack[fpos], Value::Closure(_) | Value::Component(_));
+                                if is_closure {
+                                    self.stack.drain(ret_to..fpos);
+                                    self.frames.pop();
+                                    match try_!(self.call(interp, argc)) {
+                                        Entered::Frame => reload!(),
+                                        Entered::Value => {
+                                            if let Some(out) = self.do_return() {
+                                                return Ok(out);
+                                            }
+                                            reload!();
+                                        }
+                                    }
+                                    continue;
+                                }
+                            }
+                            save_pc!();
+                            match try_!(self.call(interp, argc)) {
+                                Entered::Frame => reload!(),
+                                Entered::Value => {
+                                    if tail {
+                                        if let Some(out) = self.do_return() {
+                                            return Ok(out);
+                                        }
+                                        reload!();
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 Op::Inline(which, argc) => {
                     if interp.inline_overridden(which) {
                         // Redefined by the program: call whatever it is now.
@@ -1023,7 +1165,7 @@ impl Machine {
     fn do_return(&mut self) -> Option<Outcome> {
         let result = pop!(self);
         let frame = self.frames.pop()?;
-        self.stack.truncate(frame.base.saturating_sub(1));
+        self.stack.truncate(frame.ret_to);
         if self.frames.is_empty() {
             return Some(Outcome::Done(result));
         }

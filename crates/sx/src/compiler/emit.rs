@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::source::Pos;
 use crate::value::Value;
-use crate::vm::{CaptureFrom, GroupDef, Op, Proto};
+use crate::vm::{CaptureFrom, GroupDef, Inline, Op, Proto};
 
 pub(crate) fn emit_program(interp: &mut Interp, program: Program) -> Result<Rc<Proto>> {
     let Program {
@@ -36,6 +36,12 @@ enum Access {
     Capture(u16, bool),
     SelfRef,
     Member(u16),
+}
+
+/// Operands of a fused instruction.
+enum Fused {
+    LocalInt(u16, i32),
+    LocalLocal(u16, u16),
 }
 
 /// The code being built for one function.
@@ -69,6 +75,8 @@ impl Out {
                 Op::JumpIfFalseKeep(_) => Op::JumpIfFalseKeep(target),
                 Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
                 Op::PushHandler(_) => Op::PushHandler(target),
+                Op::JumpUnlessLocalInt(w, s, k, _) => Op::JumpUnlessLocalInt(w, s, k, target),
+                Op::JumpUnlessCmp(w, _) => Op::JumpUnlessCmp(w, target),
                 other => other,
             };
         }
@@ -246,15 +254,14 @@ impl Emitter<'_> {
                 Self::ret(out, tail);
             }
             Expr::If(t, a, b) => {
-                self.expr(out, t, false)?;
-                let jf = out.op(Op::JumpIfFalse(0));
+                let jumps = self.branch_unless(out, t)?;
                 self.expr(out, a, tail)?;
                 if tail {
-                    out.patch(jf);
+                    jumps.iter().for_each(|&j| out.patch(j));
                     self.expr(out, b, true)?;
                 } else {
                     let j = out.op(Op::Jump(0));
-                    out.patch(jf);
+                    jumps.iter().for_each(|&j| out.patch(j));
                     self.expr(out, b, false)?;
                     out.patch(j);
                 }
@@ -292,6 +299,19 @@ impl Emitter<'_> {
                 out.op(Op::Closure(i));
                 Self::ret(out, tail);
             }
+            Expr::Call(f, args, pos) if matches!(**f, Expr::Global(_)) => {
+                let Expr::Global(name) = **f else { return Ok(()) };
+                let saved = out.pos;
+                out.pos = *pos;
+                for a in args {
+                    self.expr(out, a, false)?;
+                }
+                out.pos = *pos;
+                let g = self.interp.global_slot(name);
+                let n = count(args.len(), "arguments")?;
+                out.op(if tail { Op::TailCallGlobal(g, n) } else { Op::CallGlobal(g, n) });
+                out.pos = saved;
+            }
             Expr::Call(f, args, pos) => {
                 let saved = out.pos;
                 out.pos = *pos;
@@ -307,6 +327,22 @@ impl Emitter<'_> {
             Expr::Inline(op, args, pos) => {
                 let saved = out.pos;
                 out.pos = *pos;
+                if let Some(fused) = self.fused_operands(out.fid, *op, args) {
+                    // The fused form, then the plain sequence it stands for
+                    // (run instead if the builtin has been redefined).
+                    let fused_op = match fused {
+                        Fused::LocalInt(s, k) => Op::LocalInt(*op, s, k),
+                        Fused::LocalLocal(a, b) => Op::LocalLocal(*op, a, b),
+                    };
+                    out.op(fused_op);
+                    for a in args {
+                        self.expr(out, a, false)?;
+                    }
+                    out.op(Op::Inline(*op, 2));
+                    out.pos = saved;
+                    Self::ret(out, tail);
+                    return Ok(());
+                }
                 for a in args {
                     self.expr(out, a, false)?;
                 }
@@ -438,6 +474,62 @@ impl Emitter<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Operands of a binary inline op that fit a fused instruction.
+    fn fused_operands(&self, fid: FuncId, op: Inline, args: &[Expr]) -> Option<Fused> {
+        if !matches!(
+            op,
+            Inline::Add | Inline::Sub | Inline::Mul | Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq
+        ) {
+            return None;
+        }
+        let slot = |e: &Expr| match e {
+            Expr::Var(b) => match self.access(fid, *b) {
+                Access::Slot(s, false) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        };
+        match args {
+            [a, Expr::Const(Value::Int(k))] if !matches!(op, Inline::Mul) => {
+                Some(Fused::LocalInt(slot(a)?, i32::try_from(*k).ok()?))
+            }
+            [a, b] => Some(Fused::LocalLocal(slot(a)?, slot(b)?)),
+            _ => None,
+        }
+    }
+
+    /// Emits a test that jumps when false; returns the jumps to patch to the
+    /// else branch. Comparisons fuse with the jump.
+    fn branch_unless(&mut self, out: &mut Out, test: &Expr) -> Result<Vec<usize>> {
+        if let Expr::Inline(op, args, pos) = test {
+            if matches!(op, Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq) && args.len() == 2 {
+                let saved = out.pos;
+                out.pos = *pos;
+                if let Some(Fused::LocalInt(s, k)) = self.fused_operands(out.fid, *op, args) {
+                    let first = out.op(Op::JumpUnlessLocalInt(*op, s, k, 0));
+                    for a in args {
+                        self.expr(out, a, false)?;
+                    }
+                    out.op(Op::Inline(*op, 2));
+                    let second = out.op(Op::JumpIfFalse(0));
+                    out.pos = saved;
+                    return Ok(vec![first, second]);
+                }
+                for a in args {
+                    self.expr(out, a, false)?;
+                }
+                out.pos = *pos;
+                let first = out.op(Op::JumpUnlessCmp(*op, 0));
+                out.op(Op::Inline(*op, 2));
+                let second = out.op(Op::JumpIfFalse(0));
+                out.pos = saved;
+                return Ok(vec![first, second]);
+            }
+        }
+        self.expr(out, test, false)?;
+        Ok(vec![out.op(Op::JumpIfFalse(0))])
     }
 
     /// Stores the value on top of the stack into binding `b` of this frame.
