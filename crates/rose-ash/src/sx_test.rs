@@ -108,10 +108,18 @@ pub fn run_file(file: &Path, budget: &sx::Budget, totals: &mut Totals) {
     }
     let loaded = interp.eval_str_with(&src, &name, &mut cli_host);
     let summary = interp.eval_str("(test/summary)", "<test-runner>");
-    let Ok(Value::Dict(summary)) = summary else {
-        println!("FILE {name}: (test/summary) did not return a dict");
-        totals.broken_files += 1;
-        return;
+    let summary = match summary {
+        Ok(Value::Dict(d)) => d,
+        Ok(other) => {
+            println!("FILE {name}: (test/summary) returned {other}, not a dict");
+            totals.broken_files += 1;
+            return;
+        }
+        Err(e) => {
+            println!("FILE {name}: (test/summary) failed:\n{e}");
+            totals.broken_files += 1;
+            return;
+        }
     };
     let num = |k: &str| match summary.get(&Value::kw(k)) {
         Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),

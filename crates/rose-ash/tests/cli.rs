@@ -1,0 +1,155 @@
+//! The `rose-ash` binary over its command line: `sx eval`, `sx test`, and
+//! the SX conformance suite in spec/tests (so `cargo test` runs it).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rose-ash"))
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).current_dir(repo_root()).output().expect("run rose-ash")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn conformance_suite_passes() {
+    let out = run(&["sx", "test", "spec/tests"]);
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "spec/tests failed:\n{text}\n{}",
+        stderr(&out)
+    );
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.ends_with(" failed") && last.contains(" passed, 0 failed"), "{last}");
+}
+
+#[test]
+fn eval_expression_prints_canonical_last_value() {
+    let out = run(&["sx", "eval", "-e", "(define x 2) {:b (* x 1.5) :a (list 1 \"s\")}"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "{:a (1 \"s\") :b 3.0}\n");
+}
+
+#[test]
+fn eval_reads_stdin_and_files() {
+    let mut child = bin()
+        .args(["sx", "eval", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"(+ 1 2)\n(* 3 4)")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(stdout(&out), "12\n");
+
+    let dir = std::env::temp_dir().join(format!("sx-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("prog.sx");
+    std::fs::write(&file, "(define (sq x) (* x x))\n(sq 9)\n").expect("write");
+    let out = run(&["sx", "eval", file.to_str().expect("utf8 path")]);
+    assert_eq!(stdout(&out), "81\n");
+}
+
+#[test]
+fn eval_error_reports_position_and_backtrace_and_exits_1() {
+    let out = run(&[
+        "sx",
+        "eval",
+        "-e",
+        "(define (f x) (car x))\n(define (g) (+ 1 (f 2)))\n(g)",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("<expr>:1:15: error: unbound symbol: car"), "{err}");
+    assert!(err.contains("in f at <expr>:1:15"), "{err}");
+    assert!(err.contains("in g at <expr>:2:"), "{err}");
+    assert!(err.contains('^'), "{err}");
+}
+
+#[test]
+fn eval_read_error_reports_line_and_column() {
+    let out = run(&["sx", "eval", "-e", "(+ 1\n  (* 2 3)"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("<expr>:1:1: read error: unexpected end of input"), "{err}");
+}
+
+#[test]
+fn perform_goes_to_the_cli_host() {
+    let out = run(&["sx", "eval", "-e", "(print \"hi\" 42) (perform :echo 7)"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hi 42\n7\n");
+}
+
+#[test]
+fn budgets_end_runaway_code_with_a_clear_error() {
+    let out = run(&[
+        "sx",
+        "--max-steps",
+        "10000",
+        "eval",
+        "-e",
+        "(define (spin n) (spin (+ n 1))) (spin 0)",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("step budget exhausted"), "{}", stderr(&out));
+
+    let out = run(&[
+        "sx",
+        "--timeout",
+        "0.2",
+        "eval",
+        "-e",
+        "(define (spin n) (spin (+ n 1))) (spin 0)",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("time budget exhausted"), "{}", stderr(&out));
+
+    let out = run(&[
+        "sx",
+        "--max-heap-mb",
+        "64",
+        "eval",
+        "-e",
+        "(define (grow n acc) (grow (+ n 1) (cons (str \"item\" n) acc))) (grow 0 '())",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("heap budget exhausted"), "{}", stderr(&out));
+}
+
+#[test]
+fn sx_test_reports_failures_and_exits_nonzero() {
+    let dir = std::env::temp_dir().join(format!("sx-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("failing.sx");
+    std::fs::write(
+        &file,
+        "(deftest \"good\" (assert= 2 (+ 1 1)))\n(deftest \"bad\" (assert= 3 (+ 1 1)))\n",
+    )
+    .expect("write");
+    let out = run(&["sx", "test", file.to_str().expect("utf8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL"), "{text}");
+    assert_eq!(text.lines().last(), Some("1 passed, 1 failed"));
+}
