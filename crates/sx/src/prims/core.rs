@@ -69,6 +69,20 @@ pub(crate) fn install(i: &mut Interp) {
         };
         Ok(Value::Symbol(interp.gensym(&prefix)))
     });
+    i.define_native("element", 1, None, |_, a| {
+        // (element "x-foo" :attr v ... children...): leading keyword/value
+        // pairs are attributes, as in an element form.
+        let tag = super::expect_str("element", arg(a, 0))?.clone();
+        if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || "<>\"'/=".contains(c)) {
+            return Err(EvalError::new(ErrorKind::Value, format!("element: invalid tag name {tag:?}")));
+        }
+        let rest = a.get(1..).unwrap_or(&[]);
+        let mut nattrs = 0;
+        while matches!(rest.get(2 * nattrs), Some(Value::Keyword(_))) && rest.len() > 2 * nattrs + 1 {
+            nattrs += 1;
+        }
+        Ok(super::make_element(tag, nattrs, rest.to_vec()))
+    });
     i.define_special("apply", 2, None, unreachable_special, Special::Apply);
     i.define_special("eval", 1, Some(1), unreachable_special, Special::Eval);
     i.define_native("macroexpand-1", 1, Some(1), |interp, a| {
