@@ -1,5 +1,25 @@
 //! `rose-ash`: the one binary. Parses flags and calls the library crates.
 
+/// `println!` that never panics: a closed standard output (as with
+/// `rose-ash ... | head`) ends the process quietly instead.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// `eprintln!` that never panics when standard error is closed.
+macro_rules! eoutln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod repl;
 mod sx_cmd;
 mod sx_test;

@@ -17,7 +17,7 @@ pub fn run(budget: &sx::Budget) -> Result<ExitCode> {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("SX {} — Ctrl-D to exit; an open ( continues on the next line.", env!("CARGO_PKG_VERSION"));
+    outln!("SX {} — Ctrl-D to exit; an open ( continues on the next line.", env!("CARGO_PKG_VERSION"));
     let mut pending = String::new();
     let mut n = 0u64;
     loop {
@@ -37,8 +37,8 @@ pub fn run(budget: &sx::Budget) -> Result<ExitCode> {
                 let _ = editor.add_history_entry(input.trim_end());
                 n += 1;
                 match interp.eval_str_with(&input, &format!("<repl:{n}>"), &mut cli_host) {
-                    Ok(v) => println!("{}", sx::printer::display(&v)),
-                    Err(e) => eprintln!("{e}"),
+                    Ok(v) => outln!("{}", sx::printer::display(&v)),
+                    Err(e) => eoutln!("{e}"),
                 }
             }
             Err(ReadlineError::Interrupted) => {

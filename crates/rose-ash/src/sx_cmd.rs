@@ -59,7 +59,7 @@ pub fn run(args: SxArgs) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eoutln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -98,7 +98,7 @@ pub fn cli_host(_: &mut Interp, req: sx::Request) -> Result<Value, sx::EvalError
                 }
                 sx::printer::to_str(a, &mut line);
             }
-            println!("{line}");
+            outln!("{line}");
             Ok(Value::Nil)
         }
         "echo" => Ok(req.args.into_iter().next().unwrap_or_default()),
@@ -130,13 +130,13 @@ fn eval(expr: Option<String>, file: Option<PathBuf>, budget: &BudgetArgs) -> Res
     match interp.eval_str_with(&src, &name, &mut cli_host) {
         Ok(v) => {
             match sx::printer::serialize(&v) {
-                Ok(s) => println!("{s}"),
-                Err(_) => println!("{}", sx::printer::display(&v)),
+                Ok(s) => outln!("{s}"),
+                Err(_) => outln!("{}", sx::printer::display(&v)),
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("{e}");
+            eoutln!("{e}");
             Ok(ExitCode::FAILURE)
         }
     }

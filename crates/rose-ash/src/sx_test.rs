@@ -40,10 +40,10 @@ pub fn run(paths: Vec<PathBuf>, budget: &sx::Budget) -> Result<ExitCode> {
         run_file(file, budget, &mut totals);
     }
     if totals.broken_files > 0 {
-        println!("{} file(s) could not be run", totals.broken_files);
+        outln!("{} file(s) could not be run", totals.broken_files);
     }
-    println!("{} assertions", totals.assertions);
-    println!("{} passed, {} failed", totals.passed, totals.failed);
+    outln!("{} assertions", totals.assertions);
+    outln!("{} passed, {} failed", totals.passed, totals.failed);
     Ok(if totals.failed == 0 && totals.broken_files == 0 {
         ExitCode::SUCCESS
     } else {
@@ -95,14 +95,14 @@ pub fn run_file(file: &Path, budget: &sx::Budget, totals: &mut Totals) {
     let src = match std::fs::read_to_string(file) {
         Ok(s) => s,
         Err(e) => {
-            println!("FILE {name}: cannot read: {e}");
+            outln!("FILE {name}: cannot read: {e}");
             totals.broken_files += 1;
             return;
         }
     };
     let mut interp = new_interp(budget);
     if let Err(e) = interp.eval_str(FRAMEWORK, "lib/core/test.sx") {
-        println!("FILE {name}: the test framework failed to load:\n{e}");
+        outln!("FILE {name}: the test framework failed to load:\n{e}");
         totals.broken_files += 1;
         return;
     }
@@ -111,12 +111,12 @@ pub fn run_file(file: &Path, budget: &sx::Budget, totals: &mut Totals) {
     let summary = match summary {
         Ok(Value::Dict(d)) => d,
         Ok(other) => {
-            println!("FILE {name}: (test/summary) returned {other}, not a dict");
+            outln!("FILE {name}: (test/summary) returned {other}, not a dict");
             totals.broken_files += 1;
             return;
         }
         Err(e) => {
-            println!("FILE {name}: (test/summary) failed:\n{e}");
+            outln!("FILE {name}: (test/summary) failed:\n{e}");
             totals.broken_files += 1;
             return;
         }
@@ -136,7 +136,7 @@ pub fn run_file(file: &Path, budget: &sx::Budget, totals: &mut Totals) {
                 }),
                 _ => None,
             };
-            println!(
+            outln!(
                 "FAIL {name}: {}: {}",
                 field("test").unwrap_or_default(),
                 field("message").unwrap_or_default()
@@ -148,10 +148,10 @@ pub fn run_file(file: &Path, budget: &sx::Budget, totals: &mut Totals) {
         Ok(_) => "FAILED",
         Err(_) => "ERROR",
     };
-    println!("{status:6} {name}: {passed} passed, {failed} failed ({assertions} assertions)");
+    outln!("{status:6} {name}: {passed} passed, {failed} failed ({assertions} assertions)");
     if let Err(e) = loaded {
         // An error outside any deftest stops the file: count it as a failure.
-        println!("{e}");
+        outln!("{e}");
         totals.failed += 1;
     }
     totals.passed += passed;

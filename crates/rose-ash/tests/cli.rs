@@ -153,3 +153,18 @@ fn sx_test_reports_failures_and_exits_nonzero() {
     assert!(text.contains("FAIL"), "{text}");
     assert_eq!(text.lines().last(), Some("1 passed, 1 failed"));
 }
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    // `rose-ash sx eval ... | head` closes the pipe early; that must not panic.
+    let mut child = bin()
+        .args(["sx", "eval", "-e", "(serialize (range 300000))"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_ne!(out.status.code(), Some(101), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

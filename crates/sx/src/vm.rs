@@ -703,12 +703,15 @@ impl Machine {
                 Entered::Value => return Ok(Outcome::Done(pop!(self))),
             }
         }
+        // The outer loop (re)loads the running frame after a call or return;
+        // the inner loop runs its instructions with the code borrowed once.
+        'frame: loop {
         let Some(frame) = self.frames.last() else {
             return Ok(Outcome::Done(pop!(self)));
         };
-        let mut closure = frame.closure.clone();
-        let mut proto = closure.proto.clone();
-        let mut base = frame.base;
+        let closure = frame.closure.clone();
+        let proto: &Proto = &closure.proto;
+        let base = frame.base;
         let mut pc = frame.pc;
 
         macro_rules! save_pc {
@@ -720,15 +723,7 @@ impl Machine {
         }
         macro_rules! reload {
             () => {
-                match self.frames.last() {
-                    Some(f) => {
-                        closure = f.closure.clone();
-                        proto = closure.proto.clone();
-                        base = f.base;
-                        pc = f.pc;
-                    }
-                    None => return Ok(Outcome::Done(pop!(self))),
-                }
+                continue 'frame
             };
         }
         macro_rules! fail {
@@ -746,8 +741,9 @@ impl Machine {
             };
         }
 
+        let code: &[Op] = &proto.code;
         loop {
-            let Some(&op) = proto.code.get(pc) else {
+            let Some(&op) = code.get(pc) else {
                 fail!(EvalError::new(ErrorKind::Value, "internal error: ran past the end of compiled code"));
             };
             pc += 1;
@@ -1157,6 +1153,7 @@ impl Machine {
                     }
                 }
             }
+        }
         }
     }
 
