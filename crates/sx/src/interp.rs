@@ -47,7 +47,8 @@ pub struct Interp {
     global_index: HashMap<Symbol, u32>,
     global_names: Vec<Symbol>,
     inline_slots: Vec<u32>,
-    inline_overridden: Vec<bool>,
+    /// Bit `i` set: builtin `Inline::ALL[i]` has been redefined.
+    inline_overridden: u32,
     builtins_ready: bool,
     gensym_counter: u64,
     pub budget: Budget,
@@ -71,7 +72,7 @@ impl Interp {
             global_index: HashMap::new(),
             global_names: Vec::new(),
             inline_slots: Vec::new(),
-            inline_overridden: vec![false; Inline::ALL.len()],
+            inline_overridden: 0,
             builtins_ready: false,
             gensym_counter: 0,
             budget: Budget::default(),
@@ -112,9 +113,7 @@ impl Interp {
     pub(crate) fn set_global(&mut self, g: u32, v: Value) {
         if self.builtins_ready {
             if let Some(i) = self.inline_slots.iter().position(|&s| s == g) {
-                if let Some(flag) = self.inline_overridden.get_mut(i) {
-                    *flag = true;
-                }
+                self.inline_overridden |= 1 << i;
             }
         }
         if let Some(slot) = self.globals.get_mut(g as usize) {
@@ -182,8 +181,9 @@ impl Interp {
         )
     }
 
+    #[inline]
     pub(crate) fn inline_overridden(&self, which: Inline) -> bool {
-        self.inline_overridden.get(which as usize).copied().unwrap_or(false)
+        self.inline_overridden & (1 << which as u32) != 0
     }
 
     pub(crate) fn inline_global(&self, which: Inline) -> Value {

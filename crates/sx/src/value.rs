@@ -295,7 +295,20 @@ impl Value {
     /// Structural equality: numbers compare by value across integer and
     /// float (`(= 1 1.0)`), functions by identity.
     pub fn equals(&self, other: &Value) -> bool {
-        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.equals_inner(other))
+        use Value::*;
+        // Atoms compare without touching the stack guard; only containers
+        // recurse, and they do so under `stacker`.
+        match (self, other) {
+            (Int(a), Int(b)) => a == b,
+            (Symbol(a), Symbol(b)) | (Keyword(a), Keyword(b)) => a == b,
+            (Str(a), Str(b)) => a == b,
+            (Nil, Nil) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (List(_) | Dict(_) | Element(_) | Cell(_), _) | (_, List(_) | Dict(_) | Element(_) | Cell(_)) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.equals_inner(other))
+            }
+            _ => self.equals_inner(other),
+        }
     }
 
     fn equals_inner(&self, other: &Value) -> bool {

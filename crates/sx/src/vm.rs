@@ -310,6 +310,8 @@ pub struct Machine {
     started: Option<Instant>,
     /// Arguments of the initial call, made when the machine first runs.
     entry_argc: Option<usize>,
+    /// Calls left before the next budget check.
+    fuel: u32,
 }
 
 /// How many calls pass between checks of the time and heap budgets.
@@ -344,6 +346,7 @@ impl Machine {
             steps: 0,
             started: None,
             entry_argc: Some(argc),
+            fuel: 1,
         }
     }
 
@@ -477,7 +480,7 @@ impl Machine {
         Ok(())
     }
 
-    fn check_budget(&mut self, interp: &mut Interp) -> Result<()> {
+    fn check_budget(&mut self, interp: &Interp) -> Result<()> {
         let b = &interp.budget;
         if let Some(max) = b.max_steps {
             if self.steps > max {
@@ -496,7 +499,7 @@ impl Machine {
                 ),
             ));
         }
-        if self.steps % CHECK_EVERY == 0 {
+        if self.steps % CHECK_EVERY < 64 || interp.budget.max_steps.is_some() {
             if let (Some(max), Some(start)) = (b.max_time, self.started) {
                 if start.elapsed() > max {
                     return Err(EvalError::new(
@@ -521,11 +524,20 @@ impl Machine {
     }
 
     /// Calls the value below the top `argc` stack values.
-    fn call(&mut self, interp: &mut Interp, argc: usize) -> Result<Entered> {
+    /// Counts a call and checks the budgets every so often.
+    #[inline]
+    fn tick(&mut self, interp: &Interp) -> Result<()> {
         self.steps += 1;
-        if self.steps % 64 == 0 || interp.budget.max_steps.is_some() {
+        self.fuel -= 1;
+        if self.fuel == 0 {
+            self.fuel = if interp.budget.max_steps.is_some() { 1 } else { 64 };
             self.check_budget(interp)?;
         }
+        Ok(())
+    }
+
+    fn call(&mut self, interp: &mut Interp, argc: usize) -> Result<Entered> {
+        self.tick(interp)?;
         let fpos = self.stack.len() - argc - 1;
         let callee = std::mem::take(&mut self.stack[fpos]);
         match callee {
@@ -627,7 +639,10 @@ impl Machine {
         } else {
             self.bind_complex(p, args, argc)?;
         }
-        self.stack.resize(args + p.nslots as usize, Value::Nil);
+        let want = args + p.nslots as usize;
+        if self.stack.len() != want {
+            self.stack.resize(want, Value::Nil);
+        }
         self.frames.push(Frame {
             closure,
             pc: 0,
@@ -757,7 +772,10 @@ impl Machine {
                 Op::False => self.stack.push(Value::Bool(false)),
                 Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
                 Op::Local(s) => {
-                    let v = self.stack[base + s as usize].clone();
+                    let v = match &self.stack[base + s as usize] {
+                        Value::Int(i) => Value::Int(*i),
+                        other => other.clone(),
+                    };
                     self.stack.push(v);
                 }
                 Op::LocalMove(s) => {
@@ -1072,24 +1090,41 @@ impl Machine {
                     match callee {
                         Value::Closure(c) if c.proto.simple() && c.proto.nparams as usize == argc => {
                             let c = c.clone();
-                            self.steps += 1;
-                            if self.steps % 64 == 0 || interp.budget.max_steps.is_some() {
-                                save_pc!();
-                                try_!(self.check_budget(interp));
-                            }
+                            save_pc!();
+                            try_!(self.tick(interp));
                             let ret_to = if tail {
                                 let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
                                 self.stack.drain(ret_to..args_at);
                                 self.frames.pop();
                                 ret_to
                             } else {
-                                save_pc!();
                                 args_at
                             };
-                            let nslots = c.proto.nslots as usize;
-                            self.stack.resize(ret_to + nslots, Value::Nil);
+                            let want = ret_to + c.proto.nslots as usize;
+                            if self.stack.len() != want {
+                                self.stack.resize(want, Value::Nil);
+                            }
                             self.frames.push(Frame { closure: c, pc: 0, base: ret_to, ret_to });
                             reload!();
+                        }
+                        Value::Native(n)
+                            if n.special == Special::None
+                                && argc as u16 >= n.min_args
+                                && n.max_args.is_none_or(|m| argc as u16 <= m) =>
+                        {
+                            // Natives run on the arguments in place: no callee slot.
+                            let f = n.f;
+                            save_pc!();
+                            try_!(self.tick(interp));
+                            let result = try_!(f(interp, &self.stack[args_at..]));
+                            self.stack.truncate(args_at);
+                            self.stack.push(result);
+                            if tail {
+                                if let Some(out) = self.do_return() {
+                                    return Ok(out);
+                                }
+                                reload!();
+                            }
                         }
                         other => {
                             let callee = other.clone();
@@ -1138,6 +1173,29 @@ impl Machine {
                         match try_!(self.call(interp, argc as usize)) {
                             Entered::Frame => reload!(),
                             Entered::Value => {}
+                        }
+                    } else if let (2, [.., Value::Int(x), Value::Int(y)]) = (argc, self.stack.as_slice()) {
+                        // Both integers: compute in place on the stack top.
+                        let (x, y) = (*x, *y);
+                        let v = match which {
+                            Inline::Add => x.checked_add(y).map(Value::Int),
+                            Inline::Sub => x.checked_sub(y).map(Value::Int),
+                            Inline::Mul => x.checked_mul(y).map(Value::Int),
+                            Inline::Lt => Some(Value::Bool(x < y)),
+                            Inline::Gt => Some(Value::Bool(x > y)),
+                            Inline::Le => Some(Value::Bool(x <= y)),
+                            Inline::Ge => Some(Value::Bool(x >= y)),
+                            Inline::Eq => Some(Value::Bool(x == y)),
+                            _ => None,
+                        };
+                        let v = match v {
+                            Some(v) => v,
+                            None => try_!(prims::inline2(which, Value::Int(x), Value::Int(y))),
+                        };
+                        let n = self.stack.len();
+                        self.stack.truncate(n - 1);
+                        if let Some(top) = self.stack.last_mut() {
+                            *top = v;
                         }
                     } else {
                         let r = if argc == 1 {
