@@ -13,11 +13,15 @@ use crate::sx_cmd::{cli_host, new_interp};
 pub fn run(budget: &sx::Budget) -> Result<ExitCode> {
     let mut interp = new_interp(budget);
     let mut editor = DefaultEditor::new()?;
-    let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".rose-ash-sx-history"));
+    let history =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".rose-ash-sx-history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    outln!("SX {} — Ctrl-D to exit; an open ( continues on the next line.", env!("CARGO_PKG_VERSION"));
+    outln!(
+        "SX {} — Ctrl-D to exit; an open ( continues on the next line.",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut pending = String::new();
     let mut n = 0u64;
     loop {
@@ -58,6 +62,8 @@ pub fn run(budget: &sx::Budget) -> Result<ExitCode> {
 fn incomplete(kind: &ReadErrorKind) -> bool {
     matches!(
         kind,
-        ReadErrorKind::UnclosedList(_) | ReadErrorKind::UnclosedString | ReadErrorKind::DanglingPrefix(_)
+        ReadErrorKind::UnclosedList(_)
+            | ReadErrorKind::UnclosedString
+            | ReadErrorKind::DanglingPrefix(_)
     )
 }

@@ -27,7 +27,12 @@ struct BudgetArgs {
     #[arg(long, global = true, env = "ROSE_ASH_SX_TIMEOUT")]
     timeout: Option<f64>,
     /// Stop when the heap grows past this many megabytes.
-    #[arg(long, global = true, default_value_t = 8192, env = "ROSE_ASH_SX_MAX_HEAP_MB")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 8192,
+        env = "ROSE_ASH_SX_MAX_HEAP_MB"
+    )]
     max_heap_mb: usize,
 }
 
@@ -117,14 +122,18 @@ fn eval(expr: Option<String>, file: Option<PathBuf>, budget: &BudgetArgs) -> Res
         (Some(e), _) => (e, "<expr>".to_owned()),
         (None, Some(p)) if p.as_os_str() == "-" => {
             let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading standard input")?;
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading standard input")?;
             (s, "<stdin>".to_owned())
         }
         (None, Some(p)) => {
-            let s = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            let s =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
             (s, p.display().to_string())
         }
-        (None, None) => anyhow::bail!("nothing to evaluate: give -e EXPR, a FILE, or - for standard input"),
+        (None, None) => {
+            anyhow::bail!("nothing to evaluate: give -e EXPR, a FILE, or - for standard input")
+        }
     };
     let mut interp = new_interp(&budget.budget());
     match interp.eval_str_with(&src, &name, &mut cli_host) {

@@ -1,6 +1,8 @@
 //! The `rose-ash` binary over its command line: `sx eval`, `sx test`, and
 //! the SX conformance suite in spec/tests (so `cargo test` runs it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -14,7 +16,11 @@ fn repo_root() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).current_dir(repo_root()).output().expect("run rose-ash")
+    bin()
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("run rose-ash")
 }
 
 fn stdout(o: &Output) -> String {
@@ -35,12 +41,20 @@ fn conformance_suite_passes() {
         stderr(&out)
     );
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.ends_with(" failed") && last.contains(" passed, 0 failed"), "{last}");
+    assert!(
+        last.ends_with(" failed") && last.contains(" passed, 0 failed"),
+        "{last}"
+    );
 }
 
 #[test]
 fn eval_expression_prints_canonical_last_value() {
-    let out = run(&["sx", "eval", "-e", "(define x 2) {:b (* x 1.5) :a (list 1 \"s\")}"]);
+    let out = run(&[
+        "sx",
+        "eval",
+        "-e",
+        "(define x 2) {:b (* x 1.5) :a (list 1 \"s\")}",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "{:a (1 \"s\") :b 3.0}\n");
 }
@@ -80,7 +94,10 @@ fn eval_error_reports_position_and_backtrace_and_exits_1() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("<expr>:1:15: error: unbound symbol: car"), "{err}");
+    assert!(
+        err.contains("<expr>:1:15: error: unbound symbol: car"),
+        "{err}"
+    );
     assert!(err.contains("in f at <expr>:1:15"), "{err}");
     assert!(err.contains("in g at <expr>:2:"), "{err}");
     assert!(err.contains('^'), "{err}");
@@ -91,7 +108,10 @@ fn eval_read_error_reports_line_and_column() {
     let out = run(&["sx", "eval", "-e", "(+ 1\n  (* 2 3)"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("<expr>:1:1: read error: unexpected end of input"), "{err}");
+    assert!(
+        err.contains("<expr>:1:1: read error: unexpected end of input"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -112,7 +132,11 @@ fn budgets_end_runaway_code_with_a_clear_error() {
         "(define (spin n) (spin (+ n 1))) (spin 0)",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("step budget exhausted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("step budget exhausted"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = run(&[
         "sx",
@@ -123,7 +147,11 @@ fn budgets_end_runaway_code_with_a_clear_error() {
         "(define (spin n) (spin (+ n 1))) (spin 0)",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("time budget exhausted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("time budget exhausted"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = run(&[
         "sx",
@@ -134,7 +162,11 @@ fn budgets_end_runaway_code_with_a_clear_error() {
         "(define (grow n acc) (grow (+ n 1) (cons (str \"item\" n) acc))) (grow 0 '())",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("heap budget exhausted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("heap budget exhausted"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

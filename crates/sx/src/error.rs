@@ -131,7 +131,10 @@ impl EvalError {
             format!(
                 "{name}: expected {expected}, got {} {}",
                 got.type_of().as_str(),
-                crate::printer::display(got).chars().take(60).collect::<String>()
+                crate::printer::display(got)
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
             ),
         )
     }

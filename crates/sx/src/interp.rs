@@ -128,7 +128,13 @@ impl Interp {
     }
 
     /// Registers a native function.
-    pub fn define_native(&mut self, name: &'static str, min_args: u16, max_args: Option<u16>, f: NativeFn) {
+    pub fn define_native(
+        &mut self,
+        name: &'static str,
+        min_args: u16,
+        max_args: Option<u16>,
+        f: NativeFn,
+    ) {
         self.define_special(name, min_args, max_args, f, Special::None);
     }
 
@@ -262,7 +268,10 @@ impl Interp {
         host: &mut dyn FnMut(&mut Interp, Request) -> Result<Value>,
     ) -> Result<Value> {
         if let Value::List(l) = form {
-            if l.first().and_then(Value::as_symbol).is_some_and(|s| s.as_str() == "begin") {
+            if l.first()
+                .and_then(Value::as_symbol)
+                .is_some_and(|s| s.as_str() == "begin")
+            {
                 let mut last = Value::Nil;
                 for f in l.rest().iter() {
                     last = self.eval_with(f, host)?;

@@ -13,7 +13,9 @@ use crate::value::Value;
 /// Why a value has no canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SerializeError {
-    #[error("cannot serialize a {0}: only data (nil, booleans, numbers, strings, symbols, keywords, lists, dicts, elements) has a canonical form")]
+    #[error(
+        "cannot serialize a {0}: only data (nil, booleans, numbers, strings, symbols, keywords, lists, dicts, elements) has a canonical form"
+    )]
     NotData(&'static str),
     #[error("cannot serialize {0}: NaN and infinities have no canonical form")]
     NonFinite(String),

@@ -161,10 +161,9 @@ impl<'a> Reader<'a> {
             let Some(&b) = self.bytes.get(self.i) else {
                 return match stack.pop() {
                     None => Ok(top),
-                    Some(Frame::Seq { close, start, .. }) => Err(self.error(
-                        ReadErrorKind::UnclosedList(close as char),
-                        start,
-                    )),
+                    Some(Frame::Seq { close, start, .. }) => {
+                        Err(self.error(ReadErrorKind::UnclosedList(close as char), start))
+                    }
                     Some(Frame::Prefix { sym, start }) => Err(self.error(
                         ReadErrorKind::DanglingPrefix(prefix_text(sym).into()),
                         start,
@@ -283,10 +282,7 @@ impl<'a> Reader<'a> {
             let key = Key::new(k)
                 .map_err(|bad| self.error(ReadErrorKind::BadDictKey(bad.to_string()), open))?;
             if dict.get_key(&key).is_some() {
-                return Err(self.error(
-                    ReadErrorKind::DuplicateKey(key.value().to_string()),
-                    open,
-                ));
+                return Err(self.error(ReadErrorKind::DuplicateKey(key.value().to_string()), open));
             }
             dict.insert(key, v);
         }
@@ -338,7 +334,11 @@ impl<'a> Reader<'a> {
         }
         self.i += 1;
         let digits_start = self.i;
-        while self.bytes.get(self.i).is_some_and(|b| b.is_ascii_hexdigit()) {
+        while self
+            .bytes
+            .get(self.i)
+            .is_some_and(|b| b.is_ascii_hexdigit())
+        {
             self.i += 1;
         }
         let digits = self.text.get(digits_start..self.i).unwrap_or("");

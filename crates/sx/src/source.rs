@@ -107,7 +107,12 @@ pub fn locate(pos: Pos) -> Option<Location> {
     }
     let sources = registry().lock().unwrap_or_else(|p| p.into_inner());
     let src = sources.get(pos.source as usize)?;
-    Some(locate_in(&src.name, &src.text, &src.line_starts, pos.offset))
+    Some(locate_in(
+        &src.name,
+        &src.text,
+        &src.line_starts,
+        pos.offset,
+    ))
 }
 
 /// Resolves an offset within a text that is not registered.

@@ -304,7 +304,8 @@ impl Value {
             (Str(a), Str(b)) => a == b,
             (Nil, Nil) => true,
             (Bool(a), Bool(b)) => a == b,
-            (List(_) | Dict(_) | Element(_) | Cell(_), _) | (_, List(_) | Dict(_) | Element(_) | Cell(_)) => {
+            (List(_) | Dict(_) | Element(_) | Cell(_), _)
+            | (_, List(_) | Dict(_) | Element(_) | Cell(_)) => {
                 stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.equals_inner(other))
             }
             _ => self.equals_inner(other),
@@ -340,8 +341,7 @@ impl Value {
                 a.tag == b.tag
                     && a.attrs.len() == b.attrs.len()
                     && a.children.len() == b.children.len()
-                    && a
-                        .attrs
+                    && a.attrs
                         .iter()
                         .zip(&b.attrs)
                         .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.equals(v2))
@@ -354,13 +354,16 @@ impl Value {
     }
 }
 
+/// 2^63 as a float: the first float beyond i64's range.
+pub(crate) const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// Exact comparison of an integer with a float (no rounding of large i64s).
 pub fn int_float_eq(i: i64, f: f64) -> bool {
     if f.fract() != 0.0 || !f.is_finite() {
         return false;
     }
     // 2^63 is exactly representable; anything at or beyond it is out of range.
-    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f) {
+    if !(-TWO_POW_63..TWO_POW_63).contains(&f) {
         return false;
     }
     f as i64 == i

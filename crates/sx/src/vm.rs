@@ -530,7 +530,11 @@ impl Machine {
         self.steps += 1;
         self.fuel -= 1;
         if self.fuel == 0 {
-            self.fuel = if interp.budget.max_steps.is_some() { 1 } else { 64 };
+            self.fuel = if interp.budget.max_steps.is_some() {
+                1
+            } else {
+                64
+            };
             self.check_budget(interp)?;
         }
         Ok(())
@@ -568,7 +572,13 @@ impl Machine {
                         let items = match list {
                             Value::List(l) => l,
                             Value::Nil => List::EMPTY,
-                            other => return Err(EvalError::type_error("apply", "a list as its last argument", &other)),
+                            other => {
+                                return Err(EvalError::type_error(
+                                    "apply",
+                                    "a list as its last argument",
+                                    &other,
+                                ));
+                            }
                         };
                         self.stack.remove(fpos);
                         let mut n_args = argc - 2;
@@ -623,14 +633,23 @@ impl Machine {
                 format!(
                     "not a function: {} {} cannot be called",
                     other.type_of().as_str(),
-                    crate::printer::display(&other).chars().take(60).collect::<String>()
+                    crate::printer::display(&other)
+                        .chars()
+                        .take(60)
+                        .collect::<String>()
                 ),
             )),
         }
     }
 
     /// Pushes a frame for `closure` whose `argc` arguments start at `args`.
-    fn enter(&mut self, closure: Rc<Closure>, args: usize, argc: usize, ret_to: usize) -> Result<()> {
+    fn enter(
+        &mut self,
+        closure: Rc<Closure>,
+        args: usize,
+        argc: usize,
+        ret_to: usize,
+    ) -> Result<()> {
         let p = &closure.proto;
         if p.simple() {
             if argc != p.nparams as usize {
@@ -692,7 +711,10 @@ impl Machine {
                     format!(
                         "{}: unexpected argument {} (keys accepted: {})",
                         proto_name(p),
-                        crate::printer::display(&v).chars().take(40).collect::<String>(),
+                        crate::printer::display(&v)
+                            .chars()
+                            .take(40)
+                            .collect::<String>(),
                         p.keys
                             .iter()
                             .map(|k| format!(":{k}"))
@@ -721,497 +743,540 @@ impl Machine {
         // The outer loop (re)loads the running frame after a call or return;
         // the inner loop runs its instructions with the code borrowed once.
         'frame: loop {
-        let Some(frame) = self.frames.last() else {
-            return Ok(Outcome::Done(pop!(self)));
-        };
-        let closure = frame.closure.clone();
-        let proto: &Proto = &closure.proto;
-        let base = frame.base;
-        let mut pc = frame.pc;
+            let Some(frame) = self.frames.last() else {
+                return Ok(Outcome::Done(pop!(self)));
+            };
+            let closure = frame.closure.clone();
+            let proto: &Proto = &closure.proto;
+            let base = frame.base;
+            let mut pc = frame.pc;
 
-        macro_rules! save_pc {
-            () => {
-                if let Some(f) = self.frames.last_mut() {
-                    f.pc = pc;
-                }
-            };
-        }
-        macro_rules! reload {
-            () => {
-                continue 'frame
-            };
-        }
-        macro_rules! fail {
-            ($e:expr) => {{
-                save_pc!();
-                return Err($e);
-            }};
-        }
-        macro_rules! try_ {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(e) => fail!(e),
-                }
-            };
-        }
+            macro_rules! save_pc {
+                () => {
+                    if let Some(f) = self.frames.last_mut() {
+                        f.pc = pc;
+                    }
+                };
+            }
+            macro_rules! reload {
+                () => {
+                    continue 'frame
+                };
+            }
+            macro_rules! fail {
+                ($e:expr) => {{
+                    save_pc!();
+                    return Err($e);
+                }};
+            }
+            macro_rules! try_ {
+                ($e:expr) => {
+                    match $e {
+                        Ok(v) => v,
+                        Err(e) => fail!(e),
+                    }
+                };
+            }
 
-        let code: &[Op] = &proto.code;
-        loop {
-            let Some(&op) = code.get(pc) else {
-                fail!(EvalError::new(ErrorKind::Value, "internal error: ran past the end of compiled code"));
-            };
-            pc += 1;
-            match op {
-                Op::Const(i) => {
-                    let v = proto.consts.get(i as usize).cloned().unwrap_or_default();
-                    self.stack.push(v);
-                }
-                Op::Nil => self.stack.push(Value::Nil),
-                Op::True => self.stack.push(Value::Bool(true)),
-                Op::False => self.stack.push(Value::Bool(false)),
-                Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
-                Op::Local(s) => {
-                    let v = match &self.stack[base + s as usize] {
-                        Value::Int(i) => Value::Int(*i),
-                        other => other.clone(),
-                    };
-                    self.stack.push(v);
-                }
-                Op::LocalMove(s) => {
-                    let v = std::mem::take(&mut self.stack[base + s as usize]);
-                    self.stack.push(v);
-                }
-                Op::SetLocal(s) => {
-                    let v = pop!(self);
-                    self.stack[base + s as usize] = v;
-                }
-                Op::Capture(i) => {
-                    let v = closure.captures.get(i as usize).cloned().unwrap_or_default();
-                    self.stack.push(v);
-                }
-                Op::MakeCell(s) => {
-                    let slot = &mut self.stack[base + s as usize];
-                    let v = std::mem::take(slot);
-                    *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
-                }
-                Op::CellLocal(s) => {
-                    let v = match &self.stack[base + s as usize] {
-                        Value::Cell(c) => c.borrow().clone(),
-                        other => other.clone(),
-                    };
-                    self.stack.push(v);
-                }
-                Op::SetCellLocal(s) => {
-                    let v = pop!(self);
-                    match &self.stack[base + s as usize] {
-                        Value::Cell(c) => *c.borrow_mut() = v,
-                        _ => self.stack[base + s as usize] = v,
-                    }
-                }
-                Op::CellCapture(i) => {
-                    let v = match closure.captures.get(i as usize) {
-                        Some(Value::Cell(c)) => c.borrow().clone(),
-                        Some(other) => other.clone(),
-                        None => Value::Nil,
-                    };
-                    self.stack.push(v);
-                }
-                Op::SetCellCapture(i) => {
-                    let v = pop!(self);
-                    if let Some(Value::Cell(c)) = closure.captures.get(i as usize) {
-                        *c.borrow_mut() = v;
-                    }
-                }
-                Op::Global(g) => match interp.globals.get(g as usize) {
-                    Some(Some(v)) => {
-                        let v = v.clone();
+            let code: &[Op] = &proto.code;
+            loop {
+                let Some(&op) = code.get(pc) else {
+                    fail!(EvalError::new(
+                        ErrorKind::Value,
+                        "internal error: ran past the end of compiled code"
+                    ));
+                };
+                pc += 1;
+                match op {
+                    Op::Const(i) => {
+                        let v = proto.consts.get(i as usize).cloned().unwrap_or_default();
                         self.stack.push(v);
                     }
-                    _ => fail!(interp.unbound_error(g)),
-                },
-                Op::SetGlobal(g) => {
-                    let v = pop!(self);
-                    if !matches!(interp.globals.get(g as usize), Some(Some(_))) {
-                        fail!(EvalError::new(
-                            ErrorKind::Unbound,
-                            format!("set!: {} is not defined", interp.global_name(g))
-                        ));
-                    }
-                    interp.set_global(g, v);
-                    self.stack.push(Value::Nil);
-                }
-                Op::DefineGlobal(g) => {
-                    let v = pop!(self);
-                    interp.set_global(g, v);
-                    self.stack.push(Value::Nil);
-                }
-                Op::SelfRef => self.stack.push(Value::Closure(closure.clone())),
-                Op::GroupMember(j) => {
-                    let member = closure
-                        .group
-                        .as_ref()
-                        .and_then(|g| g.members.get(j as usize).map(|m| (g, m)));
-                    let Some((group, (p, caps))) = member else {
-                        fail!(EvalError::new(ErrorKind::Value, "internal error: bad group member"));
-                    };
-                    self.stack.push(Value::Closure(Rc::new(Closure {
-                        proto: p.clone(),
-                        captures: caps.clone(),
-                        group: Some(group.clone()),
-                    })));
-                }
-                Op::Pop => {
-                    self.stack.pop();
-                }
-                Op::Jump(t) => pc = t as usize,
-                Op::JumpIfFalse(t) => {
-                    if !pop!(self).truthy() {
-                        pc = t as usize;
-                    }
-                }
-                Op::JumpIfFalseKeep(t) => {
-                    if self.stack.last().is_some_and(Value::truthy) {
-                        self.stack.pop();
-                    } else {
-                        pc = t as usize;
-                    }
-                }
-                Op::JumpIfTrueKeep(t) => {
-                    if self.stack.last().is_some_and(Value::truthy) {
-                        pc = t as usize;
-                    } else {
-                        self.stack.pop();
-                    }
-                }
-                Op::Call(argc) => {
-                    save_pc!();
-                    match try_!(self.call(interp, argc as usize)) {
-                        Entered::Frame => reload!(),
-                        Entered::Value => {}
-                    }
-                }
-                Op::TailCall(argc) => {
-                    let argc = argc as usize;
-                    let fpos = self.stack.len() - argc - 1;
-                    let is_closure = matches!(
-                        &self.stack[fpos],
-                        Value::Closure(_) | Value::Component(_)
-                    );
-                    if is_closure {
-                        // Slide callee and arguments down over this frame; the
-                        // caller's pc was saved when it called us.
-                        let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                        self.stack.drain(ret_to..fpos);
-                        self.frames.pop();
-                        match try_!(self.call(interp, argc)) {
-                            Entered::Frame => reload!(),
-                            Entered::Value => {
-                                if let Some(out) = self.do_return() {
-                                    return Ok(out);
-                                }
-                                reload!();
-                            }
-                        }
-                    } else {
-                        save_pc!();
-                        match try_!(self.call(interp, argc)) {
-                            Entered::Frame => reload!(),
-                            Entered::Value => {
-                                if let Some(out) = self.do_return() {
-                                    return Ok(out);
-                                }
-                                reload!();
-                            }
-                        }
-                    }
-                }
-                Op::Return => {
-                    if let Some(out) = self.do_return() {
-                        return Ok(out);
-                    }
-                    reload!();
-                }
-                Op::Closure(i) => {
-                    let Some(p) = proto.protos.get(i as usize).cloned() else {
-                        fail!(EvalError::new(ErrorKind::Value, "internal error: bad proto"));
-                    };
-                    let caps = self.gather_captures(&closure, base, &p.captures);
-                    self.stack.push(Value::Closure(Rc::new(Closure {
-                        proto: p,
-                        captures: caps,
-                        group: None,
-                    })));
-                }
-                Op::Group(gi) => {
-                    let Some(def) = proto.groups.get(gi as usize) else {
-                        fail!(EvalError::new(ErrorKind::Value, "internal error: bad group"));
-                    };
-                    let mut members = Vec::with_capacity(def.members.len());
-                    for &(pi, _) in &def.members {
-                        let Some(p) = proto.protos.get(pi as usize).cloned() else {
-                            fail!(EvalError::new(ErrorKind::Value, "internal error: bad proto"));
+                    Op::Nil => self.stack.push(Value::Nil),
+                    Op::True => self.stack.push(Value::Bool(true)),
+                    Op::False => self.stack.push(Value::Bool(false)),
+                    Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
+                    Op::Local(s) => {
+                        let v = match &self.stack[base + s as usize] {
+                            Value::Int(i) => Value::Int(*i),
+                            other => other.clone(),
                         };
-                        let caps = self.gather_captures(&closure, base, &p.captures);
-                        members.push((p, caps));
+                        self.stack.push(v);
                     }
-                    let group = Rc::new(Group { members });
-                    for (j, &(_, slot)) in def.members.iter().enumerate() {
-                        let Some((p, caps)) = group.members.get(j) else { continue };
-                        self.stack[base + slot as usize] = Value::Closure(Rc::new(Closure {
+                    Op::LocalMove(s) => {
+                        let v = std::mem::take(&mut self.stack[base + s as usize]);
+                        self.stack.push(v);
+                    }
+                    Op::SetLocal(s) => {
+                        let v = pop!(self);
+                        self.stack[base + s as usize] = v;
+                    }
+                    Op::Capture(i) => {
+                        let v = closure
+                            .captures
+                            .get(i as usize)
+                            .cloned()
+                            .unwrap_or_default();
+                        self.stack.push(v);
+                    }
+                    Op::MakeCell(s) => {
+                        let slot = &mut self.stack[base + s as usize];
+                        let v = std::mem::take(slot);
+                        *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
+                    }
+                    Op::CellLocal(s) => {
+                        let v = match &self.stack[base + s as usize] {
+                            Value::Cell(c) => c.borrow().clone(),
+                            other => other.clone(),
+                        };
+                        self.stack.push(v);
+                    }
+                    Op::SetCellLocal(s) => {
+                        let v = pop!(self);
+                        match &self.stack[base + s as usize] {
+                            Value::Cell(c) => *c.borrow_mut() = v,
+                            _ => self.stack[base + s as usize] = v,
+                        }
+                    }
+                    Op::CellCapture(i) => {
+                        let v = match closure.captures.get(i as usize) {
+                            Some(Value::Cell(c)) => c.borrow().clone(),
+                            Some(other) => other.clone(),
+                            None => Value::Nil,
+                        };
+                        self.stack.push(v);
+                    }
+                    Op::SetCellCapture(i) => {
+                        let v = pop!(self);
+                        if let Some(Value::Cell(c)) = closure.captures.get(i as usize) {
+                            *c.borrow_mut() = v;
+                        }
+                    }
+                    Op::Global(g) => match interp.globals.get(g as usize) {
+                        Some(Some(v)) => {
+                            let v = v.clone();
+                            self.stack.push(v);
+                        }
+                        _ => fail!(interp.unbound_error(g)),
+                    },
+                    Op::SetGlobal(g) => {
+                        let v = pop!(self);
+                        if !matches!(interp.globals.get(g as usize), Some(Some(_))) {
+                            fail!(EvalError::new(
+                                ErrorKind::Unbound,
+                                format!("set!: {} is not defined", interp.global_name(g))
+                            ));
+                        }
+                        interp.set_global(g, v);
+                        self.stack.push(Value::Nil);
+                    }
+                    Op::DefineGlobal(g) => {
+                        let v = pop!(self);
+                        interp.set_global(g, v);
+                        self.stack.push(Value::Nil);
+                    }
+                    Op::SelfRef => self.stack.push(Value::Closure(closure.clone())),
+                    Op::GroupMember(j) => {
+                        let member = closure
+                            .group
+                            .as_ref()
+                            .and_then(|g| g.members.get(j as usize).map(|m| (g, m)));
+                        let Some((group, (p, caps))) = member else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: bad group member"
+                            ));
+                        };
+                        self.stack.push(Value::Closure(Rc::new(Closure {
                             proto: p.clone(),
                             captures: caps.clone(),
                             group: Some(group.clone()),
-                        }));
+                        })));
                     }
-                }
-                Op::MakeComponent(name, island) => {
-                    let v = pop!(self);
-                    let Value::Closure(c) = v else {
-                        fail!(EvalError::new(ErrorKind::Value, "internal error: component needs a closure"));
-                    };
-                    let name = match proto.consts.get(name as usize) {
-                        Some(Value::Symbol(s)) => *s,
-                        _ => Symbol::new("~anonymous"),
-                    };
-                    self.stack.push(Value::Component(Rc::new(Component {
-                        name,
-                        closure: c,
-                        island,
-                    })));
-                }
-                Op::MakeMacro => {
-                    let v = pop!(self);
-                    match v {
-                        Value::Closure(c) => self.stack.push(Value::Macro(c)),
-                        other => fail!(EvalError::type_error("defmacro", "a function", &other)),
+                    Op::Pop => {
+                        self.stack.pop();
                     }
-                }
-                Op::PushHandler(t) => self.handlers.push(Handler {
-                    frames: self.frames.len(),
-                    stack: self.stack.len(),
-                    catch_pc: t as usize,
-                }),
-                Op::PopHandler => {
-                    self.handlers.pop();
-                }
-                Op::Perform(argc) => {
-                    let at = self.stack.len() - argc as usize;
-                    let mut args: Vec<Value> = self.stack.drain(at..).collect();
-                    let op = if args.is_empty() { Value::Nil } else { args.remove(0) };
-                    save_pc!();
-                    return Ok(Outcome::Perform(Request { op, args }));
-                }
-                Op::MakeDict(n) => {
-                    let at = self.stack.len() - 2 * n as usize;
-                    let items: Vec<Value> = self.stack.drain(at..).collect();
-                    let d = try_!(prims::dict_from_pairs("dict", items));
-                    self.stack.push(d);
-                }
-                Op::MakeElement(tag, nattrs, nchildren) => {
-                    let at = self.stack.len() - 2 * nattrs as usize - nchildren as usize;
-                    let items: Vec<Value> = self.stack.drain(at..).collect();
-                    let tag = match proto.consts.get(tag as usize) {
-                        Some(Value::Str(s)) => s.clone(),
-                        _ => Rc::from("div"),
-                    };
-                    let e = prims::make_element(tag, nattrs as usize, items);
-                    self.stack.push(e);
-                }
-                Op::Raise => {
-                    let v = pop!(self);
-                    fail!(EvalError::raised(v));
-                }
-                Op::LocalInt(which, s, k) => {
-                    if interp.inline_overridden(which) {
-                        continue;
-                    }
-                    let a = &self.stack[base + s as usize];
-                    let v = match (which, a) {
-                        (Inline::Add, Value::Int(x)) => x.checked_add(i64::from(k)).map(Value::Int),
-                        (Inline::Sub, Value::Int(x)) => x.checked_sub(i64::from(k)).map(Value::Int),
-                        (Inline::Lt, Value::Int(x)) => Some(Value::Bool(*x < i64::from(k))),
-                        (Inline::Gt, Value::Int(x)) => Some(Value::Bool(*x > i64::from(k))),
-                        (Inline::Le, Value::Int(x)) => Some(Value::Bool(*x <= i64::from(k))),
-                        (Inline::Ge, Value::Int(x)) => Some(Value::Bool(*x >= i64::from(k))),
-                        (Inline::Eq, Value::Int(x)) => Some(Value::Bool(*x == i64::from(k))),
-                        _ => None,
-                    };
-                    let v = match v {
-                        Some(v) => v,
-                        None => try_!(prims::inline2(which, a.clone(), Value::Int(i64::from(k)))),
-                    };
-                    self.stack.push(v);
-                    pc += 3;
-                }
-                Op::LocalLocal(which, a, b) => {
-                    if interp.inline_overridden(which) {
-                        continue;
-                    }
-                    let x = self.stack[base + a as usize].clone();
-                    let y = self.stack[base + b as usize].clone();
-                    let v = try_!(prims::inline2(which, x, y));
-                    self.stack.push(v);
-                    pc += 3;
-                }
-                Op::JumpUnlessLocalInt(which, s, k, target) => {
-                    if interp.inline_overridden(which) {
-                        continue;
-                    }
-                    let a = &self.stack[base + s as usize];
-                    let k = i64::from(k);
-                    let truth = match (which, a) {
-                        (Inline::Lt, Value::Int(x)) => *x < k,
-                        (Inline::Gt, Value::Int(x)) => *x > k,
-                        (Inline::Le, Value::Int(x)) => *x <= k,
-                        (Inline::Ge, Value::Int(x)) => *x >= k,
-                        (Inline::Eq, Value::Int(x)) => *x == k,
-                        _ => try_!(prims::inline2(which, a.clone(), Value::Int(k))).truthy(),
-                    };
-                    pc = if truth { pc + 4 } else { target as usize };
-                }
-                Op::JumpUnlessCmp(which, target) => {
-                    if interp.inline_overridden(which) {
-                        continue;
-                    }
-                    let b = pop!(self);
-                    let a = pop!(self);
-                    let truth = try_!(prims::inline2(which, a, b)).truthy();
-                    pc = if truth { pc + 2 } else { target as usize };
-                }
-                Op::CallGlobal(g, argc) | Op::TailCallGlobal(g, argc) => {
-                    let tail = matches!(op, Op::TailCallGlobal(..));
-                    let argc = argc as usize;
-                    let callee = match interp.globals.get(g as usize) {
-                        Some(Some(v)) => v,
-                        _ => fail!(interp.unbound_error(g)),
-                    };
-                    let args_at = self.stack.len() - argc;
-                    match callee {
-                        Value::Closure(c) if c.proto.simple() && c.proto.nparams as usize == argc => {
-                            let c = c.clone();
-                            save_pc!();
-                            try_!(self.tick(interp));
-                            let ret_to = if tail {
-                                let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                                self.stack.drain(ret_to..args_at);
-                                self.frames.pop();
-                                ret_to
-                            } else {
-                                args_at
-                            };
-                            let want = ret_to + c.proto.nslots as usize;
-                            if self.stack.len() != want {
-                                self.stack.resize(want, Value::Nil);
-                            }
-                            self.frames.push(Frame { closure: c, pc: 0, base: ret_to, ret_to });
-                            reload!();
+                    Op::Jump(t) => pc = t as usize,
+                    Op::JumpIfFalse(t) => {
+                        if !pop!(self).truthy() {
+                            pc = t as usize;
                         }
-                        Value::Native(n)
-                            if n.special == Special::None
-                                && argc as u16 >= n.min_args
-                                && n.max_args.is_none_or(|m| argc as u16 <= m) =>
-                        {
-                            // Natives run on the arguments in place: no callee slot.
-                            let f = n.f;
-                            save_pc!();
-                            try_!(self.tick(interp));
-                            let result = try_!(f(interp, &self.stack[args_at..]));
-                            self.stack.truncate(args_at);
-                            self.stack.push(result);
-                            if tail {
-                                if let Some(out) = self.do_return() {
-                                    return Ok(out);
+                    }
+                    Op::JumpIfFalseKeep(t) => {
+                        if self.stack.last().is_some_and(Value::truthy) {
+                            self.stack.pop();
+                        } else {
+                            pc = t as usize;
+                        }
+                    }
+                    Op::JumpIfTrueKeep(t) => {
+                        if self.stack.last().is_some_and(Value::truthy) {
+                            pc = t as usize;
+                        } else {
+                            self.stack.pop();
+                        }
+                    }
+                    Op::Call(argc) => {
+                        save_pc!();
+                        match try_!(self.call(interp, argc as usize)) {
+                            Entered::Frame => reload!(),
+                            Entered::Value => {}
+                        }
+                    }
+                    Op::TailCall(argc) => {
+                        let argc = argc as usize;
+                        let fpos = self.stack.len() - argc - 1;
+                        let is_closure =
+                            matches!(&self.stack[fpos], Value::Closure(_) | Value::Component(_));
+                        if is_closure {
+                            // Slide callee and arguments down over this frame; the
+                            // caller's pc was saved when it called us.
+                            let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
+                            self.stack.drain(ret_to..fpos);
+                            self.frames.pop();
+                            match try_!(self.call(interp, argc)) {
+                                Entered::Frame => reload!(),
+                                Entered::Value => {
+                                    if let Some(out) = self.do_return() {
+                                        return Ok(out);
+                                    }
+                                    reload!();
                                 }
+                            }
+                        } else {
+                            save_pc!();
+                            match try_!(self.call(interp, argc)) {
+                                Entered::Frame => reload!(),
+                                Entered::Value => {
+                                    if let Some(out) = self.do_return() {
+                                        return Ok(out);
+                                    }
+                                    reload!();
+                                }
+                            }
+                        }
+                    }
+                    Op::Return => {
+                        if let Some(out) = self.do_return() {
+                            return Ok(out);
+                        }
+                        reload!();
+                    }
+                    Op::Closure(i) => {
+                        let Some(p) = proto.protos.get(i as usize).cloned() else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: bad proto"
+                            ));
+                        };
+                        let caps = self.gather_captures(&closure, base, &p.captures);
+                        self.stack.push(Value::Closure(Rc::new(Closure {
+                            proto: p,
+                            captures: caps,
+                            group: None,
+                        })));
+                    }
+                    Op::Group(gi) => {
+                        let Some(def) = proto.groups.get(gi as usize) else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: bad group"
+                            ));
+                        };
+                        let mut members = Vec::with_capacity(def.members.len());
+                        for &(pi, _) in &def.members {
+                            let Some(p) = proto.protos.get(pi as usize).cloned() else {
+                                fail!(EvalError::new(
+                                    ErrorKind::Value,
+                                    "internal error: bad proto"
+                                ));
+                            };
+                            let caps = self.gather_captures(&closure, base, &p.captures);
+                            members.push((p, caps));
+                        }
+                        let group = Rc::new(Group { members });
+                        for (j, &(_, slot)) in def.members.iter().enumerate() {
+                            let Some((p, caps)) = group.members.get(j) else {
+                                continue;
+                            };
+                            self.stack[base + slot as usize] = Value::Closure(Rc::new(Closure {
+                                proto: p.clone(),
+                                captures: caps.clone(),
+                                group: Some(group.clone()),
+                            }));
+                        }
+                    }
+                    Op::MakeComponent(name, island) => {
+                        let v = pop!(self);
+                        let Value::Closure(c) = v else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: component needs a closure"
+                            ));
+                        };
+                        let name = match proto.consts.get(name as usize) {
+                            Some(Value::Symbol(s)) => *s,
+                            _ => Symbol::new("~anonymous"),
+                        };
+                        self.stack.push(Value::Component(Rc::new(Component {
+                            name,
+                            closure: c,
+                            island,
+                        })));
+                    }
+                    Op::MakeMacro => {
+                        let v = pop!(self);
+                        match v {
+                            Value::Closure(c) => self.stack.push(Value::Macro(c)),
+                            other => fail!(EvalError::type_error("defmacro", "a function", &other)),
+                        }
+                    }
+                    Op::PushHandler(t) => self.handlers.push(Handler {
+                        frames: self.frames.len(),
+                        stack: self.stack.len(),
+                        catch_pc: t as usize,
+                    }),
+                    Op::PopHandler => {
+                        self.handlers.pop();
+                    }
+                    Op::Perform(argc) => {
+                        let at = self.stack.len() - argc as usize;
+                        let mut args: Vec<Value> = self.stack.drain(at..).collect();
+                        let op = if args.is_empty() {
+                            Value::Nil
+                        } else {
+                            args.remove(0)
+                        };
+                        save_pc!();
+                        return Ok(Outcome::Perform(Request { op, args }));
+                    }
+                    Op::MakeDict(n) => {
+                        let at = self.stack.len() - 2 * n as usize;
+                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let d = try_!(prims::dict_from_pairs("dict", items));
+                        self.stack.push(d);
+                    }
+                    Op::MakeElement(tag, nattrs, nchildren) => {
+                        let at = self.stack.len() - 2 * nattrs as usize - nchildren as usize;
+                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let tag = match proto.consts.get(tag as usize) {
+                            Some(Value::Str(s)) => s.clone(),
+                            _ => Rc::from("div"),
+                        };
+                        let e = prims::make_element(tag, nattrs as usize, items);
+                        self.stack.push(e);
+                    }
+                    Op::Raise => {
+                        let v = pop!(self);
+                        fail!(EvalError::raised(v));
+                    }
+                    Op::LocalInt(which, s, k) => {
+                        if interp.inline_overridden(which) {
+                            continue;
+                        }
+                        let a = &self.stack[base + s as usize];
+                        let v = match (which, a) {
+                            (Inline::Add, Value::Int(x)) => {
+                                x.checked_add(i64::from(k)).map(Value::Int)
+                            }
+                            (Inline::Sub, Value::Int(x)) => {
+                                x.checked_sub(i64::from(k)).map(Value::Int)
+                            }
+                            (Inline::Lt, Value::Int(x)) => Some(Value::Bool(*x < i64::from(k))),
+                            (Inline::Gt, Value::Int(x)) => Some(Value::Bool(*x > i64::from(k))),
+                            (Inline::Le, Value::Int(x)) => Some(Value::Bool(*x <= i64::from(k))),
+                            (Inline::Ge, Value::Int(x)) => Some(Value::Bool(*x >= i64::from(k))),
+                            (Inline::Eq, Value::Int(x)) => Some(Value::Bool(*x == i64::from(k))),
+                            _ => None,
+                        };
+                        let v = match v {
+                            Some(v) => v,
+                            None => {
+                                try_!(prims::inline2(which, a.clone(), Value::Int(i64::from(k))))
+                            }
+                        };
+                        self.stack.push(v);
+                        pc += 3;
+                    }
+                    Op::LocalLocal(which, a, b) => {
+                        if interp.inline_overridden(which) {
+                            continue;
+                        }
+                        let x = self.stack[base + a as usize].clone();
+                        let y = self.stack[base + b as usize].clone();
+                        let v = try_!(prims::inline2(which, x, y));
+                        self.stack.push(v);
+                        pc += 3;
+                    }
+                    Op::JumpUnlessLocalInt(which, s, k, target) => {
+                        if interp.inline_overridden(which) {
+                            continue;
+                        }
+                        let a = &self.stack[base + s as usize];
+                        let k = i64::from(k);
+                        let truth = match (which, a) {
+                            (Inline::Lt, Value::Int(x)) => *x < k,
+                            (Inline::Gt, Value::Int(x)) => *x > k,
+                            (Inline::Le, Value::Int(x)) => *x <= k,
+                            (Inline::Ge, Value::Int(x)) => *x >= k,
+                            (Inline::Eq, Value::Int(x)) => *x == k,
+                            _ => try_!(prims::inline2(which, a.clone(), Value::Int(k))).truthy(),
+                        };
+                        pc = if truth { pc + 4 } else { target as usize };
+                    }
+                    Op::JumpUnlessCmp(which, target) => {
+                        if interp.inline_overridden(which) {
+                            continue;
+                        }
+                        let b = pop!(self);
+                        let a = pop!(self);
+                        let truth = try_!(prims::inline2(which, a, b)).truthy();
+                        pc = if truth { pc + 2 } else { target as usize };
+                    }
+                    Op::CallGlobal(g, argc) | Op::TailCallGlobal(g, argc) => {
+                        let tail = matches!(op, Op::TailCallGlobal(..));
+                        let argc = argc as usize;
+                        let callee = match interp.globals.get(g as usize) {
+                            Some(Some(v)) => v,
+                            _ => fail!(interp.unbound_error(g)),
+                        };
+                        let args_at = self.stack.len() - argc;
+                        match callee {
+                            Value::Closure(c)
+                                if c.proto.simple() && c.proto.nparams as usize == argc =>
+                            {
+                                let c = c.clone();
+                                save_pc!();
+                                try_!(self.tick(interp));
+                                let ret_to = if tail {
+                                    let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
+                                    self.stack.drain(ret_to..args_at);
+                                    self.frames.pop();
+                                    ret_to
+                                } else {
+                                    args_at
+                                };
+                                let want = ret_to + c.proto.nslots as usize;
+                                if self.stack.len() != want {
+                                    self.stack.resize(want, Value::Nil);
+                                }
+                                self.frames.push(Frame {
+                                    closure: c,
+                                    pc: 0,
+                                    base: ret_to,
+                                    ret_to,
+                                });
                                 reload!();
                             }
-                        }
-                        other => {
-                            let callee = other.clone();
-                            self.stack.insert(args_at, callee);
-                            if tail {
-                                let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                                let fpos = args_at;
-                                let is_closure = matches!(&self.stack[fpos], Value::Closure(_) | Value::Component(_));
-                                if is_closure {
-                                    self.stack.drain(ret_to..fpos);
-                                    self.frames.pop();
-                                    match try_!(self.call(interp, argc)) {
-                                        Entered::Frame => reload!(),
-                                        Entered::Value => {
+                            Value::Native(n)
+                                if n.special == Special::None
+                                    && argc as u16 >= n.min_args
+                                    && n.max_args.is_none_or(|m| argc as u16 <= m) =>
+                            {
+                                // Natives run on the arguments in place: no callee slot.
+                                let f = n.f;
+                                save_pc!();
+                                try_!(self.tick(interp));
+                                let result = try_!(f(interp, &self.stack[args_at..]));
+                                self.stack.truncate(args_at);
+                                self.stack.push(result);
+                                if tail {
+                                    if let Some(out) = self.do_return() {
+                                        return Ok(out);
+                                    }
+                                    reload!();
+                                }
+                            }
+                            other => {
+                                let callee = other.clone();
+                                self.stack.insert(args_at, callee);
+                                if tail {
+                                    let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
+                                    let fpos = args_at;
+                                    let is_closure = matches!(
+                                        &self.stack[fpos],
+                                        Value::Closure(_) | Value::Component(_)
+                                    );
+                                    if is_closure {
+                                        self.stack.drain(ret_to..fpos);
+                                        self.frames.pop();
+                                        match try_!(self.call(interp, argc)) {
+                                            Entered::Frame => reload!(),
+                                            Entered::Value => {
+                                                if let Some(out) = self.do_return() {
+                                                    return Ok(out);
+                                                }
+                                                reload!();
+                                            }
+                                        }
+                                    }
+                                }
+                                save_pc!();
+                                match try_!(self.call(interp, argc)) {
+                                    Entered::Frame => reload!(),
+                                    Entered::Value => {
+                                        if tail {
                                             if let Some(out) = self.do_return() {
                                                 return Ok(out);
                                             }
                                             reload!();
                                         }
                                     }
-                                    continue;
-                                }
-                            }
-                            save_pc!();
-                            match try_!(self.call(interp, argc)) {
-                                Entered::Frame => reload!(),
-                                Entered::Value => {
-                                    if tail {
-                                        if let Some(out) = self.do_return() {
-                                            return Ok(out);
-                                        }
-                                        reload!();
-                                    }
                                 }
                             }
                         }
                     }
-                }
-                Op::Inline(which, argc) => {
-                    if interp.inline_overridden(which) {
-                        // Redefined by the program: call whatever it is now.
-                        let callee = interp.inline_global(which);
-                        let at = self.stack.len() - argc as usize;
-                        self.stack.insert(at, callee);
-                        save_pc!();
-                        match try_!(self.call(interp, argc as usize)) {
-                            Entered::Frame => reload!(),
-                            Entered::Value => {}
-                        }
-                    } else if let (2, [.., Value::Int(x), Value::Int(y)]) = (argc, self.stack.as_slice()) {
-                        // Both integers: compute in place on the stack top.
-                        let (x, y) = (*x, *y);
-                        let v = match which {
-                            Inline::Add => x.checked_add(y).map(Value::Int),
-                            Inline::Sub => x.checked_sub(y).map(Value::Int),
-                            Inline::Mul => x.checked_mul(y).map(Value::Int),
-                            Inline::Lt => Some(Value::Bool(x < y)),
-                            Inline::Gt => Some(Value::Bool(x > y)),
-                            Inline::Le => Some(Value::Bool(x <= y)),
-                            Inline::Ge => Some(Value::Bool(x >= y)),
-                            Inline::Eq => Some(Value::Bool(x == y)),
-                            _ => None,
-                        };
-                        let v = match v {
-                            Some(v) => v,
-                            None => try_!(prims::inline2(which, Value::Int(x), Value::Int(y))),
-                        };
-                        let n = self.stack.len();
-                        self.stack.truncate(n - 1);
-                        if let Some(top) = self.stack.last_mut() {
-                            *top = v;
-                        }
-                    } else {
-                        let r = if argc == 1 {
-                            let a = pop!(self);
-                            prims::inline1(which, a)
+                    Op::Inline(which, argc) => {
+                        if interp.inline_overridden(which) {
+                            // Redefined by the program: call whatever it is now.
+                            let callee = interp.inline_global(which);
+                            let at = self.stack.len() - argc as usize;
+                            self.stack.insert(at, callee);
+                            save_pc!();
+                            match try_!(self.call(interp, argc as usize)) {
+                                Entered::Frame => reload!(),
+                                Entered::Value => {}
+                            }
+                        } else if let (2, [.., Value::Int(x), Value::Int(y)]) =
+                            (argc, self.stack.as_slice())
+                        {
+                            // Both integers: compute in place on the stack top.
+                            let (x, y) = (*x, *y);
+                            let v = match which {
+                                Inline::Add => x.checked_add(y).map(Value::Int),
+                                Inline::Sub => x.checked_sub(y).map(Value::Int),
+                                Inline::Mul => x.checked_mul(y).map(Value::Int),
+                                Inline::Lt => Some(Value::Bool(x < y)),
+                                Inline::Gt => Some(Value::Bool(x > y)),
+                                Inline::Le => Some(Value::Bool(x <= y)),
+                                Inline::Ge => Some(Value::Bool(x >= y)),
+                                Inline::Eq => Some(Value::Bool(x == y)),
+                                _ => None,
+                            };
+                            let v = match v {
+                                Some(v) => v,
+                                None => try_!(prims::inline2(which, Value::Int(x), Value::Int(y))),
+                            };
+                            let n = self.stack.len();
+                            self.stack.truncate(n - 1);
+                            if let Some(top) = self.stack.last_mut() {
+                                *top = v;
+                            }
                         } else {
-                            let b = pop!(self);
-                            let a = pop!(self);
-                            prims::inline2(which, a, b)
-                        };
-                        let v = try_!(r);
-                        self.stack.push(v);
+                            let r = if argc == 1 {
+                                let a = pop!(self);
+                                prims::inline1(which, a)
+                            } else {
+                                let b = pop!(self);
+                                let a = pop!(self);
+                                prims::inline2(which, a, b)
+                            };
+                            let v = try_!(r);
+                            self.stack.push(v);
+                        }
                     }
                 }
             }
-        }
         }
     }
 
@@ -1228,13 +1293,30 @@ impl Machine {
         None
     }
 
-    fn gather_captures(&self, closure: &Rc<Closure>, base: usize, from: &[CaptureFrom]) -> Rc<[Value]> {
+    fn gather_captures(
+        &self,
+        closure: &Rc<Closure>,
+        base: usize,
+        from: &[CaptureFrom],
+    ) -> Rc<[Value]> {
         from.iter()
             .map(|c| match *c {
-                CaptureFrom::Slot(s) => self.stack.get(base + s as usize).cloned().unwrap_or_default(),
-                CaptureFrom::Capture(i) => closure.captures.get(i as usize).cloned().unwrap_or_default(),
+                CaptureFrom::Slot(s) => self
+                    .stack
+                    .get(base + s as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                CaptureFrom::Capture(i) => closure
+                    .captures
+                    .get(i as usize)
+                    .cloned()
+                    .unwrap_or_default(),
                 CaptureFrom::SelfRef => Value::Closure(closure.clone()),
-                CaptureFrom::GroupMember(j) => match closure.group.as_ref().and_then(|g| g.members.get(j as usize).map(|m| (g, m))) {
+                CaptureFrom::GroupMember(j) => match closure
+                    .group
+                    .as_ref()
+                    .and_then(|g| g.members.get(j as usize).map(|m| (g, m)))
+                {
                     Some((g, (p, caps))) => Value::Closure(Rc::new(Closure {
                         proto: p.clone(),
                         captures: caps.clone(),

@@ -5,6 +5,8 @@
 //! `sx::alloc::live_bytes()` is exact: after a run, everything it built
 //! must have been freed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use sx::{Interp, Value};
 
 #[global_allocator]
@@ -50,7 +52,10 @@ fn closures_capturing_their_own_environment_do_not_leak() {
     assert_eq!(v, Value::Int(200_000 * 4 + 3 * (200_000 * 199_999 / 2)));
     // 200k iterations each making 5+ closures: a leak of even one closure per
     // iteration would retain tens of megabytes.
-    assert!(grew < 256 * 1024, "retained {grew} bytes after 200k iterations");
+    assert!(
+        grew < 256 * 1024,
+        "retained {grew} bytes after 200k iterations"
+    );
 }
 
 #[test]

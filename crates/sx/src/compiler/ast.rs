@@ -69,7 +69,7 @@ pub(crate) enum Expr {
     Cells(Vec<BindingId>, Box<Expr>),
     Lambda(FuncId, Box<Expr>),
     /// A letrec group: member functions and the bindings they are stored in.
-    Group(GroupId, Vec<(BindingId, FuncId, Expr)>),
+    Group(Vec<(BindingId, FuncId, Expr)>),
     Call(Box<Expr>, Vec<Expr>, Pos),
     Inline(Inline, Vec<Expr>, Pos),
     And(Vec<Expr>),

@@ -85,7 +85,11 @@ impl Out {
     fn constant(&mut self, v: Value) -> Result<u32> {
         // Reuse identical immediates; other constants are rare enough.
         if matches!(v, Value::Symbol(_) | Value::Keyword(_) | Value::Str(_)) {
-            if let Some(i) = self.consts.iter().position(|c| c.equals(&v) && same_kind(c, &v)) {
+            if let Some(i) = self
+                .consts
+                .iter()
+                .position(|c| c.equals(&v) && same_kind(c, &v))
+            {
                 return Ok(i as u32);
             }
         }
@@ -99,7 +103,10 @@ fn same_kind(a: &Value, b: &Value) -> bool {
 }
 
 fn too_big(what: &str) -> EvalError {
-    EvalError::new(ErrorKind::Syntax, format!("function too large: too many {what}"))
+    EvalError::new(
+        ErrorKind::Syntax,
+        format!("function too large: too many {what}"),
+    )
 }
 
 fn count<T>(n: usize, what: &str) -> Result<T>
@@ -229,7 +236,10 @@ impl Emitter<'_> {
                     Access::Slot(s, true) => Op::SetCellLocal(s),
                     Access::Capture(i, _) => Op::SetCellCapture(i),
                     Access::SelfRef | Access::Member(_) => {
-                        return Err(EvalError::new(ErrorKind::Syntax, "cannot set! a function defined in this body"));
+                        return Err(EvalError::new(
+                            ErrorKind::Syntax,
+                            "cannot set! a function defined in this body",
+                        ));
                     }
                 };
                 out.op(op);
@@ -248,7 +258,7 @@ impl Emitter<'_> {
                 out.op(Op::DefineGlobal(g));
                 Self::ret(out, tail);
             }
-            Expr::Init(..) | Expr::Group(..) => {
+            Expr::Init(..) | Expr::Group(_) => {
                 self.effect(out, e)?;
                 out.op(Op::Nil);
                 Self::ret(out, tail);
@@ -270,7 +280,7 @@ impl Emitter<'_> {
                 let n = items.len();
                 for (i, item) in items.iter().enumerate() {
                     let last = i + 1 == n;
-                    if !last && matches!(item, Expr::Init(..) | Expr::Group(..)) {
+                    if !last && matches!(item, Expr::Init(..) | Expr::Group(_)) {
                         self.effect(out, item)?;
                     } else {
                         self.expr(out, item, tail && last)?;
@@ -300,7 +310,9 @@ impl Emitter<'_> {
                 Self::ret(out, tail);
             }
             Expr::Call(f, args, pos) if matches!(**f, Expr::Global(_)) => {
-                let Expr::Global(name) = **f else { return Ok(()) };
+                let Expr::Global(name) = **f else {
+                    return Ok(());
+                };
                 let saved = out.pos;
                 out.pos = *pos;
                 for a in args {
@@ -309,7 +321,11 @@ impl Emitter<'_> {
                 out.pos = *pos;
                 let g = self.interp.global_slot(name);
                 let n = count(args.len(), "arguments")?;
-                out.op(if tail { Op::TailCallGlobal(g, n) } else { Op::CallGlobal(g, n) });
+                out.op(if tail {
+                    Op::TailCallGlobal(g, n)
+                } else {
+                    Op::CallGlobal(g, n)
+                });
                 out.pos = saved;
             }
             Expr::Call(f, args, pos) => {
@@ -480,7 +496,14 @@ impl Emitter<'_> {
     fn fused_operands(&self, fid: FuncId, op: Inline, args: &[Expr]) -> Option<Fused> {
         if !matches!(
             op,
-            Inline::Add | Inline::Sub | Inline::Mul | Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq
+            Inline::Add
+                | Inline::Sub
+                | Inline::Mul
+                | Inline::Lt
+                | Inline::Gt
+                | Inline::Le
+                | Inline::Ge
+                | Inline::Eq
         ) {
             return None;
         }
@@ -504,7 +527,11 @@ impl Emitter<'_> {
     /// else branch. Comparisons fuse with the jump.
     fn branch_unless(&mut self, out: &mut Out, test: &Expr) -> Result<Vec<usize>> {
         if let Expr::Inline(op, args, pos) = test {
-            if matches!(op, Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq) && args.len() == 2 {
+            if matches!(
+                op,
+                Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq
+            ) && args.len() == 2
+            {
                 let saved = out.pos;
                 out.pos = *pos;
                 if let Some(Fused::LocalInt(s, k)) = self.fused_operands(out.fid, *op, args) {
@@ -552,7 +579,7 @@ impl Emitter<'_> {
                 self.expr(out, v, false)?;
                 self.store(out, *b);
             }
-            Expr::Group(_, members) => {
+            Expr::Group(members) => {
                 let mut def = GroupDef {
                     members: Vec::new(),
                 };
@@ -574,4 +601,3 @@ impl Emitter<'_> {
         Ok(())
     }
 }
-

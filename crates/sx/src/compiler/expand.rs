@@ -89,7 +89,11 @@ impl Expander<'_> {
     }
 
     fn lookup(&self, name: Symbol) -> Option<BindingId> {
-        self.scope.iter().rev().find(|(n, _)| *n == name).map(|(_, b)| *b)
+        self.scope
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| *b)
     }
 
     fn new_binding(&mut self, name: Symbol, forward: bool, pos: Pos) -> Result<BindingId> {
@@ -150,7 +154,9 @@ impl Expander<'_> {
             self.nesting -= 1;
             return Err(self.err(hint, "expression nested too deeply to compile"));
         }
-        let r = stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || self.expr_inner(form, hint, ctx));
+        let r = stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || {
+            self.expr_inner(form, hint, ctx)
+        });
         self.nesting -= 1;
         r
     }
@@ -188,7 +194,10 @@ impl Expander<'_> {
     }
 
     fn body_exprs(&mut self, forms: &[Value], pos: Pos) -> Result<Vec<Expr>> {
-        forms.iter().map(|f| self.expr(f, pos, Ctx::Inner)).collect()
+        forms
+            .iter()
+            .map(|f| self.expr(f, pos, Ctx::Inner))
+            .collect()
     }
 
     fn seq(mut exprs: Vec<Expr>) -> Expr {
@@ -296,7 +305,10 @@ impl Expander<'_> {
                 if args.len() < 2 || args.len() > 3 {
                     return Err(self.err(
                         pos,
-                        format!("if takes a test, a then form and an optional else form, got {} forms", args.len()),
+                        format!(
+                            "if takes a test, a then form and an optional else form, got {} forms",
+                            args.len()
+                        ),
                     ));
                 }
                 let t = self.expr(&args[0], pos, Ctx::Inner)?;
@@ -329,7 +341,10 @@ impl Expander<'_> {
             "letrec" | "letrec*" => self.letrec(args, pos)?,
             "fn" | "lambda" => {
                 let Some((params, body)) = args.split_first() else {
-                    return Err(self.err(pos, format!("{s} needs a parameter list: ({s} (x y) body...)")));
+                    return Err(self.err(
+                        pos,
+                        format!("{s} needs a parameter list: ({s} (x y) body...)"),
+                    ));
                 };
                 let (fid, body) = self.lambda(None, params, body, pos, None)?;
                 Expr::Lambda(fid, Box::new(body))
@@ -345,7 +360,9 @@ impl Expander<'_> {
                         if self.bindings[b].group.is_some() {
                             return Err(self.err(
                                 pos,
-                                format!("cannot set! {name}: it names a function defined in this body"),
+                                format!(
+                                    "cannot set! {name}: it names a function defined in this body"
+                                ),
                             ));
                         }
                         self.bindings[b].mutated = true;
@@ -357,14 +374,25 @@ impl Expander<'_> {
             }
             "defmacro" => {
                 let [Value::Symbol(name), params, body @ ..] = args else {
-                    return Err(self.err(pos, "defmacro takes a name, parameters and a body: (defmacro m (x) ...)"));
+                    return Err(self.err(
+                        pos,
+                        "defmacro takes a name, parameters and a body: (defmacro m (x) ...)",
+                    ));
                 };
                 let (fid, body) = self.lambda(Some(*name), params, body, pos, None)?;
-                Expr::DefineGlobal(*name, Box::new(Expr::Macro(Box::new(Expr::Lambda(fid, Box::new(body))))))
+                Expr::DefineGlobal(
+                    *name,
+                    Box::new(Expr::Macro(Box::new(Expr::Lambda(fid, Box::new(body))))),
+                )
             }
             "defcomp" | "defisland" => {
                 let [Value::Symbol(name), params, body @ ..] = args else {
-                    return Err(self.err(pos, format!("{s} takes a name, parameters and a body: ({s} ~name (&key a) ...)")));
+                    return Err(self.err(
+                        pos,
+                        format!(
+                            "{s} takes a name, parameters and a body: ({s} ~name (&key a) ...)"
+                        ),
+                    ));
                 };
                 let (fid, body) = self.lambda(Some(*name), params, body, pos, None)?;
                 Expr::DefineGlobal(
@@ -453,7 +481,10 @@ impl Expander<'_> {
                 });
             }
             other => {
-                return Err(self.err(pos, format!("parameter list must be a list of symbols, got {other}")));
+                return Err(self.err(
+                    pos,
+                    format!("parameter list must be a list of symbols, got {other}"),
+                ));
             }
         };
         let mut p = Params {
@@ -557,7 +588,9 @@ impl Expander<'_> {
                     return None;
                 }
                 let args = items.rest().to_vec();
-                self.define_parts(&args, pos_of(f)).ok().map(|(n, v)| (i, n, v))
+                self.define_parts(&args, pos_of(f))
+                    .ok()
+                    .map(|(n, v)| (i, n, v))
             })
             .collect();
         if defines.is_empty() {
@@ -567,7 +600,11 @@ impl Expander<'_> {
         // Check every define parses (to report errors with position).
         for f in &flat {
             if let Some(items) = f.as_list() {
-                if items.first().and_then(Value::as_symbol).is_some_and(|s| s.as_str() == "define") {
+                if items
+                    .first()
+                    .and_then(Value::as_symbol)
+                    .is_some_and(|s| s.as_str() == "define")
+                {
                     self.define_parts(&items.rest().to_vec(), pos_of(f))?;
                 }
             }
@@ -590,15 +627,23 @@ impl Expander<'_> {
             // Expand head macros so a macro can expand into defines.
             for _ in 0..1000 {
                 let Some(items) = form.as_list() else { break };
-                let Some(Value::Symbol(s)) = items.first() else { break };
+                let Some(Value::Symbol(s)) = items.first() else {
+                    break;
+                };
                 if self.lookup(*s).is_some() {
                     break;
                 }
                 if s.as_str() == "begin" {
                     break;
                 }
-                let Some(Value::Macro(m)) = self.interp.global_value(*s) else { break };
-                let fpos = if items.pos().is_none() { pos } else { items.pos() };
+                let Some(Value::Macro(m)) = self.interp.global_value(*s) else {
+                    break;
+                };
+                let fpos = if items.pos().is_none() {
+                    pos
+                } else {
+                    items.pos()
+                };
                 let expanded = self
                     .interp
                     .call_value(&Value::Closure(m), items.rest().to_vec())
@@ -608,9 +653,9 @@ impl Expander<'_> {
                         e.with_location(source::locate(fpos))
                     })?;
                 form = match expanded {
-                    Value::List(l) if l.pos().is_none() && !l.is_empty() => {
-                        Value::List(List::cons_at(l.first().cloned().unwrap_or_default(), l.rest(), fpos))
-                    }
+                    Value::List(l) if l.pos().is_none() && !l.is_empty() => Value::List(
+                        List::cons_at(l.first().cloned().unwrap_or_default(), l.rest(), fpos),
+                    ),
                     other => other,
                 };
             }
@@ -668,8 +713,13 @@ impl Expander<'_> {
             if let Some(idx) = m {
                 let (params, body) = lambda_parts(value).unwrap_or((Value::Nil, Vec::new()));
                 let name = self.bindings[*b].name;
-                let vpos = if pos_of(value).is_none() { pos } else { pos_of(value) };
-                let (fid, fbody) = self.lambda(Some(name), &params, &body, vpos, Some((gid, *idx)))?;
+                let vpos = if pos_of(value).is_none() {
+                    pos
+                } else {
+                    pos_of(value)
+                };
+                let (fid, fbody) =
+                    self.lambda(Some(name), &params, &body, vpos, Some((gid, *idx)))?;
                 members.push((*b, fid, fbody));
             }
         }
@@ -692,7 +742,7 @@ impl Expander<'_> {
         self.scope.truncate(scope_mark);
         let mut seq = Vec::new();
         if !members.is_empty() {
-            seq.push(Expr::Group(gid, members));
+            seq.push(Expr::Group(members));
         }
         seq.extend(exprs);
         Ok(Expr::Cells(forward, Box::new(Self::seq(seq))))
@@ -722,7 +772,12 @@ impl Expander<'_> {
     }
 
     /// `((a 1) (b 2))`, `[a 1 b 2]` or `(a 1 b 2)` into name/init pairs.
-    fn binding_pairs(&self, bindings: &Value, pos: Pos, form: &str) -> Result<Vec<(Symbol, Value)>> {
+    fn binding_pairs(
+        &self,
+        bindings: &Value,
+        pos: Pos,
+        form: &str,
+    ) -> Result<Vec<(Symbol, Value)>> {
         let items = match bindings {
             Value::List(l) => l.to_vec(),
             Value::Nil => Vec::new(),
@@ -747,14 +802,20 @@ impl Expander<'_> {
                 let parts = match item {
                     Value::List(l) => l.to_vec(),
                     other => {
-                        return Err(self.err(pos, format!("{form}: each binding must be (name value), got {other}")));
+                        return Err(self.err(
+                            pos,
+                            format!("{form}: each binding must be (name value), got {other}"),
+                        ));
                     }
                 };
                 match parts.as_slice() {
                     [Value::Symbol(n)] => out.push((*n, Value::Nil)),
                     [Value::Symbol(n), v] => out.push((*n, v.clone())),
                     _ => {
-                        return Err(self.err(pos, format!("{form}: each binding must be (name value), got {item}")));
+                        return Err(self.err(
+                            pos,
+                            format!("{form}: each binding must be (name value), got {item}"),
+                        ));
                     }
                 }
             }
@@ -794,7 +855,7 @@ impl Expander<'_> {
                 return Err(e);
             }
         };
-        exprs.push(Expr::Group(gid, vec![(b, fid, fbody)]));
+        exprs.push(Expr::Group(vec![(b, fid, fbody)]));
         let call_args = temps.iter().map(|t| Expr::Var(*t)).collect();
         exprs.push(Expr::Call(Box::new(Expr::Var(b)), call_args, pos));
         self.scope.truncate(scope_mark);
@@ -803,7 +864,10 @@ impl Expander<'_> {
 
     fn letrec(&mut self, args: &[Value], pos: Pos) -> Result<Expr> {
         let Some((bindings, body)) = args.split_first() else {
-            return Err(self.err(pos, "letrec needs bindings: (letrec ((f (fn ...))) body...)"));
+            return Err(self.err(
+                pos,
+                "letrec needs bindings: (letrec ((f (fn ...))) body...)",
+            ));
         };
         let pairs = self.binding_pairs(bindings, pos, "letrec")?;
         // Same as a body with a define per binding.
@@ -829,7 +893,10 @@ impl Expander<'_> {
                 .collect()
         } else {
             if args.len() % 2 != 0 {
-                return Err(self.err(pos, "cond: flat clauses need test expr pairs: (cond t1 e1 t2 e2 :else e3)"));
+                return Err(self.err(
+                    pos,
+                    "cond: flat clauses need test expr pairs: (cond t1 e1 t2 e2 :else e3)",
+                ));
             }
             args.chunks(2)
                 .map(|c| (c[0].clone(), vec![c[1].clone()]))
@@ -922,11 +989,20 @@ impl Expander<'_> {
                 Some((head, parts)) if head.as_str() == "catch" => {
                     let (var, handler) = match parts.split_first() {
                         Some((Value::Symbol(v), h)) => (*v, h.to_vec()),
-                        Some((Value::List(l), h)) if l.len() == 1 && l.first().and_then(Value::as_symbol).is_some() => {
-                            (l.first().and_then(Value::as_symbol).unwrap_or(Symbol::new("_")), h.to_vec())
+                        Some((Value::List(l), h))
+                            if l.len() == 1 && l.first().and_then(Value::as_symbol).is_some() =>
+                        {
+                            (
+                                l.first()
+                                    .and_then(Value::as_symbol)
+                                    .unwrap_or(Symbol::new("_")),
+                                h.to_vec(),
+                            )
                         }
                         _ => {
-                            return Err(self.err(pos, "catch needs a variable: (catch e handler...)"));
+                            return Err(
+                                self.err(pos, "catch needs a variable: (catch e handler...)")
+                            );
                         }
                     };
                     let b = self.new_binding(var, false, pos)?;
@@ -970,11 +1046,15 @@ impl Expander<'_> {
                         "unquote" if depth == 1 => return self.expr(x, pos, Ctx::Inner),
                         "unquote" => {
                             let inner = self.quasi(x, depth - 1, pos)?;
-                            return Ok(self.list_call(vec![Expr::Const(Value::Symbol(*s)), inner], pos));
+                            return Ok(
+                                self.list_call(vec![Expr::Const(Value::Symbol(*s)), inner], pos)
+                            );
                         }
                         "quasiquote" => {
                             let inner = self.quasi(x, depth + 1, pos)?;
-                            return Ok(self.list_call(vec![Expr::Const(Value::Symbol(*s)), inner], pos));
+                            return Ok(
+                                self.list_call(vec![Expr::Const(Value::Symbol(*s)), inner], pos)
+                            );
                         }
                         _ => {}
                     }
@@ -985,7 +1065,11 @@ impl Expander<'_> {
                     let splice = item.as_list().and_then(|l| {
                         let parts = l.to_vec();
                         match parts.as_slice() {
-                            [Value::Symbol(s), x] if s.as_str() == "unquote-splicing" && depth == 1 => Some(x.clone()),
+                            [Value::Symbol(s), x]
+                                if s.as_str() == "unquote-splicing" && depth == 1 =>
+                            {
+                                Some(x.clone())
+                            }
                             _ => None,
                         }
                     });
@@ -1005,7 +1089,11 @@ impl Expander<'_> {
                 if !run.is_empty() {
                     segments.push(self.list_call(run, pos));
                 }
-                Ok(Expr::Call(Box::new(Expr::Global(Symbol::new("append"))), segments, pos))
+                Ok(Expr::Call(
+                    Box::new(Expr::Global(Symbol::new("append"))),
+                    segments,
+                    pos,
+                ))
             }
             Value::Dict(d) => {
                 let mut entries = Vec::new();

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use super::{arg, expect_int, expect_number};
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
-use crate::value::Value;
+use crate::value::{TWO_POW_63, Value};
 
 pub(crate) fn install(i: &mut Interp) {
     i.define_native("+", 0, None, |_, a| fold("+", a, Value::Int(0), add2));
@@ -21,33 +21,54 @@ pub(crate) fn install(i: &mut Interp) {
         [x, rest @ ..] => rest.iter().try_fold(x.clone(), |acc, y| div2(&acc, y)),
         [] => Ok(Value::Int(1)),
     });
-    i.define_native("quot", 2, Some(2), |_, a| int_div("quot", arg(a, 0), arg(a, 1), false));
-    i.define_native("rem", 2, Some(2), |_, a| int_div("rem", arg(a, 0), arg(a, 1), true));
+    i.define_native("quot", 2, Some(2), |_, a| {
+        int_div("quot", arg(a, 0), arg(a, 1), false)
+    });
+    i.define_native("rem", 2, Some(2), |_, a| {
+        int_div("rem", arg(a, 0), arg(a, 1), true)
+    });
     i.define_native("mod", 2, Some(2), |_, a| modulo(arg(a, 0), arg(a, 1)));
     i.define_native("abs", 1, Some(1), |_, a| match arg(a, 0) {
-        Value::Int(x) => x.checked_abs().map(Value::Int).ok_or_else(|| overflow("abs")),
+        Value::Int(x) => x
+            .checked_abs()
+            .map(Value::Int)
+            .ok_or_else(|| overflow("abs")),
         Value::Float(f) => Ok(Value::Float(f.abs())),
         other => Err(EvalError::type_error("abs", "a number", other)),
     });
     i.define_native("min", 1, None, |_, a| extreme("min", a, Ordering::Less));
     i.define_native("max", 1, None, |_, a| extreme("max", a, Ordering::Greater));
-    i.define_native("floor", 1, Some(1), |_, a| to_integer("floor", arg(a, 0), f64::floor));
-    i.define_native("ceil", 1, Some(1), |_, a| to_integer("ceil", arg(a, 0), f64::ceil));
-    i.define_native("round", 1, Some(1), |_, a| to_integer("round", arg(a, 0), f64::round));
-    i.define_native("truncate", 1, Some(1), |_, a| to_integer("truncate", arg(a, 0), f64::trunc));
+    i.define_native("floor", 1, Some(1), |_, a| {
+        to_integer("floor", arg(a, 0), f64::floor)
+    });
+    i.define_native("ceil", 1, Some(1), |_, a| {
+        to_integer("ceil", arg(a, 0), f64::ceil)
+    });
+    i.define_native("round", 1, Some(1), |_, a| {
+        to_integer("round", arg(a, 0), f64::round)
+    });
+    i.define_native("truncate", 1, Some(1), |_, a| {
+        to_integer("truncate", arg(a, 0), f64::trunc)
+    });
     i.define_native("int", 1, Some(1), |_, a| match arg(a, 0) {
-        Value::Str(s) => s
-            .trim()
-            .parse::<i64>()
-            .map(Value::Int)
-            .map_err(|_| EvalError::new(ErrorKind::Value, format!("int: cannot parse {s:?} as an integer"))),
+        Value::Str(s) => s.trim().parse::<i64>().map(Value::Int).map_err(|_| {
+            EvalError::new(
+                ErrorKind::Value,
+                format!("int: cannot parse {s:?} as an integer"),
+            )
+        }),
         other => to_integer("int", other, f64::trunc),
     });
-    i.define_native("float", 1, Some(1), |_, a| Ok(Value::Float(expect_number("float", arg(a, 0))?)));
+    i.define_native("float", 1, Some(1), |_, a| {
+        Ok(Value::Float(expect_number("float", arg(a, 0))?))
+    });
     i.define_native("sqrt", 1, Some(1), |_, a| {
         let x = expect_number("sqrt", arg(a, 0))?;
         if x < 0.0 {
-            return Err(EvalError::new(ErrorKind::Value, format!("sqrt: negative argument {x}")));
+            return Err(EvalError::new(
+                ErrorKind::Value,
+                format!("sqrt: negative argument {x}"),
+            ));
         }
         Ok(Value::Float(x.sqrt()))
     });
@@ -56,13 +77,19 @@ pub(crate) fn install(i: &mut Interp) {
     i.define_native("log", 1, Some(2), |_, a| {
         let x = expect_number("log", arg(a, 0))?;
         if x <= 0.0 {
-            return Err(EvalError::new(ErrorKind::Value, format!("log: argument must be positive, got {x}")));
+            return Err(EvalError::new(
+                ErrorKind::Value,
+                format!("log: argument must be positive, got {x}"),
+            ));
         }
         match a.get(1) {
             Some(b) => {
                 let base = expect_number("log", b)?;
                 if base <= 0.0 || base == 1.0 {
-                    return Err(EvalError::new(ErrorKind::Value, format!("log: invalid base {base}")));
+                    return Err(EvalError::new(
+                        ErrorKind::Value,
+                        format!("log: invalid base {base}"),
+                    ));
                 }
                 Ok(Value::Float(x.ln() / base.ln()))
             }
@@ -78,13 +105,27 @@ pub(crate) fn install(i: &mut Interp) {
         let x = expect_number("atan2", arg(a, 1))?;
         Ok(Value::Float(y.atan2(x)))
     });
-    i.define_native("inc", 1, Some(1), |_, a| super::inline1(crate::vm::Inline::Inc, arg(a, 0).clone()));
-    i.define_native("dec", 1, Some(1), |_, a| super::inline1(crate::vm::Inline::Dec, arg(a, 0).clone()));
-    i.define_native("even?", 1, Some(1), |_, a| Ok(Value::Bool(expect_int("even?", arg(a, 0))? % 2 == 0)));
-    i.define_native("odd?", 1, Some(1), |_, a| Ok(Value::Bool(expect_int("odd?", arg(a, 0))? % 2 != 0)));
-    i.define_native("zero?", 1, Some(1), |_, a| Ok(Value::Bool(expect_number("zero?", arg(a, 0))? == 0.0)));
-    i.define_native("pos?", 1, Some(1), |_, a| Ok(Value::Bool(expect_number("pos?", arg(a, 0))? > 0.0)));
-    i.define_native("neg?", 1, Some(1), |_, a| Ok(Value::Bool(expect_number("neg?", arg(a, 0))? < 0.0)));
+    i.define_native("inc", 1, Some(1), |_, a| {
+        super::inline1(crate::vm::Inline::Inc, arg(a, 0).clone())
+    });
+    i.define_native("dec", 1, Some(1), |_, a| {
+        super::inline1(crate::vm::Inline::Dec, arg(a, 0).clone())
+    });
+    i.define_native("even?", 1, Some(1), |_, a| {
+        Ok(Value::Bool(expect_int("even?", arg(a, 0))? % 2 == 0))
+    });
+    i.define_native("odd?", 1, Some(1), |_, a| {
+        Ok(Value::Bool(expect_int("odd?", arg(a, 0))? % 2 != 0))
+    });
+    i.define_native("zero?", 1, Some(1), |_, a| {
+        Ok(Value::Bool(expect_number("zero?", arg(a, 0))? == 0.0))
+    });
+    i.define_native("pos?", 1, Some(1), |_, a| {
+        Ok(Value::Bool(expect_number("pos?", arg(a, 0))? > 0.0))
+    });
+    i.define_native("neg?", 1, Some(1), |_, a| {
+        Ok(Value::Bool(expect_number("neg?", arg(a, 0))? < 0.0))
+    });
     i.define_native("<", 1, None, |_, a| chain("<", a, Ordering::is_lt));
     i.define_native(">", 1, None, |_, a| chain(">", a, Ordering::is_gt));
     i.define_native("<=", 1, None, |_, a| chain("<=", a, Ordering::is_le));
@@ -99,7 +140,12 @@ pub(crate) fn overflow(name: &str) -> EvalError {
     EvalError::new(ErrorKind::Overflow, format!("{name}: integer overflow"))
 }
 
-fn fold(name: &str, args: &[Value], init: Value, f: fn(&Value, &Value) -> Result<Value>) -> Result<Value> {
+fn fold(
+    name: &str,
+    args: &[Value],
+    init: Value,
+    f: fn(&Value, &Value) -> Result<Value>,
+) -> Result<Value> {
     if let [Value::Int(_) | Value::Float(_)] = args {
         return Ok(args[0].clone());
     }
@@ -122,21 +168,30 @@ fn float_op(name: &str, a: &Value, b: &Value, f: fn(f64, f64) -> f64) -> Result<
 
 pub(crate) fn add2(a: &Value, b: &Value) -> Result<Value> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.checked_add(*y).map(Value::Int).ok_or_else(|| overflow("+")),
+        (Value::Int(x), Value::Int(y)) => x
+            .checked_add(*y)
+            .map(Value::Int)
+            .ok_or_else(|| overflow("+")),
         _ => float_op("+", a, b, |x, y| x + y),
     }
 }
 
 pub(crate) fn sub2(a: &Value, b: &Value) -> Result<Value> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.checked_sub(*y).map(Value::Int).ok_or_else(|| overflow("-")),
+        (Value::Int(x), Value::Int(y)) => x
+            .checked_sub(*y)
+            .map(Value::Int)
+            .ok_or_else(|| overflow("-")),
         _ => float_op("-", a, b, |x, y| x - y),
     }
 }
 
 pub(crate) fn mul2(a: &Value, b: &Value) -> Result<Value> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.checked_mul(*y).map(Value::Int).ok_or_else(|| overflow("*")),
+        (Value::Int(x), Value::Int(y)) => x
+            .checked_mul(*y)
+            .map(Value::Int)
+            .ok_or_else(|| overflow("*")),
         _ => float_op("*", a, b, |x, y| x * y),
     }
 }
@@ -155,7 +210,10 @@ fn div2(a: &Value, b: &Value) -> Result<Value> {
     if let (Value::Int(x), Value::Int(y)) = (a, b) {
         if let Some(r) = x.checked_rem(*y) {
             if r == 0 {
-                return x.checked_div(*y).map(Value::Int).ok_or_else(|| overflow("/"));
+                return x
+                    .checked_div(*y)
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("/"));
             }
         }
     }
@@ -169,7 +227,11 @@ fn int_div(name: &str, a: &Value, b: &Value, rem: bool) -> Result<Value> {
     if y == 0 {
         return Err(div_zero(name));
     }
-    let r = if rem { x.checked_rem(y) } else { x.checked_div(y) };
+    let r = if rem {
+        x.checked_rem(y)
+    } else {
+        x.checked_div(y)
+    };
     r.map(Value::Int).ok_or_else(|| overflow(name))
 }
 
@@ -181,7 +243,11 @@ fn modulo(a: &Value, b: &Value) -> Result<Value> {
                 return Err(div_zero("mod"));
             }
             let r = x.checked_rem(*y).unwrap_or(0);
-            Ok(Value::Int(if r != 0 && ((r < 0) != (*y < 0)) { r + y } else { r }))
+            Ok(Value::Int(if r != 0 && ((r < 0) != (*y < 0)) {
+                r + y
+            } else {
+                r
+            }))
         }
         _ => {
             let x = expect_number("mod", a)?;
@@ -190,7 +256,11 @@ fn modulo(a: &Value, b: &Value) -> Result<Value> {
                 return Err(div_zero("mod"));
             }
             let r = x % y;
-            Ok(Value::Float(if r != 0.0 && ((r < 0.0) != (y < 0.0)) { r + y } else { r }))
+            Ok(Value::Float(if r != 0.0 && ((r < 0.0) != (y < 0.0)) {
+                r + y
+            } else {
+                r
+            }))
         }
     }
 }
@@ -200,10 +270,13 @@ fn to_integer(name: &str, v: &Value, f: fn(f64) -> f64) -> Result<Value> {
         Value::Int(i) => Ok(Value::Int(*i)),
         Value::Float(x) => {
             let r = f(*x);
-            if r.is_finite() && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&r) {
+            if r.is_finite() && (-TWO_POW_63..TWO_POW_63).contains(&r) {
                 Ok(Value::Int(r as i64))
             } else {
-                Err(EvalError::new(ErrorKind::Overflow, format!("{name}: {x} does not fit in an integer")))
+                Err(EvalError::new(
+                    ErrorKind::Overflow,
+                    format!("{name}: {x} does not fit in an integer"),
+                ))
             }
         }
         other => Err(EvalError::type_error(name, "a number", other)),
@@ -218,7 +291,10 @@ fn pow(a: &Value, b: &Value) -> Result<Value> {
     if let (Value::Int(x), Value::Int(y)) = (a, b) {
         if *y >= 0 {
             let e = u32::try_from(*y).map_err(|_| overflow("pow"))?;
-            return x.checked_pow(e).map(Value::Int).ok_or_else(|| overflow("pow"));
+            return x
+                .checked_pow(e)
+                .map(Value::Int)
+                .ok_or_else(|| overflow("pow"));
         }
     }
     let x = expect_number("pow", a)?;
@@ -231,16 +307,30 @@ fn pow(a: &Value, b: &Value) -> Result<Value> {
 pub(crate) fn compare_op(name: &str, a: &Value, b: &Value) -> Result<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            num_cmp(a, b).ok_or_else(|| EvalError::new(ErrorKind::Value, format!("{name}: cannot compare NaN")))
-        }
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => num_cmp(a, b)
+            .ok_or_else(|| EvalError::new(ErrorKind::Value, format!("{name}: cannot compare NaN"))),
         (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
         (Value::Keyword(x), Value::Keyword(y)) | (Value::Symbol(x), Value::Symbol(y)) => {
             Ok(x.as_str().cmp(y.as_str()))
         }
         (x, y) => {
-            let bad = if matches!(x, Value::Int(_) | Value::Float(_) | Value::Str(_) | Value::Keyword(_) | Value::Symbol(_)) { y } else { x };
-            Err(EvalError::type_error(name, "two numbers, two strings or two keywords", bad))
+            let bad = if matches!(
+                x,
+                Value::Int(_)
+                    | Value::Float(_)
+                    | Value::Str(_)
+                    | Value::Keyword(_)
+                    | Value::Symbol(_)
+            ) {
+                y
+            } else {
+                x
+            };
+            Err(EvalError::type_error(
+                name,
+                "two numbers, two strings or two keywords",
+                bad,
+            ))
         }
     }
 }
@@ -260,10 +350,10 @@ fn int_float_cmp(i: i64, f: f64) -> Option<Ordering> {
     if f.is_nan() {
         return None;
     }
-    if f >= 9.223_372_036_854_775_808e18 {
+    if f >= TWO_POW_63 {
         return Some(Ordering::Less);
     }
-    if f < -9.223_372_036_854_775_808e18 {
+    if f < -TWO_POW_63 {
         return Some(Ordering::Greater);
     }
     let t = f.trunc();

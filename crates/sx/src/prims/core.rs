@@ -18,29 +18,59 @@ pub(crate) fn install(i: &mut Interp) {
     i.define_native("not=", 2, None, |_, a| {
         Ok(Value::Bool(!a.windows(2).all(|w| w[0].equals(&w[1]))))
     });
-    i.define_native("not", 1, Some(1), |_, a| Ok(Value::Bool(!arg(a, 0).truthy())));
+    i.define_native("not", 1, Some(1), |_, a| {
+        Ok(Value::Bool(!arg(a, 0).truthy()))
+    });
     i.define_native("identity", 1, Some(1), |_, a| Ok(arg(a, 0).clone()));
 
-    i.define_native("nil?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Nil)));
-    i.define_native("boolean?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Bool(_))));
+    i.define_native("nil?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Nil))
+    });
+    i.define_native("boolean?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Bool(_)))
+    });
     i.define_native("number?", 1, Some(1), |_, a| {
         is(a, |v| matches!(v, Value::Int(_) | Value::Float(_)))
     });
-    i.define_native("integer?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Int(_))));
-    i.define_native("float?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Float(_))));
-    i.define_native("string?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Str(_))));
-    i.define_native("symbol?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Symbol(_))));
-    i.define_native("keyword?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Keyword(_))));
-    i.define_native("list?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::List(_))));
-    i.define_native("dict?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Dict(_))));
-    i.define_native("fn?", 1, Some(1), |_, a| {
-        is(a, |v| v.type_of() == TypeName::Function || v.type_of() == TypeName::Component)
+    i.define_native("integer?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Int(_)))
     });
-    i.define_native("macro?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Macro(_))));
-    i.define_native("component?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Component(_))));
-    i.define_native("element?", 1, Some(1), |_, a| is(a, |v| matches!(v, Value::Element(_))));
+    i.define_native("float?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Float(_)))
+    });
+    i.define_native("string?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Str(_)))
+    });
+    i.define_native("symbol?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Symbol(_)))
+    });
+    i.define_native("keyword?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Keyword(_)))
+    });
+    i.define_native("list?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::List(_)))
+    });
+    i.define_native("dict?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Dict(_)))
+    });
+    i.define_native("fn?", 1, Some(1), |_, a| {
+        is(a, |v| {
+            v.type_of() == TypeName::Function || v.type_of() == TypeName::Component
+        })
+    });
+    i.define_native("macro?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Macro(_)))
+    });
+    i.define_native("component?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Component(_)))
+    });
+    i.define_native("element?", 1, Some(1), |_, a| {
+        is(a, |v| matches!(v, Value::Element(_)))
+    });
     i.define_native("empty?", 1, Some(1), |_, a| is_empty(arg(a, 0)));
-    i.define_native("type-of", 1, Some(1), |_, a| Ok(Value::kw(arg(a, 0).type_of().as_str())));
+    i.define_native("type-of", 1, Some(1), |_, a| {
+        Ok(Value::kw(arg(a, 0).type_of().as_str()))
+    });
 
     i.define_native("str", 0, None, |_, a| {
         let mut out = String::new();
@@ -49,7 +79,9 @@ pub(crate) fn install(i: &mut Interp) {
         }
         Ok(Value::from(out))
     });
-    i.define_native("raise", 1, Some(1), |_, a| Err(EvalError::raised(arg(a, 0).clone())));
+    i.define_native("raise", 1, Some(1), |_, a| {
+        Err(EvalError::raised(arg(a, 0).clone()))
+    });
     i.define_native("error", 1, None, |_, a| {
         let mut msg = String::new();
         for (n, v) in a.iter().enumerate() {
@@ -58,13 +90,22 @@ pub(crate) fn install(i: &mut Interp) {
             }
             printer::to_str(v, &mut msg);
         }
-        Err(EvalError::raised(crate::error::error_dict(ErrorKind::Raise, &msg)).with_kind_message(msg))
+        Err(
+            EvalError::raised(crate::error::error_dict(ErrorKind::Raise, &msg))
+                .with_kind_message(msg),
+        )
     });
     i.define_native("gensym", 0, Some(1), |interp, a| {
         let prefix = match a.first() {
             Some(Value::Str(s)) => s.to_string(),
             Some(Value::Symbol(s)) => s.as_str().to_owned(),
-            Some(other) => return Err(EvalError::type_error("gensym", "a string or symbol prefix", other)),
+            Some(other) => {
+                return Err(EvalError::type_error(
+                    "gensym",
+                    "a string or symbol prefix",
+                    other,
+                ));
+            }
             None => "g".to_owned(),
         };
         Ok(Value::Symbol(interp.gensym(&prefix)))
@@ -73,12 +114,20 @@ pub(crate) fn install(i: &mut Interp) {
         // (element "x-foo" :attr v ... children...): leading keyword/value
         // pairs are attributes, as in an element form.
         let tag = super::expect_str("element", arg(a, 0))?.clone();
-        if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || "<>\"'/=".contains(c)) {
-            return Err(EvalError::new(ErrorKind::Value, format!("element: invalid tag name {tag:?}")));
+        if tag.is_empty()
+            || tag
+                .chars()
+                .any(|c| c.is_whitespace() || "<>\"'/=".contains(c))
+        {
+            return Err(EvalError::new(
+                ErrorKind::Value,
+                format!("element: invalid tag name {tag:?}"),
+            ));
         }
         let rest = a.get(1..).unwrap_or(&[]);
         let mut nattrs = 0;
-        while matches!(rest.get(2 * nattrs), Some(Value::Keyword(_))) && rest.len() > 2 * nattrs + 1 {
+        while matches!(rest.get(2 * nattrs), Some(Value::Keyword(_))) && rest.len() > 2 * nattrs + 1
+        {
             nattrs += 1;
         }
         Ok(super::make_element(tag, nattrs, rest.to_vec()))
@@ -96,13 +145,19 @@ pub(crate) fn install(i: &mut Interp) {
                 None => return Ok(form),
             }
         }
-        Err(EvalError::new(ErrorKind::Syntax, "macroexpand: expansion did not terminate after 10000 steps"))
+        Err(EvalError::new(
+            ErrorKind::Syntax,
+            "macroexpand: expansion did not terminate after 10000 steps",
+        ))
     });
 }
 
 /// Natives marked special are carried out by the machine, never called.
 fn unreachable_special(_: &mut Interp, _: &[Value]) -> Result<Value> {
-    Err(EvalError::new(ErrorKind::Value, "internal error: special native called directly"))
+    Err(EvalError::new(
+        ErrorKind::Value,
+        "internal error: special native called directly",
+    ))
 }
 
 fn is(a: &[Value], pred: fn(&Value) -> bool) -> Result<Value> {
@@ -115,16 +170,28 @@ pub(crate) fn is_empty(v: &Value) -> Result<Value> {
         Value::List(l) => l.is_empty(),
         Value::Str(s) => s.is_empty(),
         Value::Dict(d) => d.is_empty(),
-        other => return Err(EvalError::type_error("empty?", "a list, string, dict or nil", other)),
+        other => {
+            return Err(EvalError::type_error(
+                "empty?",
+                "a list, string, dict or nil",
+                other,
+            ));
+        }
     }))
 }
 
 /// Expands `form` once if its head names a macro.
 fn expand_once(interp: &mut Interp, form: &Value) -> Result<Option<Value>> {
-    let Value::List(l) = form else { return Ok(None) };
-    let Some(Value::Symbol(s)) = l.first() else { return Ok(None) };
+    let Value::List(l) = form else {
+        return Ok(None);
+    };
+    let Some(Value::Symbol(s)) = l.first() else {
+        return Ok(None);
+    };
     match interp.lookup(s.as_str()) {
-        Some(Value::Macro(m)) => interp.call_value(&Value::Closure(m), l.rest().to_vec()).map(Some),
+        Some(Value::Macro(m)) => interp
+            .call_value(&Value::Closure(m), l.rest().to_vec())
+            .map(Some),
         _ => Ok(None),
     }
 }

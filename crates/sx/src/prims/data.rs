@@ -18,17 +18,24 @@ const CODEC_RAW: u64 = 0x55;
 const MH_SHA3_256: u64 = 0x16;
 
 pub(crate) fn install(i: &mut Interp) {
-    i.define_native("serialize", 1, Some(1), |_, a| Ok(Value::from(canonical("serialize", arg(a, 0))?)));
+    i.define_native("serialize", 1, Some(1), |_, a| {
+        Ok(Value::from(canonical("serialize", arg(a, 0))?))
+    });
     i.define_native("read-string", 1, Some(1), |_, a| {
         let s = expect_str("read-string", arg(a, 0))?;
         reader::read_one(s, "<read-string>").map_err(|e| {
             EvalError::new(
                 ErrorKind::Read,
-                format!("read-string: {} at {}:{}", e.kind, e.location.line, e.location.col),
+                format!(
+                    "read-string: {} at {}:{}",
+                    e.kind, e.location.line, e.location.col
+                ),
             )
         })
     });
-    i.define_native("sha3-256", 1, Some(1), |_, a| Ok(Value::from(sha3_hex(arg(a, 0))?)));
+    i.define_native("sha3-256", 1, Some(1), |_, a| {
+        Ok(Value::from(sha3_hex(arg(a, 0))?))
+    });
     i.define_native("cid", 1, Some(1), |_, a| Ok(Value::from(cid(arg(a, 0))?)));
     i.define_native("json-encode", 1, Some(1), |_, a| {
         let mut out = String::new();
@@ -101,7 +108,11 @@ fn json_encode_inner(v: &Value, out: &mut String) -> Result<()> {
         }
         Value::Float(f) => match printer::float_text(*f) {
             Some(t) => out.push_str(&t),
-            None => return Err(json_error(format!("{f} has no JSON form (NaN and infinities are not JSON)"))),
+            None => {
+                return Err(json_error(format!(
+                    "{f} has no JSON form (NaN and infinities are not JSON)"
+                )));
+            }
         },
         Value::Str(s) => json_string(s, out)?,
         Value::Keyword(s) | Value::Symbol(s) => json_string(s.as_str(), out)?,
@@ -136,7 +147,7 @@ fn json_encode_inner(v: &Value, out: &mut String) -> Result<()> {
             return Err(json_error(format!(
                 "cannot encode a {} as JSON",
                 other.type_of().as_str()
-            )))
+            )));
         }
     }
     Ok(())
@@ -154,7 +165,9 @@ fn from_json(j: serde_json::Value) -> Value {
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         serde_json::Value::String(s) => Value::from(s),
-        serde_json::Value::Array(items) => Value::List(items.into_iter().map(from_json).collect::<List>()),
+        serde_json::Value::Array(items) => {
+            Value::List(items.into_iter().map(from_json).collect::<List>())
+        }
         serde_json::Value::Object(map) => {
             let mut d = Dict::new();
             for (k, v) in map {
@@ -186,11 +199,20 @@ mod tests {
 
     #[test]
     fn serialize_and_read() {
-        assert_eq!(ev(r#"(serialize {:b 2 :a (list 1 2.0 "x")})"#), r#""{:a (1 2.0 \"x\") :b 2}""#);
+        assert_eq!(
+            ev(r#"(serialize {:b 2 :a (list 1 2.0 "x")})"#),
+            r#""{:a (1 2.0 \"x\") :b 2}""#
+        );
         assert!(err("(serialize (fn (x) x))"));
         assert!(err("(serialize (/ 0.0 0.0))"));
-        assert_eq!(ev(r#"(read-string "(a :b \"c\" 1.5)")"#), r#"(a :b "c" 1.5)"#);
-        assert_eq!(ev(r#"(= (read-string (serialize {:a (list 1 "x")})) {:a (list 1 "x")})"#), "true");
+        assert_eq!(
+            ev(r#"(read-string "(a :b \"c\" 1.5)")"#),
+            r#"(a :b "c" 1.5)"#
+        );
+        assert_eq!(
+            ev(r#"(= (read-string (serialize {:a (list 1 "x")})) {:a (list 1 "x")})"#),
+            "true"
+        );
         let e = ev(r#"(read-string "(a b")"#);
         assert!(e.contains("read-string") && e.contains("1:"), "{e}");
         assert_eq!(
@@ -205,20 +227,44 @@ mod tests {
     //   'b' + base32(bytes([1, 0x55, 0x16, 0x20]) + d).lower().rstrip('=')
     #[test]
     fn cids() {
-        assert_eq!(ev(r#"(cid "a")"#), r#""bafkrmig6lmjkvgwwo3uznaiq5ayfvnp6uror453l47nj2zibnd64kvmxvm""#);
-        assert_eq!(ev("(cid '(1 2 3))"), r#""bafkrmiadarkyo7nf6mc2lzm62xejywuqfbn53prijh2kp5rlrjf7vglwzm""#);
-        assert_eq!(ev(r#"(cid {:b "x" :a 1})"#), r#""bafkrmibbx3ztthbt2n6x3zf3rpsinwolvzecnyjasflnwfb5wvj77uqayq""#);
-        assert_eq!(ev("(cid nil)"), r#""bafkrmifm2nstq5n3ffgqqbnjfyvky4cgcungwvw3l5rc7a4tzqsylhobve""#);
+        assert_eq!(
+            ev(r#"(cid "a")"#),
+            r#""bafkrmig6lmjkvgwwo3uznaiq5ayfvnp6uror453l47nj2zibnd64kvmxvm""#
+        );
+        assert_eq!(
+            ev("(cid '(1 2 3))"),
+            r#""bafkrmiadarkyo7nf6mc2lzm62xejywuqfbn53prijh2kp5rlrjf7vglwzm""#
+        );
+        assert_eq!(
+            ev(r#"(cid {:b "x" :a 1})"#),
+            r#""bafkrmibbx3ztthbt2n6x3zf3rpsinwolvzecnyjasflnwfb5wvj77uqayq""#
+        );
+        assert_eq!(
+            ev("(cid nil)"),
+            r#""bafkrmifm2nstq5n3ffgqqbnjfyvky4cgcungwvw3l5rc7a4tzqsylhobve""#
+        );
         assert!(err("(cid (fn (x) x))"));
     }
 
     #[test]
     fn sha3() {
-        assert_eq!(ev(r#"(sha3-256 "a")"#), r#""80084bf2fba02475726feb2cab2d8215eab14bc6bdd8bfb2c8151257032ecd8b""#);
-        assert_eq!(ev(r#"(sha3-256 "")"#), r#""a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a""#);
-        assert_eq!(ev(r#"(sha3-256 "日本")"#), r#""9d98c2f85a2b83a555a9afc61cb0004db969a8b899e427acf3ac0a276b7f2998""#);
+        assert_eq!(
+            ev(r#"(sha3-256 "a")"#),
+            r#""80084bf2fba02475726feb2cab2d8215eab14bc6bdd8bfb2c8151257032ecd8b""#
+        );
+        assert_eq!(
+            ev(r#"(sha3-256 "")"#),
+            r#""a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a""#
+        );
+        assert_eq!(
+            ev(r#"(sha3-256 "日本")"#),
+            r#""9d98c2f85a2b83a555a9afc61cb0004db969a8b899e427acf3ac0a276b7f2998""#
+        );
         // Non-strings hash their canonical form.
-        assert_eq!(ev("(sha3-256 '(1 2 3))"), r#""030455877da5f305a5e59ed5c89c5a90285bddbe2849f4a7f62b8a4bfa9976cb""#);
+        assert_eq!(
+            ev("(sha3-256 '(1 2 3))"),
+            r#""030455877da5f305a5e59ed5c89c5a90285bddbe2849f4a7f62b8a4bfa9976cb""#
+        );
     }
 
     #[test]
@@ -234,7 +280,9 @@ mod tests {
         assert!(err("(json-encode (list (fn (x) x)))"));
         assert!(err("(json-encode (div \"x\"))"));
         assert_eq!(
-            ev(r#"(json-decode "{\"b\": [1, 2.5, null, true, 1e2, 18446744073709551615], \"a\": {\"x\": \"y\"}}")"#),
+            ev(
+                r#"(json-decode "{\"b\": [1, 2.5, null, true, 1e2, 18446744073709551615], \"a\": {\"x\": \"y\"}}")"#
+            ),
             r#"{"a" {"x" "y"} "b" (1 2.5 nil true 100.0 18446744073709552000.0)}"#
         );
         assert_eq!(ev(r#"(get (json-decode "{\"k\": 1}") "k")"#), "1");

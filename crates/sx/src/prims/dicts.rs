@@ -55,7 +55,9 @@ pub(crate) fn install(i: &mut Interp) {
         }
         Ok(cur)
     });
-    i.define_native("assoc-in", 3, Some(3), |_, a| assoc_in(arg(a, 0), arg(a, 1), arg(a, 2)));
+    i.define_native("assoc-in", 3, Some(3), |_, a| {
+        assoc_in(arg(a, 0), arg(a, 1), arg(a, 2))
+    });
     i.define_native("select-keys", 2, Some(2), |_, a| {
         let d = expect_dict("select-keys", arg(a, 0))?;
         let ks = expect_list("select-keys", arg(a, 1))?;
@@ -99,7 +101,10 @@ fn assoc(a: &[Value]) -> Result<Value> {
     if pairs.len() % 2 != 0 {
         return Err(EvalError::new(
             ErrorKind::Arity,
-            format!("assoc: expected a dict then key value pairs, got {} arguments", a.len()),
+            format!(
+                "assoc: expected a dict then key value pairs, got {} arguments",
+                a.len()
+            ),
         ));
     }
     for kv in pairs.chunks_exact(2) {
@@ -164,7 +169,11 @@ fn level_dict(v: &Value) -> Result<Dict> {
     match v {
         Value::Dict(d) => Ok(d.clone()),
         Value::Nil => Ok(Dict::new()),
-        other => Err(EvalError::type_error("assoc-in", "a dict (or nil) at every level of the path", other)),
+        other => Err(EvalError::type_error(
+            "assoc-in",
+            "a dict (or nil) at every level of the path",
+            other,
+        )),
     }
 }
 
@@ -218,7 +227,10 @@ mod tests {
         assert_eq!(ev("(has-key? {:a nil} :a)"), "true");
         assert_eq!(ev("(has-key? {:a 1} :b)"), "false");
         assert_eq!(ev("(has-key? nil :b)"), "false");
-        assert_eq!(ev("(merge {:a 1 :b 1} nil {:b 2} {:c 3})"), "{:a 1 :b 2 :c 3}");
+        assert_eq!(
+            ev("(merge {:a 1 :b 1} nil {:b 2} {:c 3})"),
+            "{:a 1 :b 2 :c 3}"
+        );
         assert_eq!(ev("(merge)"), "{}");
         assert_eq!(ev("(merge nil)"), "{}");
         assert!(err("(merge {:a 1} '(1))"));
@@ -234,7 +246,10 @@ mod tests {
         assert_eq!(ev("(assoc-in nil '(:a :b :c) 1)"), "{:a {:b {:c 1}}}");
         assert_eq!(ev("(assoc-in {:x 1} '() 5)"), "5");
         assert!(err("(assoc-in {:a 1} '(:a :b) 2)"));
-        assert_eq!(ev("(select-keys {:a 1 :b 2 :c 3} '(:a :c :z))"), "{:a 1 :c 3}");
+        assert_eq!(
+            ev("(select-keys {:a 1 :b 2 :c 3} '(:a :c :z))"),
+            "{:a 1 :c 3}"
+        );
         assert_eq!(ev("(zipmap '(:a :b :c) '(1 2))"), "{:a 1 :b 2}");
     }
 }

@@ -9,23 +9,35 @@ use super::{arg, expect_index, expect_list, expect_number};
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::printer;
-use crate::value::{int_float_eq, List, Value};
+use crate::value::{List, Value, int_float_eq};
 
 /// The most items `range` builds.
 const MAX_RANGE_ITEMS: u64 = 100_000_000;
 
 pub(crate) fn install(i: &mut Interp) {
-    i.define_native("list", 0, None, |_, a| Ok(Value::List(List::from_vec(a.to_vec()))));
-    i.define_native("cons", 2, Some(2), |_, a| cons(arg(a, 0).clone(), arg(a, 1)));
+    i.define_native("list", 0, None, |_, a| {
+        Ok(Value::List(List::from_vec(a.to_vec())))
+    });
+    i.define_native("cons", 2, Some(2), |_, a| {
+        cons(arg(a, 0).clone(), arg(a, 1))
+    });
     i.define_native("first", 1, Some(1), |_, a| first(arg(a, 0)));
     i.define_native("rest", 1, Some(1), |_, a| rest(arg(a, 0)));
     i.define_native("append", 0, None, |_, a| append("append", a));
     i.define_native("concat", 0, None, |_, a| append("concat", a));
 
-    i.define_native("second", 1, Some(1), |_, a| nth_or_nil("second", arg(a, 0), 1));
-    i.define_native("third", 1, Some(1), |_, a| nth_or_nil("third", arg(a, 0), 2));
+    i.define_native("second", 1, Some(1), |_, a| {
+        nth_or_nil("second", arg(a, 0), 1)
+    });
+    i.define_native("third", 1, Some(1), |_, a| {
+        nth_or_nil("third", arg(a, 0), 2)
+    });
     i.define_native("last", 1, Some(1), |_, a| {
-        Ok(expect_list("last", arg(a, 0))?.iter().last().cloned().unwrap_or_default())
+        Ok(expect_list("last", arg(a, 0))?
+            .iter()
+            .last()
+            .cloned()
+            .unwrap_or_default())
     });
     i.define_native("nth", 2, Some(2), |_, a| nth(arg(a, 0), arg(a, 1)));
     i.define_native("reverse", 1, Some(1), |_, a| match arg(a, 0) {
@@ -51,7 +63,13 @@ pub(crate) fn cons(head: Value, tail: &Value) -> Result<Value> {
     let tail = match tail {
         Value::List(l) => l.clone(),
         Value::Nil => List::EMPTY,
-        other => return Err(EvalError::type_error("cons", "a list as the second argument", other)),
+        other => {
+            return Err(EvalError::type_error(
+                "cons",
+                "a list as the second argument",
+                other,
+            ));
+        }
     };
     Ok(Value::List(List::cons(head, tail)))
 }
@@ -167,10 +185,17 @@ fn range(a: &[Value]) -> Result<Value> {
     if let (Value::Int(s), Value::Int(e), Value::Int(st)) = (&start, &end, &step) {
         let (s, e, st) = (i128::from(*s), i128::from(*e), i128::from(*st));
         if st == 0 {
-            return Err(EvalError::new(ErrorKind::Value, "range: step must not be 0"));
+            return Err(EvalError::new(
+                ErrorKind::Value,
+                "range: step must not be 0",
+            ));
         }
         let span = if st > 0 { e - s } else { s - e };
-        let count = if span <= 0 { 0 } else { (span + st.abs() - 1) / st.abs() };
+        let count = if span <= 0 {
+            0
+        } else {
+            (span + st.abs() - 1) / st.abs()
+        };
         if count > i128::from(MAX_RANGE_ITEMS) {
             return Err(too_many());
         }
@@ -186,10 +211,16 @@ fn range(a: &[Value]) -> Result<Value> {
     let e = expect_number("range", &end)?;
     let st = expect_number("range", &step)?;
     if !(s.is_finite() && e.is_finite() && st.is_finite()) {
-        return Err(EvalError::new(ErrorKind::Value, "range: arguments must be finite numbers"));
+        return Err(EvalError::new(
+            ErrorKind::Value,
+            "range: arguments must be finite numbers",
+        ));
     }
     if st == 0.0 {
-        return Err(EvalError::new(ErrorKind::Value, "range: step must not be 0"));
+        return Err(EvalError::new(
+            ErrorKind::Value,
+            "range: step must not be 0",
+        ));
     }
     let count = ((e - s) / st).ceil();
     if count > MAX_RANGE_ITEMS as f64 {
@@ -388,7 +419,11 @@ fn sort(xs: &Value) -> Result<Value> {
             Value::Keyword(_) => Kind::Keyword,
             Value::Symbol(_) => Kind::Symbol,
             other => {
-                return Err(EvalError::type_error("sort", "a list of numbers, strings or keywords", other));
+                return Err(EvalError::type_error(
+                    "sort",
+                    "a list of numbers, strings or keywords",
+                    other,
+                ));
             }
         };
         match kind {
@@ -486,9 +521,18 @@ mod tests {
     fn flatten_distinct_zip() {
         assert_eq!(ev("(flatten '(1 (2 (3 (4))) () 5))"), "(1 2 3 4 5)");
         assert_eq!(ev("(flatten nil)"), "()");
-        assert_eq!(ev("(distinct '(1 2 1 1.0 (1) (1.0) :a \"a\" :a))"), r#"(1 2 (1) :a "a")"#);
-        assert_eq!(ev("(distinct (list {:a 1} {:a 1.0} {:a 2}))"), "({:a 1} {:a 2})");
-        assert_eq!(ev("(let ((f (fn (x) x)) (g (fn (x) x))) (len (distinct (list f g f 1 1))))"), "3");
+        assert_eq!(
+            ev("(distinct '(1 2 1 1.0 (1) (1.0) :a \"a\" :a))"),
+            r#"(1 2 (1) :a "a")"#
+        );
+        assert_eq!(
+            ev("(distinct (list {:a 1} {:a 1.0} {:a 2}))"),
+            "({:a 1} {:a 2})"
+        );
+        assert_eq!(
+            ev("(let ((f (fn (x) x)) (g (fn (x) x))) (len (distinct (list f g f 1 1))))"),
+            "3"
+        );
         assert_eq!(ev("(zip '(1 2 3) '(a b))"), "((1 a) (2 b))");
         assert_eq!(ev("(zip '(1 2) '(a b) '(x y z))"), "((1 a x) (2 b y))");
         assert_eq!(ev("(zip '() '(a b))"), "()");

@@ -98,7 +98,11 @@ pub(crate) fn expect_symbol_name(name: &str, v: &Value) -> Result<Symbol> {
     match v {
         Value::Symbol(s) | Value::Keyword(s) => Ok(*s),
         Value::Str(s) => Ok(Symbol::new(s)),
-        other => Err(EvalError::type_error(name, "a symbol, keyword or string", other)),
+        other => Err(EvalError::type_error(
+            name,
+            "a symbol, keyword or string",
+            other,
+        )),
     }
 }
 
@@ -107,7 +111,10 @@ pub(crate) fn dict_from_pairs(name: &str, items: Vec<Value>) -> Result<Value> {
     if items.len() % 2 != 0 {
         return Err(EvalError::new(
             ErrorKind::Arity,
-            format!("{name}: expected key value pairs, got an odd number of arguments ({})", items.len()),
+            format!(
+                "{name}: expected key value pairs, got an odd number of arguments ({})",
+                items.len()
+            ),
         ));
     }
     let mut d = Dict::new();
@@ -165,7 +172,10 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
         Inline::First => lists::first(&a),
         Inline::Rest => lists::rest(&a),
         Inline::IsEmpty => core::is_empty(&a),
-        _ => Err(EvalError::new(ErrorKind::Arity, format!("{}: wrong number of arguments", op.name()))),
+        _ => Err(EvalError::new(
+            ErrorKind::Arity,
+            format!("{}: wrong number of arguments", op.name()),
+        )),
     }
 }
 
@@ -200,6 +210,9 @@ fn inline2_slow(op: Inline, a: Value, b: Value) -> Result<Value> {
         Inline::Ge => arith::compare_op(">=", &a, &b).map(|o| Value::Bool(o.is_ge())),
         Inline::Eq => Ok(Value::Bool(a.equals(&b))),
         Inline::Cons => lists::cons(a, &b),
-        _ => Err(EvalError::new(ErrorKind::Arity, format!("{}: wrong number of arguments", op.name()))),
+        _ => Err(EvalError::new(
+            ErrorKind::Arity,
+            format!("{}: wrong number of arguments", op.name()),
+        )),
     }
 }

@@ -18,15 +18,27 @@ pub(crate) fn install(i: &mut Interp) {
     i.define_native("len", 1, Some(1), |_, a| len("len", arg(a, 0)));
     i.define_native("count", 1, Some(1), |_, a| len("count", arg(a, 0)));
 
-    i.define_native("upper", 1, Some(1), |_, a| Ok(Value::from(expect_str("upper", arg(a, 0))?.to_uppercase())));
-    i.define_native("lower", 1, Some(1), |_, a| Ok(Value::from(expect_str("lower", arg(a, 0))?.to_lowercase())));
-    i.define_native("trim", 1, Some(1), |_, a| trimmed("trim", arg(a, 0), str::trim));
-    i.define_native("triml", 1, Some(1), |_, a| trimmed("triml", arg(a, 0), str::trim_start));
-    i.define_native("trimr", 1, Some(1), |_, a| trimmed("trimr", arg(a, 0), str::trim_end));
+    i.define_native("upper", 1, Some(1), |_, a| {
+        Ok(Value::from(expect_str("upper", arg(a, 0))?.to_uppercase()))
+    });
+    i.define_native("lower", 1, Some(1), |_, a| {
+        Ok(Value::from(expect_str("lower", arg(a, 0))?.to_lowercase()))
+    });
+    i.define_native("trim", 1, Some(1), |_, a| {
+        trimmed("trim", arg(a, 0), str::trim)
+    });
+    i.define_native("triml", 1, Some(1), |_, a| {
+        trimmed("triml", arg(a, 0), str::trim_start)
+    });
+    i.define_native("trimr", 1, Some(1), |_, a| {
+        trimmed("trimr", arg(a, 0), str::trim_end)
+    });
 
     i.define_native("split", 2, Some(2), |_, a| split(arg(a, 0), arg(a, 1)));
     i.define_native("join", 1, Some(2), |_, a| join(arg(a, 0), a.get(1)));
-    i.define_native("replace", 3, Some(3), |_, a| replace(arg(a, 0), arg(a, 1), arg(a, 2)));
+    i.define_native("replace", 3, Some(3), |_, a| {
+        replace(arg(a, 0), arg(a, 1), arg(a, 2))
+    });
     i.define_native("starts-with?", 2, Some(2), |_, a| {
         let s = expect_str("starts-with?", arg(a, 0))?;
         let p = expect_str("starts-with?", arg(a, 1))?;
@@ -37,15 +49,25 @@ pub(crate) fn install(i: &mut Interp) {
         let p = expect_str("ends-with?", arg(a, 1))?;
         Ok(Value::Bool(s.ends_with(&**p)))
     });
-    i.define_native("contains?", 2, Some(2), |_, a| contains(arg(a, 0), arg(a, 1)));
-    i.define_native("substring", 2, Some(3), |_, a| substring(arg(a, 0), arg(a, 1), a.get(2)));
-    i.define_native("char-at", 2, Some(2), |_, a| char_at("char-at", arg(a, 0), arg(a, 1)));
-    i.define_native("index-of", 2, Some(2), |_, a| index_of("index-of", arg(a, 0), arg(a, 1), false));
+    i.define_native("contains?", 2, Some(2), |_, a| {
+        contains(arg(a, 0), arg(a, 1))
+    });
+    i.define_native("substring", 2, Some(3), |_, a| {
+        substring(arg(a, 0), arg(a, 1), a.get(2))
+    });
+    i.define_native("char-at", 2, Some(2), |_, a| {
+        char_at("char-at", arg(a, 0), arg(a, 1))
+    });
+    i.define_native("index-of", 2, Some(2), |_, a| {
+        index_of("index-of", arg(a, 0), arg(a, 1), false)
+    });
     i.define_native("last-index-of", 2, Some(2), |_, a| {
         index_of("last-index-of", arg(a, 0), arg(a, 1), true)
     });
 
-    i.define_native("parse-int", 1, Some(2), |_, a| parse_int(arg(a, 0), a.get(1)));
+    i.define_native("parse-int", 1, Some(2), |_, a| {
+        parse_int(arg(a, 0), a.get(1))
+    });
     i.define_native("parse-float", 1, Some(1), |_, a| parse_float(arg(a, 0)));
 
     i.define_native("chars", 1, Some(1), |_, a| {
@@ -61,18 +83,29 @@ pub(crate) fn install(i: &mut Interp) {
     i.define_native("pad-left", 2, Some(3), |_, a| pad("pad-left", a, true));
     i.define_native("pad-right", 2, Some(3), |_, a| pad("pad-right", a, false));
 
-    i.define_native("symbol", 1, Some(1), |_, a| Ok(Value::Symbol(name_of("symbol", arg(a, 0))?)));
-    i.define_native("keyword", 1, Some(1), |_, a| Ok(Value::Keyword(name_of("keyword", arg(a, 0))?)));
+    i.define_native("symbol", 1, Some(1), |_, a| {
+        Ok(Value::Symbol(name_of("symbol", arg(a, 0))?))
+    });
+    i.define_native("keyword", 1, Some(1), |_, a| {
+        Ok(Value::Keyword(name_of("keyword", arg(a, 0))?))
+    });
     i.define_native("name", 1, Some(1), |_, a| match arg(a, 0) {
         Value::Symbol(s) | Value::Keyword(s) => Ok(Value::str(s.as_str())),
         Value::Str(s) => Ok(Value::Str(s.clone())),
-        other => Err(EvalError::type_error("name", "a keyword, symbol or string", other)),
+        other => Err(EvalError::type_error(
+            "name",
+            "a keyword, symbol or string",
+            other,
+        )),
     });
     i.define_native("char-code", 1, Some(1), |_, a| {
         let s = expect_str("char-code", arg(a, 0))?;
         match s.chars().next() {
             Some(c) => Ok(Value::Int(i64::from(u32::from(c)))),
-            None => Err(EvalError::new(ErrorKind::Value, "char-code: expected a non-empty string, got \"\"")),
+            None => Err(EvalError::new(
+                ErrorKind::Value,
+                "char-code: expected a non-empty string, got \"\"",
+            )),
         }
     });
     i.define_native("code-char", 1, Some(1), |_, a| {
@@ -103,7 +136,13 @@ fn len(name: &str, v: &Value) -> Result<Value> {
         Value::List(l) => l.len(),
         Value::Dict(d) => d.len(),
         Value::Nil => 0,
-        other => return Err(EvalError::type_error(name, "a string, list, dict or nil", other)),
+        other => {
+            return Err(EvalError::type_error(
+                name,
+                "a string, list, dict or nil",
+                other,
+            ));
+        }
     };
     Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
@@ -160,7 +199,10 @@ fn replace(s: &Value, old: &Value, new: &Value) -> Result<Value> {
     let old = expect_str("replace", old)?;
     let new = expect_str("replace", new)?;
     if old.is_empty() {
-        return Err(EvalError::new(ErrorKind::Value, "replace: the string to replace must not be empty"));
+        return Err(EvalError::new(
+            ErrorKind::Value,
+            "replace: the string to replace must not be empty",
+        ));
     }
     if !s.contains(&**old) {
         return Ok(Value::Str(s.clone()));
@@ -184,7 +226,11 @@ fn contains(coll: &Value, x: &Value) -> Result<Value> {
             ErrorKind::Type,
             "contains?: expected a string or list, got a dict; use (has-key? d k) to test for a key",
         )),
-        other => Err(EvalError::type_error("contains?", "a string or list", other)),
+        other => Err(EvalError::type_error(
+            "contains?",
+            "a string or list",
+            other,
+        )),
     }
 }
 
@@ -213,7 +259,9 @@ fn substring(s: &Value, start: &Value, end: Option<&Value>) -> Result<Value> {
     let (Some(a), Some(b)) = (in_range(start_i), in_range(end_i)) else {
         return Err(EvalError::new(
             ErrorKind::Value,
-            format!("substring: range {start_i}..{end_i} out of bounds for a string of {n} characters"),
+            format!(
+                "substring: range {start_i}..{end_i} out of bounds for a string of {n} characters"
+            ),
         ));
     };
     if a > b {
@@ -223,12 +271,18 @@ fn substring(s: &Value, start: &Value, end: Option<&Value>) -> Result<Value> {
         ));
     }
     let (Some(ba), Some(bb)) = (byte_offset(text, a), byte_offset(text, b)) else {
-        return Err(EvalError::new(ErrorKind::Value, "substring: index out of range"));
+        return Err(EvalError::new(
+            ErrorKind::Value,
+            "substring: index out of range",
+        ));
     };
     match text.get(ba..bb) {
         Some(t) if t.len() == text.len() => Ok(Value::Str(text.clone())),
         Some(t) => Ok(Value::str(t)),
-        None => Err(EvalError::new(ErrorKind::Value, "substring: index out of range")),
+        None => Err(EvalError::new(
+            ErrorKind::Value,
+            "substring: index out of range",
+        )),
     }
 }
 
@@ -257,12 +311,20 @@ fn index_of(name: &str, coll: &Value, x: &Value, last: bool) -> Result<Value> {
     let pos = match coll {
         Value::Str(s) => {
             let sub = expect_str(name, x)?;
-            let found = if last { s.rfind(&**sub) } else { s.find(&**sub) };
+            let found = if last {
+                s.rfind(&**sub)
+            } else {
+                s.find(&**sub)
+            };
             found.map(|b| s.get(..b).map_or(0, |p| p.chars().count()))
         }
         Value::List(l) => {
             if last {
-                l.iter().enumerate().filter(|(_, v)| v.equals(x)).last().map(|(i, _)| i)
+                l.iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.equals(x))
+                    .last()
+                    .map(|(i, _)| i)
             } else {
                 l.iter().position(|v| v.equals(x))
             }
@@ -270,7 +332,9 @@ fn index_of(name: &str, coll: &Value, x: &Value, last: bool) -> Result<Value> {
         Value::Nil => None,
         other => return Err(EvalError::type_error(name, "a string or list", other)),
     };
-    Ok(Value::Int(pos.and_then(|p| i64::try_from(p).ok()).unwrap_or(-1)))
+    Ok(Value::Int(
+        pos.and_then(|p| i64::try_from(p).ok()).unwrap_or(-1),
+    ))
 }
 
 /// `(parse-int s)`, `(parse-int s radix)`: nil when `s` is not an integer
@@ -287,7 +351,7 @@ fn parse_int(v: &Value, radix: Option<&Value>) -> Result<Value> {
                     return Err(EvalError::new(
                         ErrorKind::Value,
                         format!("parse-int: radix must be between 2 and 36, got {r}"),
-                    ))
+                    ));
                 }
             }
         }
@@ -350,8 +414,11 @@ fn pad(name: &str, a: &[Value], left: bool) -> Result<Value> {
                 _ => {
                     return Err(EvalError::new(
                         ErrorKind::Value,
-                        format!("{name}: the padding must be a one-character string, got {:?}", &**p),
-                    ))
+                        format!(
+                            "{name}: the padding must be a one-character string, got {:?}",
+                            &**p
+                        ),
+                    ));
                 }
             }
         }
@@ -361,7 +428,12 @@ fn pad(name: &str, a: &[Value], left: bool) -> Result<Value> {
         return Ok(Value::Str(s));
     }
     let missing = width - have;
-    check_size(name, missing.checked_mul(fill.len_utf8()).and_then(|m| m.checked_add(s.len())))?;
+    check_size(
+        name,
+        missing
+            .checked_mul(fill.len_utf8())
+            .and_then(|m| m.checked_add(s.len())),
+    )?;
     let padding: String = std::iter::repeat_n(fill, missing).collect();
     Ok(Value::from(if left {
         padding + &s
@@ -376,7 +448,10 @@ fn pad(name: &str, a: &[Value], left: bool) -> Result<Value> {
 fn name_of(name: &str, v: &Value) -> Result<Symbol> {
     let sym = expect_symbol_name(name, v)?;
     if sym.as_str().is_empty() {
-        return Err(EvalError::new(ErrorKind::Value, format!("{name}: the name must not be empty")));
+        return Err(EvalError::new(
+            ErrorKind::Value,
+            format!("{name}: the name must not be empty"),
+        ));
     }
     Ok(sym)
 }
@@ -427,7 +502,10 @@ mod tests {
         assert_eq!(ev(r#"(split "a::b" "::")"#), r#"("a" "b")"#);
         assert_eq!(ev(r#"(split "日本" "")"#), r#"("日" "本")"#);
         assert_eq!(ev(r#"(split "" ",")"#), r#"("")"#);
-        assert_eq!(ev(r#"(join (list "a" 1 2.5 nil :k) "-")"#), r#""a-1-2.5--:k""#);
+        assert_eq!(
+            ev(r#"(join (list "a" 1 2.5 nil :k) "-")"#),
+            r#""a-1-2.5--:k""#
+        );
         assert_eq!(ev(r#"(join '() ",")"#), r#""""#);
         assert_eq!(ev(r#"(join '("a" "b"))"#), r#""ab""#);
         assert_eq!(ev(r#"(replace "a.b.c" "." "::")"#), r#""a::b::c""#);
