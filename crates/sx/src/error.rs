@@ -60,6 +60,8 @@ impl ErrorKind {
 pub struct TraceFrame {
     pub function: String,
     pub location: Option<Location>,
+    /// How many more times the same frame repeats below this one.
+    pub repeated: usize,
 }
 
 /// An error raised while evaluating SX.
@@ -190,6 +192,9 @@ impl fmt::Display for EvalError {
                 match &frame.location {
                     Some(loc) => write!(f, "\n  in {} at {loc}", frame.function)?,
                     None => write!(f, "\n  in {}", frame.function)?,
+                }
+                if frame.repeated > 0 {
+                    write!(f, " (and {} more times)", frame.repeated)?;
                 }
             }
         }

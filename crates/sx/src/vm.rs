@@ -444,19 +444,30 @@ impl Machine {
             err.location = self.frames.last().and_then(frame_location);
         }
         if err.backtrace.is_empty() && self.handlers.is_empty() {
-            err.backtrace = self
-                .frames
-                .iter()
-                .rev()
-                .take(64)
-                .map(|f| TraceFrame {
+            // Innermost first; runs of the same frame (deep recursion) are
+            // shown once with a count, and at most 32 lines are kept.
+            let mut trace: Vec<TraceFrame> = Vec::new();
+            for f in self.frames.iter().rev() {
+                let frame = TraceFrame {
                     function: f
                         .closure
                         .name()
                         .map_or_else(|| "<lambda>".to_owned(), str::to_owned),
                     location: frame_location(f),
-                })
-                .collect();
+                    repeated: 0,
+                };
+                let full = trace.len() >= 32;
+                match trace.last_mut() {
+                    Some(last)
+                        if last.function == frame.function && last.location == frame.location =>
+                    {
+                        last.repeated += 1;
+                    }
+                    _ if full => break,
+                    _ => trace.push(frame),
+                }
+            }
+            err.backtrace = trace;
         }
         err
     }
@@ -480,7 +491,7 @@ impl Machine {
         Ok(())
     }
 
-    fn check_budget(&mut self, interp: &Interp) -> Result<()> {
+    fn check_budget(&self, interp: &Interp) -> Result<()> {
         let b = &interp.budget;
         if let Some(max) = b.max_steps {
             if self.steps > max {
@@ -540,9 +551,62 @@ impl Machine {
         Ok(())
     }
 
+    /// Rewrites `[apply f a.. xs]` and `[eval form]` at `fpos` into the
+    /// plain call each stands for, so they work (and tail-call) like any
+    /// other call; returns the new argument count.
+    fn unwrap_special(
+        &mut self,
+        interp: &mut Interp,
+        fpos: usize,
+        mut argc: usize,
+    ) -> Result<usize> {
+        loop {
+            let special = match self.stack.get(fpos) {
+                Some(Value::Native(n)) => n.special,
+                _ => return Ok(argc),
+            };
+            match special {
+                Special::None => return Ok(argc),
+                Special::Apply => {
+                    if argc < 2 {
+                        return Err(EvalError::arity("apply", "at least 2", argc));
+                    }
+                    let items = match pop!(self) {
+                        Value::List(l) => l,
+                        Value::Nil => List::EMPTY,
+                        other => {
+                            return Err(EvalError::type_error(
+                                "apply",
+                                "a list as its last argument",
+                                &other,
+                            ));
+                        }
+                    };
+                    self.stack.remove(fpos);
+                    argc -= 2;
+                    for item in items.iter() {
+                        self.stack.push(item.clone());
+                        argc += 1;
+                    }
+                }
+                Special::Eval => {
+                    if argc != 1 {
+                        return Err(EvalError::arity("eval", "1", argc));
+                    }
+                    let form = pop!(self);
+                    let closure = interp.compile_toplevel(&form)?;
+                    self.stack.truncate(fpos);
+                    self.stack.push(Value::Closure(closure));
+                    argc = 0;
+                }
+            }
+        }
+    }
+
     fn call(&mut self, interp: &mut Interp, argc: usize) -> Result<Entered> {
         self.tick(interp)?;
         let fpos = self.stack.len() - argc - 1;
+        let argc = self.unwrap_special(interp, fpos, argc)?;
         let callee = std::mem::take(&mut self.stack[fpos]);
         match callee {
             Value::Closure(c) => {
@@ -566,35 +630,10 @@ impl Machine {
                         self.stack.push(result);
                         Ok(Entered::Value)
                     }
-                    Special::Apply => {
-                        // [apply f a.. xs] -> [f a.. x1 x2 ...]
-                        let list = pop!(self);
-                        let items = match list {
-                            Value::List(l) => l,
-                            Value::Nil => List::EMPTY,
-                            other => {
-                                return Err(EvalError::type_error(
-                                    "apply",
-                                    "a list as its last argument",
-                                    &other,
-                                ));
-                            }
-                        };
-                        self.stack.remove(fpos);
-                        let mut n_args = argc - 2;
-                        for item in items.iter() {
-                            self.stack.push(item.clone());
-                            n_args += 1;
-                        }
-                        self.call(interp, n_args)
-                    }
-                    Special::Eval => {
-                        let form = pop!(self);
-                        self.stack.truncate(fpos);
-                        let closure = interp.compile_toplevel(&form)?;
-                        self.stack.push(Value::Closure(closure));
-                        self.call(interp, 0)
-                    }
+                    Special::Apply | Special::Eval => Err(EvalError::new(
+                        ErrorKind::Value,
+                        "internal error: apply/eval reached a plain call",
+                    )),
                 }
             }
             Value::Component(comp) => {
@@ -926,6 +965,7 @@ impl Machine {
                     Op::TailCall(argc) => {
                         let argc = argc as usize;
                         let fpos = self.stack.len() - argc - 1;
+                        let argc = try_!(self.unwrap_special(interp, fpos, argc));
                         let is_closure =
                             matches!(&self.stack[fpos], Value::Closure(_) | Value::Component(_));
                         if is_closure {
@@ -1190,6 +1230,9 @@ impl Machine {
                             other => {
                                 let callee = other.clone();
                                 self.stack.insert(args_at, callee);
+                                // The rewrite of apply/eval changes the argument
+                                // count for both paths below.
+                                let argc = try_!(self.unwrap_special(interp, args_at, argc));
                                 if tail {
                                     let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
                                     let fpos = args_at;

@@ -208,13 +208,15 @@ fn div2(a: &Value, b: &Value) -> Result<Value> {
         return Err(div_zero("/"));
     }
     if let (Value::Int(x), Value::Int(y)) = (a, b) {
-        if let Some(r) = x.checked_rem(*y) {
-            if r == 0 {
-                return x
-                    .checked_div(*y)
-                    .map(Value::Int)
-                    .ok_or_else(|| overflow("/"));
-            }
+        // i64::MIN / -1 is the one exact quotient that does not fit.
+        let Some(r) = x.checked_rem(*y) else {
+            return Err(overflow("/"));
+        };
+        if r == 0 {
+            return x
+                .checked_div(*y)
+                .map(Value::Int)
+                .ok_or_else(|| overflow("/"));
         }
     }
     Ok(Value::Float(x / y))

@@ -84,10 +84,27 @@ pub(crate) fn install(i: &mut Interp) {
     i.define_native("pad-right", 2, Some(3), |_, a| pad("pad-right", a, false));
 
     i.define_native("symbol", 1, Some(1), |_, a| {
-        Ok(Value::Symbol(name_of("symbol", arg(a, 0))?))
+        let sym = name_of("symbol", arg(a, 0))?;
+        check_readable(
+            "symbol",
+            sym.as_str(),
+            |v| matches!(v, Value::Symbol(s) if *s == sym),
+        )?;
+        Ok(Value::Symbol(sym))
     });
     i.define_native("keyword", 1, Some(1), |_, a| {
-        Ok(Value::Keyword(name_of("keyword", arg(a, 0))?))
+        // (keyword ":a") is :a, as the reader would read it.
+        let sym = match arg(a, 0) {
+            Value::Str(s) if s.len() > 1 && s.starts_with(':') => Symbol::new(&s[1..]),
+            other => name_of("keyword", other)?,
+        };
+        let text = format!(":{}", sym.as_str());
+        check_readable(
+            "keyword",
+            &text,
+            |v| matches!(v, Value::Keyword(k) if *k == sym),
+        )?;
+        Ok(Value::Keyword(sym))
     });
     i.define_native("name", 1, Some(1), |_, a| match arg(a, 0) {
         Value::Symbol(s) | Value::Keyword(s) => Ok(Value::str(s.as_str())),
@@ -454,6 +471,19 @@ fn name_of(name: &str, v: &Value) -> Result<Symbol> {
         ));
     }
     Ok(sym)
+}
+
+/// Refuses names whose printed form would not read back as the same symbol
+/// or keyword (spaces, brackets, number-like names), so `serialize` and
+/// `read-string` stay inverse.
+fn check_readable(name: &str, text: &str, same: impl Fn(&Value) -> bool) -> Result<()> {
+    match crate::reader::read_one(text, name) {
+        Ok(v) if same(&v) => Ok(()),
+        _ => Err(EvalError::new(
+            ErrorKind::Value,
+            format!("{name}: {text:?} would not read back as a {name}"),
+        )),
+    }
 }
 
 /// Used by `reverse` on strings (lists.rs).
