@@ -27,7 +27,7 @@ mod sx_test;
 use clap::{Parser, Subcommand};
 
 #[global_allocator]
-static ALLOC: sx::alloc::CountingAlloc = sx::alloc::CountingAlloc;
+static ALLOC: sx::alloc::CountingAlloc = sx::alloc::CountingAlloc::SYSTEM;
 
 /// Rose Ash: a cooperative's web platform, defined in SX.
 #[derive(Parser)]

@@ -1,7 +1,8 @@
 //! A counting global allocator, so the heap budget can see live bytes.
 //!
 //! The library never installs it; a binary that wants heap budgets does:
-//! `#[global_allocator] static A: sx::alloc::CountingAlloc = sx::alloc::CountingAlloc;`
+//! `#[global_allocator] static A: sx::alloc::CountingAlloc = sx::alloc::CountingAlloc::SYSTEM;`
+//! or, over another allocator, `sx::alloc::CountingAlloc::new(inner)`.
 //! Without it [`live_bytes`] is 0 and only the machine's stacks are counted.
 #![allow(unsafe_code)]
 
@@ -10,15 +11,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// The system allocator, counting bytes currently allocated.
-pub struct CountingAlloc;
+/// An allocator (the system's by default) that counts bytes in use.
+pub struct CountingAlloc<A = System>(A);
 
-// SAFETY: every method forwards to `System` with the same arguments; the
-// counter is only arithmetic on the side.
-unsafe impl GlobalAlloc for CountingAlloc {
+impl CountingAlloc<System> {
+    pub const SYSTEM: CountingAlloc<System> = CountingAlloc(System);
+}
+
+impl<A> CountingAlloc<A> {
+    pub const fn new(inner: A) -> CountingAlloc<A> {
+        CountingAlloc(inner)
+    }
+}
+
+// SAFETY: every method forwards to the inner allocator with the same
+// arguments; the counter is only arithmetic on the side.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { self.0.alloc(layout) };
         if !p.is_null() {
             LIVE.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -27,13 +38,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { self.0.dealloc(ptr, layout) };
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { self.0.alloc_zeroed(layout) };
         if !p.is_null() {
             LIVE.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -42,7 +53,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { self.0.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
             LIVE.fetch_add(new_size, Ordering::Relaxed);

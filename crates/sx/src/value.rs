@@ -19,7 +19,7 @@ use crate::symbol::Symbol;
 use crate::vm::{Closure, Native};
 
 /// An SX value.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub enum Value {
     #[default]
     Nil,
@@ -44,6 +44,31 @@ pub enum Value {
     /// A mutable box for a variable that is captured and assigned. Never seen
     /// by SX code: the VM unwraps it on every access.
     Cell(Rc<RefCell<Value>>),
+}
+
+impl Clone for Value {
+    // Written out (rather than derived) so it inlines into the machine's
+    // hot loop: immediates copy, everything else is one reference count.
+    #[inline]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Nil => Value::Nil,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Str(s) => Value::Str(Rc::clone(s)),
+            Value::Symbol(s) => Value::Symbol(*s),
+            Value::Keyword(k) => Value::Keyword(*k),
+            Value::List(l) => Value::List(List(l.0.clone())),
+            Value::Dict(d) => Value::Dict(d.clone()),
+            Value::Closure(c) => Value::Closure(Rc::clone(c)),
+            Value::Native(n) => Value::Native(Rc::clone(n)),
+            Value::Macro(m) => Value::Macro(Rc::clone(m)),
+            Value::Component(c) => Value::Component(Rc::clone(c)),
+            Value::Element(e) => Value::Element(Rc::clone(e)),
+            Value::Cell(c) => Value::Cell(Rc::clone(c)),
+        }
+    }
 }
 
 /// What [`Value::type_of`] reports, one per user-visible kind of value.

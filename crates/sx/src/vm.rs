@@ -88,6 +88,11 @@ pub enum Op {
     JumpUnlessLocalInt(Inline, u16, i32, u32),
     /// Fused `Inline(cmp, 2) JumpIfFalse(t)`, followed by that fallback.
     JumpUnlessCmp(Inline, u32),
+    /// Fused `Local(s) Inline(op, 1)` for `first`, `rest`, `empty?`, `nil?`
+    /// and `not`, reading the slot in place; followed by that fallback.
+    LocalUnary(Inline, u16),
+    /// Fused `Local(s) Inline(op, 1) JumpIfFalse(t)`, followed by it.
+    JumpUnlessLocalUnary(Inline, u16, u32),
     /// Call global N with the arguments on the stack (no callee slot).
     CallGlobal(u32, u16),
     TailCallGlobal(u32, u16),
@@ -1164,6 +1169,21 @@ impl Machine {
                         };
                         pc = if truth { pc + 4 } else { target as usize };
                     }
+                    Op::LocalUnary(which, s) => {
+                        if interp.inline_overridden(which) {
+                            continue;
+                        }
+                        let v = try_!(unary_in_place(which, &self.stack[base + s as usize]));
+                        self.stack.push(v);
+                        pc += 2;
+                    }
+                    Op::JumpUnlessLocalUnary(which, s, target) => {
+                        if interp.inline_overridden(which) {
+                            continue;
+                        }
+                        let v = try_!(unary_in_place(which, &self.stack[base + s as usize]));
+                        pc = if v.truthy() { pc + 3 } else { target as usize };
+                    }
                     Op::JumpUnlessCmp(which, target) => {
                         if interp.inline_overridden(which) {
                             continue;
@@ -1369,6 +1389,20 @@ impl Machine {
                 },
             })
             .collect()
+    }
+}
+
+/// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its
+/// slot: no clone of the list itself.
+#[inline]
+fn unary_in_place(which: Inline, v: &Value) -> Result<Value> {
+    match (which, v) {
+        (Inline::First, Value::List(l)) => Ok(l.first().cloned().unwrap_or_default()),
+        (Inline::Rest, Value::List(l)) => Ok(Value::List(l.rest())),
+        (Inline::IsEmpty, Value::List(l)) => Ok(Value::Bool(l.is_empty())),
+        (Inline::IsNil, v) => Ok(Value::Bool(v.is_nil())),
+        (Inline::Not, v) => Ok(Value::Bool(!v.truthy())),
+        (op, v) => prims::inline1(op, v.clone()),
     }
 }
 

@@ -10,7 +10,7 @@
 use sx::{Interp, Value};
 
 #[global_allocator]
-static ALLOC: sx::alloc::CountingAlloc = sx::alloc::CountingAlloc;
+static ALLOC: sx::alloc::CountingAlloc = sx::alloc::CountingAlloc::SYSTEM;
 
 /// Live bytes retained by running `src` (after the interpreter exists).
 fn retained(interp: &mut Interp, src: &str) -> (Value, isize) {

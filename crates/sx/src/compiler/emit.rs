@@ -77,6 +77,7 @@ impl Out {
                 Op::PushHandler(_) => Op::PushHandler(target),
                 Op::JumpUnlessLocalInt(w, s, k, _) => Op::JumpUnlessLocalInt(w, s, k, target),
                 Op::JumpUnlessCmp(w, _) => Op::JumpUnlessCmp(w, target),
+                Op::JumpUnlessLocalUnary(w, s, _) => Op::JumpUnlessLocalUnary(w, s, target),
                 other => other,
             };
         }
@@ -343,6 +344,14 @@ impl Emitter<'_> {
             Expr::Inline(op, args, pos) => {
                 let saved = out.pos;
                 out.pos = *pos;
+                if let Some(s) = self.unary_slot(out.fid, *op, args) {
+                    out.op(Op::LocalUnary(*op, s));
+                    out.op(Op::Local(s));
+                    out.op(Op::Inline(*op, 1));
+                    out.pos = saved;
+                    Self::ret(out, tail);
+                    return Ok(());
+                }
                 if let Some(fused) = self.fused_operands(out.fid, *op, args) {
                     // The fused form, then the plain sequence it stands for
                     // (run instead if the builtin has been redefined).
@@ -523,9 +532,38 @@ impl Emitter<'_> {
         }
     }
 
+    /// The slot of the single plain-local operand of a fusable unary op.
+    fn unary_slot(&self, fid: FuncId, op: Inline, args: &[Expr]) -> Option<u16> {
+        if !matches!(
+            op,
+            Inline::First | Inline::Rest | Inline::IsEmpty | Inline::IsNil | Inline::Not
+        ) {
+            return None;
+        }
+        match args {
+            [Expr::Var(b)] => match self.access(fid, *b) {
+                Access::Slot(s, false) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Emits a test that jumps when false; returns the jumps to patch to the
     /// else branch. Comparisons fuse with the jump.
     fn branch_unless(&mut self, out: &mut Out, test: &Expr) -> Result<Vec<usize>> {
+        if let Expr::Inline(op, args, pos) = test {
+            if let Some(s) = self.unary_slot(out.fid, *op, args) {
+                let saved = out.pos;
+                out.pos = *pos;
+                let first = out.op(Op::JumpUnlessLocalUnary(*op, s, 0));
+                out.op(Op::Local(s));
+                out.op(Op::Inline(*op, 1));
+                let second = out.op(Op::JumpIfFalse(0));
+                out.pos = saved;
+                return Ok(vec![first, second]);
+            }
+        }
         if let Expr::Inline(op, args, pos) = test {
             if matches!(
                 op,
