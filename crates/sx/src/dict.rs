@@ -2,12 +2,10 @@
 //!
 //! Entries are kept sorted by the canonical bytes of their keys, so
 //! iteration order is the canonical serialization order and `keys` is
-//! deterministic. A dict is shared behind an `Rc`; `assoc` copies only when
-//! the map is shared (the compiler moves a variable's value on its last use,
-//! so `(assoc d k v)` on a dict nothing else holds updates in place).
+//! deterministic. The map is a persistent AVL tree, so `assoc` and `dissoc`
+//! share all but O(log n) nodes with the dict they came from.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::printer;
@@ -50,13 +48,24 @@ impl PartialOrd for Key {
 }
 
 impl Ord for Key {
-    /// Orders keys by the bytes of their canonical serialization, without
-    /// building those bytes for strings and keywords.
     fn cmp(&self, other: &Key) -> Ordering {
-        match (&self.0, &other.0) {
+        cmp_keys(&self.0, &other.0)
+    }
+}
+
+/// Orders keys by the bytes of their canonical serialization, without
+/// building those bytes for strings and keywords.
+fn cmp_keys(a: &Value, b: &Value) -> Ordering {
+    {
+        match (a, b) {
             (Value::Keyword(a), Value::Keyword(b)) => a.as_str().cmp(b.as_str()),
             (Value::Str(a), Value::Str(b)) => {
-                printer::escaped_bytes(a).cmp(printer::escaped_bytes(b))
+                if plain(a) && plain(b) {
+                    // Nothing to escape: canonical order is byte order.
+                    a.as_bytes().cmp(b.as_bytes())
+                } else {
+                    printer::escaped_bytes(a).cmp(printer::escaped_bytes(b))
+                }
             }
             (a, b) => {
                 let (ca, cb) = (first_class(a), first_class(b));
@@ -71,6 +80,12 @@ impl Ord for Key {
     }
 }
 
+/// Printable ASCII with no `"` or `\`: written unescaped in canonical form.
+fn plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// The first byte of a key's canonical form decides order between kinds:
 /// `"` (0x22) < `-`/digits (0x2D..0x39) < `:` (0x3A).
 fn first_class(v: &Value) -> u8 {
@@ -81,9 +96,166 @@ fn first_class(v: &Value) -> u8 {
     }
 }
 
-/// An immutable dict value.
+/// An immutable dict value: a persistent AVL tree ordered by [`Key`].
+///
+/// Updating returns a new dict sharing all but the O(log n) nodes on the
+/// path to the key; a node that nothing else shares is updated in place.
+/// So `assoc` costs O(log n) whether or not the old dict is still in use
+/// (a copy-on-write map would copy everything when it is).
 #[derive(Clone, Default)]
-pub struct Dict(Rc<BTreeMap<Key, Value>>);
+pub struct Dict {
+    root: Link,
+    len: usize,
+}
+
+type Link = Option<Rc<Node>>;
+
+#[derive(Clone)]
+struct Node {
+    key: Key,
+    value: Value,
+    left: Link,
+    right: Link,
+    height: u8,
+}
+
+fn height(link: &Link) -> u8 {
+    link.as_ref().map_or(0, |n| n.height)
+}
+
+impl Node {
+    fn fix_height(&mut self) {
+        self.height = 1 + height(&self.left).max(height(&self.right));
+    }
+
+    fn balance(&self) -> i16 {
+        i16::from(height(&self.left)) - i16::from(height(&self.right))
+    }
+}
+
+fn rotate_right(mut node: Rc<Node>) -> Rc<Node> {
+    let n = Rc::make_mut(&mut node);
+    let Some(mut left) = n.left.take() else {
+        return node;
+    };
+    let l = Rc::make_mut(&mut left);
+    n.left = l.right.take();
+    n.fix_height();
+    l.right = Some(node);
+    l.fix_height();
+    left
+}
+
+fn rotate_left(mut node: Rc<Node>) -> Rc<Node> {
+    let n = Rc::make_mut(&mut node);
+    let Some(mut right) = n.right.take() else {
+        return node;
+    };
+    let r = Rc::make_mut(&mut right);
+    n.right = r.left.take();
+    n.fix_height();
+    r.left = Some(node);
+    r.fix_height();
+    right
+}
+
+/// Restores the AVL invariant at `node` after one side changed by one.
+fn rebalance(mut node: Rc<Node>) -> Rc<Node> {
+    Rc::make_mut(&mut node).fix_height();
+    let b = node.balance();
+    if b > 1 {
+        let n = Rc::make_mut(&mut node);
+        if n.left.as_ref().is_some_and(|l| l.balance() < 0) {
+            n.left = n.left.take().map(rotate_left);
+        }
+        return rotate_right(node);
+    }
+    if b < -1 {
+        let n = Rc::make_mut(&mut node);
+        if n.right.as_ref().is_some_and(|r| r.balance() > 0) {
+            n.right = n.right.take().map(rotate_right);
+        }
+        return rotate_left(node);
+    }
+    node
+}
+
+/// Inserts into the subtree; returns it and whether the key was new.
+fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
+    let Some(mut node) = link else {
+        let leaf = Node {
+            key,
+            value,
+            left: None,
+            right: None,
+            height: 1,
+        };
+        return (Rc::new(leaf), true);
+    };
+    let n = Rc::make_mut(&mut node);
+    match key.cmp(&n.key) {
+        std::cmp::Ordering::Equal => {
+            n.value = value;
+            (node, false)
+        }
+        std::cmp::Ordering::Less => {
+            let (child, added) = insert(n.left.take(), key, value);
+            n.left = Some(child);
+            (rebalance(node), added)
+        }
+        std::cmp::Ordering::Greater => {
+            let (child, added) = insert(n.right.take(), key, value);
+            n.right = Some(child);
+            (rebalance(node), added)
+        }
+    }
+}
+
+/// Removes the smallest node of a subtree, returning the rest and it.
+fn take_min(mut node: Rc<Node>) -> (Link, Rc<Node>) {
+    let n = Rc::make_mut(&mut node);
+    match n.left.take() {
+        None => (n.right.take(), node),
+        Some(left) => {
+            let (rest, min) = take_min(left);
+            n.left = rest;
+            (Some(rebalance(node)), min)
+        }
+    }
+}
+
+/// Removes `key` from the subtree; returns it and whether a node went.
+fn remove(link: Link, key: &Key) -> (Link, bool) {
+    let Some(mut node) = link else {
+        return (None, false);
+    };
+    let n = Rc::make_mut(&mut node);
+    match key.cmp(&n.key) {
+        std::cmp::Ordering::Less => {
+            let (child, removed) = remove(n.left.take(), key);
+            n.left = child;
+            (Some(rebalance(node)), removed)
+        }
+        std::cmp::Ordering::Greater => {
+            let (child, removed) = remove(n.right.take(), key);
+            n.right = child;
+            (Some(rebalance(node)), removed)
+        }
+        std::cmp::Ordering::Equal => {
+            let (left, right) = (n.left.take(), n.right.take());
+            match (left, right) {
+                (None, other) | (other, None) => (other, true),
+                (Some(left), Some(right)) => {
+                    let (rest, mut min) = take_min(right);
+                    let m = Rc::make_mut(&mut min);
+                    m.left = Some(left);
+                    m.right = rest;
+                    (Some(rebalance(min)), true)
+                }
+            }
+        }
+    }
+}
 
 impl Dict {
     pub fn new() -> Dict {
@@ -91,62 +263,178 @@ impl Dict {
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 
     pub fn get(&self, key: &Value) -> Option<&Value> {
         let k = Key::new(key.clone()).ok()?;
-        self.0.get(&k)
+        self.get_key(&k)
     }
 
     pub fn get_key(&self, key: &Key) -> Option<&Value> {
-        self.0.get(key)
+        let mut cur = self.root.as_deref();
+        while let Some(n) = cur {
+            cur = match key.cmp(&n.key) {
+                std::cmp::Ordering::Equal => return Some(&n.value),
+                std::cmp::Ordering::Less => n.left.as_deref(),
+                std::cmp::Ordering::Greater => n.right.as_deref(),
+            };
+        }
+        None
     }
 
     pub fn contains(&self, key: &Value) -> bool {
         self.get(key).is_some()
     }
 
-    /// Inserts in place when this handle is the map's only owner, copying
-    /// the map otherwise.
+    /// Sets `key` to `value`: in place along the path where nothing else
+    /// shares the nodes, copying only the shared ones.
     pub fn insert(&mut self, key: Key, value: Value) {
-        Rc::make_mut(&mut self.0).insert(key, value);
+        let (root, added) = insert(self.root.take(), key, value);
+        self.root = Some(root);
+        if added {
+            self.len += 1;
+        }
     }
 
     pub fn remove(&mut self, key: &Value) {
-        if let Ok(k) = Key::new(key.clone()) {
-            if self.0.contains_key(&k) {
-                Rc::make_mut(&mut self.0).remove(&k);
-            }
+        let Ok(k) = Key::new(key.clone()) else {
+            return;
+        };
+        if self.get_key(&k).is_none() {
+            return;
+        }
+        let (root, removed) = remove(self.root.take(), &k);
+        self.root = root;
+        if removed {
+            self.len -= 1;
         }
     }
 
     /// Entries in canonical key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Value, &Value)> + '_ {
-        self.0.iter().map(|(k, v)| (k.value(), v))
+    pub fn iter(&self) -> DictIter<'_> {
+        let mut it = DictIter { stack: Vec::new() };
+        it.push_left(self.root.as_deref());
+        it
     }
 
     pub fn equals(&self, other: &Dict) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
-            || (self.len() == other.len()
-                && self
-                    .0
-                    .iter()
-                    .zip(other.0.iter())
-                    .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.equals(v2)))
+        self.ptr_eq(other)
+            || (self.len == other.len
+                && self.iter().zip(other.iter()).all(|((k1, v1), (k2, v2))| {
+                    cmp_keys(k1, k2) == Ordering::Equal && v1.equals(v2)
+                }))
     }
 
     pub fn ptr_eq(&self, other: &Dict) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+        match (&self.root, &other.root) {
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// In-order iteration over a dict.
+pub struct DictIter<'a> {
+    stack: Vec<&'a Node>,
+}
+
+impl<'a> DictIter<'a> {
+    fn push_left(&mut self, mut node: Option<&'a Node>) {
+        while let Some(n) = node {
+            self.stack.push(n);
+            node = n.left.as_deref();
+        }
+    }
+}
+
+impl<'a> Iterator for DictIter<'a> {
+    type Item = (&'a Value, &'a Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.stack.pop()?;
+        self.push_left(n.right.as_deref());
+        Some((n.key.value(), &n.value))
     }
 }
 
 impl FromIterator<(Key, Value)> for Dict {
     fn from_iter<I: IntoIterator<Item = (Key, Value)>>(iter: I) -> Self {
-        Dict(Rc::new(iter.into_iter().collect()))
+        let mut d = Dict::new();
+        for (k, v) in iter {
+            d.insert(k, v);
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(i: i64) -> Key {
+        Key(Value::Int(i))
+    }
+
+    /// Checks ordering, balance and stored heights of every node.
+    fn check(link: &Link) -> u8 {
+        let Some(n) = link else { return 0 };
+        let (l, r) = (check(&n.left), check(&n.right));
+        assert!((i16::from(l) - i16::from(r)).abs() <= 1, "unbalanced");
+        assert_eq!(n.height, 1 + l.max(r), "stale height");
+        if let Some(left) = &n.left {
+            assert!(left.key < n.key);
+        }
+        if let Some(right) = &n.right {
+            assert!(right.key > n.key);
+        }
+        n.height
+    }
+
+    #[test]
+    fn inserts_and_removes_keep_order_and_balance() {
+        let mut d = Dict::new();
+        let mut model = std::collections::BTreeMap::new();
+        // A deterministic shuffle of 0..2000, then removal of every third.
+        for i in 0..2000i64 {
+            let x = (i * 7919) % 2000;
+            d.insert(k(x), Value::Int(i));
+            model.insert(x, i);
+            check(&d.root);
+        }
+        for x in (0..2000i64).step_by(3) {
+            d.remove(&Value::Int(x));
+            model.remove(&x);
+            check(&d.root);
+        }
+        assert_eq!(d.len(), model.len());
+        let got: Vec<(Value, Value)> = d.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+        let mut want: Vec<(Key, i64)> = model.iter().map(|(a, b)| (k(*a), *b)).collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got.len(), want.len());
+        for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
+            assert!(gk.equals(wk.value()) && gv.equals(&Value::Int(*wv)));
+        }
+    }
+
+    #[test]
+    fn updates_leave_shared_versions_unchanged() {
+        let mut a = Dict::new();
+        for i in 0..100 {
+            a.insert(k(i), Value::Int(i));
+        }
+        let before = a.clone();
+        let mut b = a.clone();
+        b.insert(k(50), Value::Int(-1));
+        b.remove(&Value::Int(7));
+        assert_eq!(before.get(&Value::Int(50)).cloned(), Some(Value::Int(50)));
+        assert_eq!(a.get(&Value::Int(7)).cloned(), Some(Value::Int(7)));
+        assert_eq!(b.get(&Value::Int(50)).cloned(), Some(Value::Int(-1)));
+        assert_eq!(b.get(&Value::Int(7)), None);
+        assert_eq!((a.len(), b.len()), (100, 99));
     }
 }
