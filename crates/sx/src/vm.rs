@@ -1325,6 +1325,18 @@ impl Machine {
                             if let Some(top) = self.stack.last_mut() {
                                 *top = v;
                             }
+                        } else if argc == 1
+                            && matches!(which, Inline::Not | Inline::IsNil | Inline::IsEmpty)
+                        {
+                            // Predicates replace the stack top in place.
+                            let Some(top) = self.stack.last_mut() else {
+                                fail!(EvalError::new(
+                                    ErrorKind::Value,
+                                    "internal error: empty stack"
+                                ));
+                            };
+                            let v = try_!(unary_in_place(which, top));
+                            *top = v;
                         } else {
                             let r = if argc == 1 {
                                 let a = pop!(self);
