@@ -59,14 +59,7 @@ fn cmp_keys(a: &Value, b: &Value) -> Ordering {
     {
         match (a, b) {
             (Value::Keyword(a), Value::Keyword(b)) => a.as_str().cmp(b.as_str()),
-            (Value::Str(a), Value::Str(b)) => {
-                if plain(a) && plain(b) {
-                    // Nothing to escape: canonical order is byte order.
-                    a.as_bytes().cmp(b.as_bytes())
-                } else {
-                    printer::escaped_bytes(a).cmp(printer::escaped_bytes(b))
-                }
-            }
+            (Value::Str(a), Value::Str(b)) => cmp_strings(a, b),
             (a, b) => {
                 let (ca, cb) = (first_class(a), first_class(b));
                 if ca != cb {
@@ -80,10 +73,39 @@ fn cmp_keys(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// Printable ASCII with no `"` or `\`: written unescaped in canonical form.
-fn plain(s: &str) -> bool {
-    s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+/// Orders strings by their canonical (escaped) bytes. Escaping is the
+/// same for a common prefix, so only the first differing byte can make
+/// escaped order differ from byte order, and only if it is escaped.
+fn cmp_strings(a: &str, b: &str) -> Ordering {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    match x.iter().zip(y).position(|(c, d)| c != d) {
+        // One is a prefix of the other. In canonical bytes the shorter one's
+        // closing quote (0x22) meets the longer one's next character, whose
+        // canonical first byte is below 0x22 only for space and `!`.
+        None => match x.len().cmp(&y.len()) {
+            Ordering::Equal => Ordering::Equal,
+            Ordering::Less => prefix_order(y.get(x.len())),
+            Ordering::Greater => prefix_order(x.get(y.len())).reverse(),
+        },
+        Some(i) => match (x.get(i), y.get(i)) {
+            (Some(&c), Some(&d)) if plain_byte(c) && plain_byte(d) => c.cmp(&d),
+            _ => printer::escaped_bytes(a).cmp(printer::escaped_bytes(b)),
+        },
+    }
+}
+
+/// Order of a string against a longer one it is a prefix of, given the
+/// longer one's next byte.
+fn prefix_order(next: Option<&u8>) -> Ordering {
+    match next {
+        Some(b' ' | b'!') => Ordering::Greater,
+        _ => Ordering::Less,
+    }
+}
+
+/// Printable ASCII other than `"` and `\`: written as itself.
+fn plain_byte(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
 }
 
 /// The first byte of a key's canonical form decides order between kinds:
@@ -418,6 +440,24 @@ mod tests {
         assert_eq!(got.len(), want.len());
         for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
             assert!(gk.equals(wk.value()) && gv.equals(&Value::Int(*wv)));
+        }
+    }
+
+    #[test]
+    fn string_key_order_is_canonical_byte_order() {
+        let samples = [
+            "", "a", "ab", "a b", "a\"", "a\\", "a\n", "a\t", "a\u{1}", "a\u{7f}", "a\u{80}",
+            "a\u{9f}", "a\u{a0}", "aé", "a😀", "b", "A", "~", " ", "\"", "\\", "z\u{1b}x",
+        ];
+        for a in samples {
+            for b in samples {
+                let canon = |s: &str| crate::printer::serialize(&Value::str(s)).unwrap_or_default();
+                assert_eq!(
+                    cmp_strings(a, b),
+                    canon(a).into_bytes().cmp(&canon(b).into_bytes()),
+                    "{a:?} vs {b:?}"
+                );
+            }
         }
     }
 

@@ -244,7 +244,9 @@ pub struct Group {
     pub members: Vec<(Rc<Proto>, Rc<[Value]>)>,
 }
 
-pub type NativeFn = fn(&mut Interp, &[Value]) -> Result<Value>;
+/// Natives may take ownership of their arguments (`std::mem::take`), so a
+/// value nothing else holds can be updated in place.
+pub type NativeFn = fn(&mut Interp, &mut [Value]) -> Result<Value>;
 
 /// Natives the machine treats specially because they call back into SX.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -630,7 +632,7 @@ impl Machine {
                 }
                 match n.special {
                     Special::None => {
-                        let result = (n.f)(interp, &self.stack[fpos + 1..])?;
+                        let result = (n.f)(interp, &mut self.stack[fpos + 1..])?;
                         self.stack.truncate(fpos);
                         self.stack.push(result);
                         Ok(Entered::Value)
@@ -977,7 +979,7 @@ impl Machine {
                             // Slide callee and arguments down over this frame; the
                             // caller's pc was saved when it called us.
                             let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                            self.stack.drain(ret_to..fpos);
+                            slide_down(&mut self.stack, ret_to, fpos);
                             self.frames.pop();
                             match try_!(self.call(interp, argc)) {
                                 Entered::Frame => reload!(),
@@ -1210,7 +1212,7 @@ impl Machine {
                                 try_!(self.tick(interp));
                                 let ret_to = if tail {
                                     let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                                    self.stack.drain(ret_to..args_at);
+                                    slide_down(&mut self.stack, ret_to, args_at);
                                     self.frames.pop();
                                     ret_to
                                 } else {
@@ -1237,7 +1239,7 @@ impl Machine {
                                 let f = n.f;
                                 save_pc!();
                                 try_!(self.tick(interp));
-                                let result = try_!(f(interp, &self.stack[args_at..]));
+                                let result = try_!(f(interp, &mut self.stack[args_at..]));
                                 self.stack.truncate(args_at);
                                 self.stack.push(result);
                                 if tail {
@@ -1261,7 +1263,7 @@ impl Machine {
                                         Value::Closure(_) | Value::Component(_)
                                     );
                                     if is_closure {
-                                        self.stack.drain(ret_to..fpos);
+                                        slide_down(&mut self.stack, ret_to, fpos);
                                         self.frames.pop();
                                         match try_!(self.call(interp, argc)) {
                                             Entered::Frame => reload!(),
@@ -1402,6 +1404,18 @@ impl Machine {
             })
             .collect()
     }
+}
+
+/// Moves `stack[from..]` down to start at `to`, dropping what was between
+/// (a tail call replacing its caller's frame). Cheaper than `Vec::drain`
+/// for the few values a call moves.
+#[inline]
+fn slide_down(stack: &mut Vec<Value>, to: usize, from: usize) {
+    let n = stack.len() - from;
+    for i in 0..n {
+        stack.swap(to + i, from + i);
+    }
+    stack.truncate(to + n);
 }
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its

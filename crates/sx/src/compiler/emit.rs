@@ -53,6 +53,8 @@ struct Out {
     protos: Vec<Rc<Proto>>,
     groups: Vec<GroupDef>,
     pos: Pos,
+    /// Variable reads that are last uses: they move the value out.
+    moves: std::collections::HashSet<*const Expr>,
 }
 
 impl Out {
@@ -152,6 +154,7 @@ impl Emitter<'_> {
             protos: Vec::new(),
             groups: Vec::new(),
             pos: func.pos,
+            moves: super::liveness::last_uses(self.funcs, self.bindings, fid, body),
         };
         for &p in &func.params {
             if self.bindings[p].needs_cell() {
@@ -215,6 +218,9 @@ impl Emitter<'_> {
             }
             Expr::Var(b) => {
                 let op = match self.access(out.fid, *b) {
+                    Access::Slot(s, false) if out.moves.contains(&(e as *const Expr)) => {
+                        Op::LocalMove(s)
+                    }
                     Access::Slot(s, false) => Op::Local(s),
                     Access::Slot(s, true) => Op::CellLocal(s),
                     Access::Capture(i, false) => Op::Capture(i),

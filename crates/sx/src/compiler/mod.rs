@@ -16,6 +16,7 @@
 pub(crate) mod ast;
 pub(crate) mod emit;
 pub(crate) mod expand;
+pub(crate) mod liveness;
 
 use std::rc::Rc;
 

@@ -153,7 +153,7 @@ pub(crate) fn install(i: &mut Interp) {
 }
 
 /// Natives marked special are carried out by the machine, never called.
-fn unreachable_special(_: &mut Interp, _: &[Value]) -> Result<Value> {
+fn unreachable_special(_: &mut Interp, _: &mut [Value]) -> Result<Value> {
     Err(EvalError::new(
         ErrorKind::Value,
         "internal error: special native called directly",

@@ -17,7 +17,7 @@ pub(crate) fn install(i: &mut Interp) {
     });
     i.define_native("assoc", 3, None, |_, a| assoc(a));
     i.define_native("dissoc", 1, None, |_, a| {
-        let mut d = expect_dict("dissoc", arg(a, 0))?;
+        let mut d = take_dict("dissoc", a)?;
         for k in a.iter().skip(1) {
             d.remove(k);
         }
@@ -95,8 +95,8 @@ fn lookup(name: &str, coll: &Value, k: &Value) -> Result<Option<Value>> {
 }
 
 /// `(assoc d k v k2 v2 ...)`.
-fn assoc(a: &[Value]) -> Result<Value> {
-    let mut d = expect_dict("assoc", arg(a, 0))?;
+fn assoc(a: &mut [Value]) -> Result<Value> {
+    let mut d = take_dict("assoc", a)?;
     let pairs = a.get(1..).unwrap_or(&[]);
     if pairs.len() % 2 != 0 {
         return Err(EvalError::new(
@@ -113,6 +113,20 @@ fn assoc(a: &[Value]) -> Result<Value> {
         }
     }
     Ok(Value::Dict(d))
+}
+
+/// Takes the dict argument out of the argument list, so that when the
+/// caller's variable was moved in on its last use, this is the only
+/// reference and the update happens in place.
+fn take_dict(name: &str, a: &mut [Value]) -> Result<Dict> {
+    match a.first_mut() {
+        Some(v @ Value::Dict(_)) => match std::mem::take(v) {
+            Value::Dict(d) => Ok(d),
+            _ => Ok(Dict::new()),
+        },
+        Some(other) => expect_dict(name, other),
+        None => Ok(Dict::new()),
+    }
 }
 
 /// `(merge d1 d2 ...)`: later entries win; nil arguments are skipped.
