@@ -193,20 +193,8 @@ fn level_dict(v: &Value) -> Result<Dict> {
 
 #[cfg(test)]
 mod tests {
-    use crate::interp::Interp;
-    use crate::printer::serialize;
 
-    fn ev(src: &str) -> String {
-        let mut i = Interp::new();
-        match i.eval_str(src, "<test>") {
-            Ok(v) => serialize(&v).unwrap_or_else(|e| format!("<{e}>")),
-            Err(e) => format!("ERR {e}"),
-        }
-    }
-
-    fn err(src: &str) -> bool {
-        ev(src).starts_with("ERR")
-    }
+    use crate::prims::test_support::{err, ev};
 
     #[test]
     fn build_and_get() {

@@ -216,3 +216,25 @@ fn inline2_slow(op: Inline, a: Value, b: Value) -> Result<Value> {
         )),
     }
 }
+
+/// Helpers for the primitives' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::interp::Interp;
+    use crate::printer::serialize;
+
+    /// Evaluates `src` in a fresh interpreter: the canonical form of the
+    /// value, or `ERR <message>`.
+    pub(crate) fn ev(src: &str) -> String {
+        let mut i = Interp::new();
+        match i.eval_str(src, "<test>") {
+            Ok(v) => serialize(&v).unwrap_or_else(|e| format!("<{e}>")),
+            Err(e) => format!("ERR {e}"),
+        }
+    }
+
+    /// Whether evaluating `src` fails.
+    pub(crate) fn err(src: &str) -> bool {
+        ev(src).starts_with("ERR")
+    }
+}

@@ -493,20 +493,8 @@ pub(crate) fn reverse_str(s: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use crate::interp::Interp;
-    use crate::printer::serialize;
 
-    fn ev(src: &str) -> String {
-        let mut i = Interp::new();
-        match i.eval_str(src, "<test>") {
-            Ok(v) => serialize(&v).unwrap_or_else(|e| format!("<{e}>")),
-            Err(e) => format!("ERR {e}"),
-        }
-    }
-
-    fn err(src: &str) -> bool {
-        ev(src).starts_with("ERR")
-    }
+    use crate::prims::test_support::{err, ev};
 
     #[test]
     fn len_counts_chars_items_entries() {
