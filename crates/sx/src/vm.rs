@@ -970,37 +970,11 @@ impl Machine {
                         }
                     }
                     Op::TailCall(argc) => {
-                        let argc = argc as usize;
-                        let fpos = self.stack.len() - argc - 1;
-                        let argc = try_!(self.unwrap_special(interp, fpos, argc));
-                        let is_closure =
-                            matches!(&self.stack[fpos], Value::Closure(_) | Value::Component(_));
-                        if is_closure {
-                            // Slide callee and arguments down over this frame; the
-                            // caller's pc was saved when it called us.
-                            let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                            slide_down(&mut self.stack, ret_to, fpos);
-                            self.frames.pop();
-                            match try_!(self.call(interp, argc)) {
-                                Entered::Frame => reload!(),
-                                Entered::Value => {
-                                    if let Some(out) = self.do_return() {
-                                        return Ok(out);
-                                    }
-                                    reload!();
-                                }
-                            }
-                        } else {
-                            save_pc!();
-                            match try_!(self.call(interp, argc)) {
-                                Entered::Frame => reload!(),
-                                Entered::Value => {
-                                    if let Some(out) = self.do_return() {
-                                        return Ok(out);
-                                    }
-                                    reload!();
-                                }
-                            }
+                        let fpos = self.stack.len() - argc as usize - 1;
+                        save_pc!();
+                        match try_!(self.tail_call(interp, fpos, argc as usize)) {
+                            Some(out) => return Ok(out),
+                            None => reload!(),
                         }
                     }
                     Op::Return => {
@@ -1252,41 +1226,16 @@ impl Machine {
                             other => {
                                 let callee = other.clone();
                                 self.stack.insert(args_at, callee);
-                                // The rewrite of apply/eval changes the argument
-                                // count for both paths below.
-                                let argc = try_!(self.unwrap_special(interp, args_at, argc));
+                                save_pc!();
                                 if tail {
-                                    let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                                    let fpos = args_at;
-                                    let is_closure = matches!(
-                                        &self.stack[fpos],
-                                        Value::Closure(_) | Value::Component(_)
-                                    );
-                                    if is_closure {
-                                        slide_down(&mut self.stack, ret_to, fpos);
-                                        self.frames.pop();
-                                        match try_!(self.call(interp, argc)) {
-                                            Entered::Frame => reload!(),
-                                            Entered::Value => {
-                                                if let Some(out) = self.do_return() {
-                                                    return Ok(out);
-                                                }
-                                                reload!();
-                                            }
-                                        }
+                                    match try_!(self.tail_call(interp, args_at, argc)) {
+                                        Some(out) => return Ok(out),
+                                        None => reload!(),
                                     }
                                 }
-                                save_pc!();
                                 match try_!(self.call(interp, argc)) {
                                     Entered::Frame => reload!(),
-                                    Entered::Value => {
-                                        if tail {
-                                            if let Some(out) = self.do_return() {
-                                                return Ok(out);
-                                            }
-                                            reload!();
-                                        }
-                                    }
+                                    Entered::Value => {}
                                 }
                             }
                         }
@@ -1354,6 +1303,29 @@ impl Machine {
                     }
                 }
             }
+        }
+    }
+
+    /// Calls the callee at `fpos` in tail position: a closure replaces the
+    /// running frame; anything else is called and its value returned from
+    /// this frame. `Some` when that finished the machine.
+    fn tail_call(
+        &mut self,
+        interp: &mut Interp,
+        fpos: usize,
+        argc: usize,
+    ) -> Result<Option<Outcome>> {
+        let argc = self.unwrap_special(interp, fpos, argc)?;
+        if matches!(&self.stack[fpos], Value::Closure(_) | Value::Component(_)) {
+            // Slide callee and arguments down over this frame; the caller's
+            // pc was saved when it called us.
+            let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
+            slide_down(&mut self.stack, ret_to, fpos);
+            self.frames.pop();
+        }
+        match self.call(interp, argc)? {
+            Entered::Frame => Ok(None),
+            Entered::Value => Ok(self.do_return()),
         }
     }
 
