@@ -141,6 +141,13 @@ struct Node {
     height: u8,
 }
 
+impl Drop for Node {
+    // The tree itself is shallow (AVL), but values may nest dicts in dicts.
+    fn drop(&mut self) {
+        crate::value::drop_nested(std::mem::take(&mut self.value));
+    }
+}
+
 fn height(link: &Link) -> u8 {
     link.as_ref().map_or(0, |n| n.height)
 }

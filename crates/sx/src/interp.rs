@@ -82,13 +82,41 @@ impl Interp {
             let slot = interp.global_slot(Symbol::new(op.name()));
             interp.inline_slots.push(slot);
         }
-        if let Err(e) = interp.eval_str(PRELUDE, "<prelude>") {
+        if let Err(e) = interp.load_prelude() {
             // The prelude is part of the crate and tested; failing to load
             // it is a bug worth making loud in every use.
             eprintln!("sx: internal error loading the prelude: {e}");
         }
         interp.builtins_ready = true;
         interp
+    }
+
+    /// Evaluates the prelude. Its text is registered as a source once per
+    /// process, however many interpreters are made.
+    fn load_prelude(&mut self) -> std::result::Result<(), Error> {
+        static PRELUDE_SOURCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        let source = *PRELUDE_SOURCE.get_or_init(|| crate::source::register("<prelude>", PRELUDE));
+        for form in reader::read_all_in(PRELUDE, "<prelude>", source)? {
+            self.eval(&form)?;
+        }
+        Ok(())
+    }
+
+    /// Fails with a heap budget error if `additional` more bytes would take
+    /// the heap past the budget; for primitives about to build something big.
+    pub fn ensure_heap(&self, additional: usize) -> Result<()> {
+        if let Some(max) = self.budget.max_heap {
+            let would = self.heap_in_use().saturating_add(additional);
+            if would > max {
+                return Err(EvalError::new(
+                    ErrorKind::Budget,
+                    format!(
+                        "heap budget exhausted: this needs about {would} bytes, more than {max}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The slot of global `name`, creating an unbound one if needed.

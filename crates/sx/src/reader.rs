@@ -73,6 +73,12 @@ pub fn read_all(text: &str, name: &str, register: bool) -> Result<Vec<Value>, Re
     } else {
         Pos::NONE.source
     };
+    read_all_in(text, name, source)
+}
+
+/// Reads every form in `text`, which is already registered as `source`
+/// (see [`source::register`]): positions point into it.
+pub fn read_all_in(text: &str, name: &str, source: u32) -> Result<Vec<Value>, ReadError> {
     Reader {
         text,
         bytes: text.as_bytes(),

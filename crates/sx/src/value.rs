@@ -118,7 +118,6 @@ pub struct Component {
 }
 
 /// An element value: a tag, attributes in the order written, and children.
-#[derive(Clone)]
 pub struct Element {
     pub tag: Rc<str>,
     pub attrs: Vec<(Symbol, Value)>,
@@ -135,6 +134,63 @@ pub struct Cons {
     pub tail: List,
     /// Where this cell was read from; [`Pos::NONE`] for cells built at run time.
     pub pos: Pos,
+}
+
+thread_local! {
+    /// How many nested container drops are running on this thread.
+    static DROP_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Values whose drop was deferred because nesting got too deep.
+    static DROP_QUEUE: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Nesting depth past which drops are queued instead of recursing.
+const MAX_DROP_DEPTH: u32 = 256;
+
+/// Drops a value held inside a container (dict entry, element attribute or
+/// child, closure capture). Dropping nested containers recurses once per
+/// level; past [`MAX_DROP_DEPTH`] the value is queued and the outermost
+/// drop empties the queue, so no nesting depth overflows the native stack.
+pub(crate) fn drop_nested(v: Value) {
+    if !matches!(
+        v,
+        Value::List(_)
+            | Value::Dict(_)
+            | Value::Element(_)
+            | Value::Closure(_)
+            | Value::Component(_)
+            | Value::Cell(_)
+            | Value::Macro(_)
+    ) {
+        return;
+    }
+    let depth = DROP_DEPTH.with(|d| d.get());
+    if depth >= MAX_DROP_DEPTH {
+        // Cannot fail: the queue is only borrowed for a push or a pop.
+        DROP_QUEUE.with(|q| q.borrow_mut().push(v));
+        return;
+    }
+    DROP_DEPTH.with(|d| d.set(depth + 1));
+    drop(v);
+    DROP_DEPTH.with(|d| d.set(depth));
+    if depth == 0 {
+        // The outermost drop: finish what was deferred, one value at a time.
+        while let Some(next) = DROP_QUEUE.with(|q| q.borrow_mut().pop()) {
+            DROP_DEPTH.with(|d| d.set(1));
+            drop(next);
+            DROP_DEPTH.with(|d| d.set(0));
+        }
+    }
+}
+
+impl Drop for Element {
+    fn drop(&mut self) {
+        for (_, v) in std::mem::take(&mut self.attrs) {
+            drop_nested(v);
+        }
+        for v in std::mem::take(&mut self.children) {
+            drop_nested(v);
+        }
+    }
 }
 
 impl Drop for Cons {

@@ -232,6 +232,17 @@ pub struct Closure {
     pub group: Option<Rc<Group>>,
 }
 
+impl Drop for Closure {
+    // Captured values may hold closures capturing closures, to any depth.
+    fn drop(&mut self) {
+        if let Some(values) = Rc::get_mut(&mut self.captures) {
+            for v in values.iter_mut() {
+                crate::value::drop_nested(std::mem::take(v));
+            }
+        }
+    }
+}
+
 impl Closure {
     pub fn name(&self) -> Option<&'static str> {
         self.proto.name.map(Symbol::as_str)
@@ -242,6 +253,18 @@ impl Closure {
 /// closures, so members referring to each other form no reference cycle.
 pub struct Group {
     pub members: Vec<(Rc<Proto>, Rc<[Value]>)>,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        for (_, captures) in &mut self.members {
+            if let Some(values) = Rc::get_mut(captures) {
+                for v in values.iter_mut() {
+                    crate::value::drop_nested(std::mem::take(v));
+                }
+            }
+        }
+    }
 }
 
 /// Natives may take ownership of their arguments (`std::mem::take`), so a

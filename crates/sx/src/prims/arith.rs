@@ -277,7 +277,10 @@ fn to_integer(name: &str, v: &Value, f: fn(f64) -> f64) -> Result<Value> {
             } else {
                 Err(EvalError::new(
                     ErrorKind::Overflow,
-                    format!("{name}: {x} does not fit in an integer"),
+                    format!(
+                        "{name}: {} does not fit in an integer",
+                        crate::printer::float_text(*x).unwrap_or_else(|| x.to_string())
+                    ),
                 ))
             }
         }

@@ -108,17 +108,27 @@ pub(crate) fn install(i: &mut Interp) {
             }
             None => "g".to_owned(),
         };
-        Ok(Value::Symbol(interp.gensym(&prefix)))
+        let sym = interp.gensym(&prefix);
+        // The name must read back as this symbol, or serialize breaks.
+        match crate::reader::read_one(sym.as_str(), "gensym") {
+            Ok(Value::Symbol(s)) if s == sym => Ok(Value::Symbol(sym)),
+            _ => Err(EvalError::new(
+                ErrorKind::Value,
+                format!("gensym: prefix {prefix:?} does not make a readable symbol"),
+            )),
+        }
     });
     i.define_native("element", 1, None, |_, a| {
         // (element "x-foo" :attr v ... children...): leading keyword/value
         // pairs are attributes, as in an element form.
         let tag = super::expect_str("element", arg(a, 0))?.clone();
-        if tag.is_empty()
-            || tag
+        // A tag must read back as one symbol: a letter, then letters,
+        // digits, `-`, `_`, `.` or `:` (custom elements use `-`).
+        let valid = tag.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && tag
                 .chars()
-                .any(|c| c.is_whitespace() || "<>\"'/=".contains(c))
-        {
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+        if !valid {
             return Err(EvalError::new(
                 ErrorKind::Value,
                 format!("element: invalid tag name {tag:?}"),

@@ -52,7 +52,7 @@ pub(crate) fn install(i: &mut Interp) {
     });
     i.define_native("take", 2, Some(2), |_, a| take(arg(a, 0), arg(a, 1)));
     i.define_native("drop", 2, Some(2), |_, a| drop(arg(a, 0), arg(a, 1)));
-    i.define_native("range", 1, Some(3), |_, a| range(a));
+    i.define_native("range", 1, Some(3), |interp, a| range(interp, a));
     i.define_native("flatten", 1, Some(1), |_, a| flatten(arg(a, 0)));
     i.define_native("distinct", 1, Some(1), |_, a| distinct(arg(a, 0)));
     i.define_native("zip", 1, None, |_, a| zip(a));
@@ -169,7 +169,10 @@ fn char_boundary(s: &str, n: usize) -> usize {
 
 /// `(range n)`, `(range a b)`, `(range a b step)`: integers, or floats when
 /// any argument is a float; a negative step counts down.
-fn range(a: &[Value]) -> Result<Value> {
+/// Bytes one list cell takes (the `Rc` header and the `Cons`).
+const CELL_BYTES: usize = 16 + std::mem::size_of::<crate::value::Cons>();
+
+fn range(interp: &Interp, a: &[Value]) -> Result<Value> {
     let (start, end, step) = match a {
         [n] => (Value::Int(0), n.clone(), Value::Int(1)),
         [s, e] => (s.clone(), e.clone(), Value::Int(1)),
@@ -199,6 +202,12 @@ fn range(a: &[Value]) -> Result<Value> {
         if count > i128::from(MAX_RANGE_ITEMS) {
             return Err(too_many());
         }
+        // Built in one primitive call, so check the heap budget up front.
+        interp.ensure_heap(
+            usize::try_from(count)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(CELL_BYTES),
+        )?;
         let mut out = List::EMPTY;
         for k in (0..count).rev() {
             // Within [s, e) so it fits in i64.

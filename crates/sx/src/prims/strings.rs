@@ -74,10 +74,11 @@ pub(crate) fn install(i: &mut Interp) {
         let s = expect_str("chars", arg(a, 0))?;
         Ok(Value::List(s.chars().map(char_value).collect()))
     });
-    i.define_native("string-repeat", 2, Some(2), |_, a| {
+    i.define_native("string-repeat", 2, Some(2), |interp, a| {
         let s = expect_str("string-repeat", arg(a, 0))?;
         let n = expect_index("string-repeat", arg(a, 1))?;
         check_size("string-repeat", s.len().checked_mul(n))?;
+        interp.ensure_heap(s.len().saturating_mul(n))?;
         Ok(Value::from(s.repeat(n)))
     });
     i.define_native("pad-left", 2, Some(3), |_, a| pad("pad-left", a, true));
