@@ -90,12 +90,16 @@ pub fn new_interp(budget: &sx::Budget) -> Interp {
 
 /// The operations the CLI host carries out for `perform`.
 pub fn cli_host(_: &mut Interp, req: sx::Request) -> Result<Value, sx::EvalError> {
+    // Compare interned symbols, not names: this runs once per perform.
+    static OPS: std::sync::OnceLock<[sx::Symbol; 3]> = std::sync::OnceLock::new();
+    let [print, println, echo] =
+        *OPS.get_or_init(|| ["print", "println", "echo"].map(sx::Symbol::new));
     let op = match &req.op {
-        Value::Keyword(k) | Value::Symbol(k) => k.as_str(),
-        _ => "",
+        Value::Keyword(k) | Value::Symbol(k) => Some(*k),
+        _ => None,
     };
     match op {
-        "print" | "println" => {
+        Some(k) if k == print || k == println => {
             let mut line = String::new();
             for (i, a) in req.args.iter().enumerate() {
                 if i > 0 {
@@ -106,7 +110,7 @@ pub fn cli_host(_: &mut Interp, req: sx::Request) -> Result<Value, sx::EvalError
             outln!("{line}");
             Ok(Value::Nil)
         }
-        "echo" => Ok(req.args.into_iter().next().unwrap_or_default()),
+        Some(k) if k == echo => Ok(req.args.into_iter().next().unwrap_or_default()),
         _ => Err(sx::EvalError::new(
             sx::ErrorKind::Perform,
             format!(

@@ -195,23 +195,32 @@ impl Drop for Element {
 
 impl Drop for Cons {
     // Dropping a long or deeply nested list must not recurse once per cell,
-    // or a million-element list would overflow the native stack.
+    // or a million-element list would overflow the native stack. The tail
+    // chain is walked in a loop; nested lists (heads) wait on a worklist,
+    // which is only allocated when there are any.
     fn drop(&mut self) {
-        let mut work: Vec<Rc<Cons>> = Vec::new();
-        if let Some(t) = self.tail.0.take() {
-            work.push(t);
-        }
+        let mut nested: Vec<Rc<Cons>> = Vec::new();
         if let Value::List(List(Some(h))) = std::mem::take(&mut self.head) {
-            work.push(h);
+            nested.push(h);
         }
-        while let Some(cell) = work.pop() {
-            if let Ok(mut cell) = Rc::try_unwrap(cell) {
-                if let Some(t) = cell.tail.0.take() {
-                    work.push(t);
-                }
-                if let Value::List(List(Some(h))) = std::mem::take(&mut cell.head) {
-                    work.push(h);
-                }
+        let mut next = self.tail.0.take();
+        loop {
+            while let Some(cell) = next {
+                next = match Rc::try_unwrap(cell) {
+                    Ok(mut cell) => {
+                        if let Value::List(List(Some(h))) = std::mem::take(&mut cell.head) {
+                            nested.push(h);
+                        }
+                        // `cell` drops here with nothing left to recurse into.
+                        cell.tail.0.take()
+                    }
+                    // Shared further on: someone else keeps the rest alive.
+                    Err(_) => None,
+                };
+            }
+            match nested.pop() {
+                Some(h) => next = Some(h),
+                None => break,
             }
         }
     }

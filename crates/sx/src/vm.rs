@@ -1085,12 +1085,9 @@ impl Machine {
                     }
                     Op::Perform(argc) => {
                         let at = self.stack.len() - argc as usize;
-                        let mut args: Vec<Value> = self.stack.drain(at..).collect();
-                        let op = if args.is_empty() {
-                            Value::Nil
-                        } else {
-                            args.remove(0)
-                        };
+                        let mut parts = self.stack.drain(at..);
+                        let op = parts.next().unwrap_or_default();
+                        let args: Vec<Value> = parts.collect();
                         save_pc!();
                         return Ok(Outcome::Perform(Request { op, args }));
                     }
