@@ -359,6 +359,20 @@ impl Dict {
                 }))
     }
 
+    /// Whether every node is held only by this dict (no other version
+    /// shares any of it); the cycle collector walks only such dicts.
+    pub(crate) fn uniquely_owned(&self) -> bool {
+        let mut work: Vec<&Rc<Node>> = self.root.iter().collect();
+        while let Some(n) = work.pop() {
+            if Rc::strong_count(n) != 1 {
+                return false;
+            }
+            work.extend(n.left.iter());
+            work.extend(n.right.iter());
+        }
+        true
+    }
+
     pub fn ptr_eq(&self, other: &Dict) -> bool {
         match (&self.root, &other.root) {
             (Some(a), Some(b)) => Rc::ptr_eq(a, b),

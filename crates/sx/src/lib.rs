@@ -10,6 +10,7 @@
 
 pub mod alloc;
 mod compiler;
+pub mod cycles;
 pub mod dict;
 pub mod elements;
 pub mod error;

@@ -891,7 +891,9 @@ impl Machine {
                     Op::MakeCell(s) => {
                         let slot = &mut self.stack[base + s as usize];
                         let v = std::mem::take(slot);
-                        *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
+                        let cell = Rc::new(std::cell::RefCell::new(v));
+                        crate::cycles::register(&cell);
+                        self.stack[base + s as usize] = Value::Cell(cell);
                     }
                     Op::CellLocal(s) => {
                         let v = match &self.stack[base + s as usize] {
