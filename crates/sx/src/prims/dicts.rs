@@ -1,4 +1,4 @@
-//! Dicts: construction, lookup and (copy-on-write) update.
+//! Dicts: construction, lookup and update (persistent: see `crate::dict`).
 //!
 //! Keys are keywords, strings and finite numbers; `keys`, `vals` and
 //! `entries` list entries in canonical key order. `nil` counts as the empty
