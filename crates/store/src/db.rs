@@ -1,0 +1,436 @@
+//! The two database backends behind one small synchronous interface.
+//!
+//! Every store operation is written once, against [`Tx`], with SQL that
+//! both SQLite and PostgreSQL accept (placeholders `$1`, `$2`, ..., which
+//! the SQLite side rewrites to `?1`, `?2`; SQL text never contains `$`
+//! otherwise). The few dialect
+//! differences are chosen with [`Tx::pg`]. Calls block; the async [`Store`]
+//! runs them on tokio's blocking pool.
+//!
+//! [`Store`]: crate::Store
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use crate::error::{Result, StoreError};
+
+/// A query parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+    NullText,
+}
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Col {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Col {
+    pub fn int(&self) -> Result<i64> {
+        match self {
+            Col::Int(i) => Ok(*i),
+            other => Err(StoreError::Invalid(format!(
+                "store: expected an integer column, found {other:?}"
+            ))),
+        }
+    }
+    pub fn text(self) -> Result<String> {
+        match self {
+            Col::Text(s) => Ok(s),
+            other => Err(StoreError::Invalid(format!(
+                "store: expected a text column, found {other:?}"
+            ))),
+        }
+    }
+    pub fn opt_text(self) -> Result<Option<String>> {
+        match self {
+            Col::Null => Ok(None),
+            other => other.text().map(Some),
+        }
+    }
+}
+
+pub type Row = Vec<Col>;
+
+/// Takes column `i` out of a row (rows come from our own queries, but a
+/// short row is still an error rather than a panic).
+pub fn take(row: &mut Row, i: usize) -> Result<Col> {
+    row.get_mut(i)
+        .map(|c| std::mem::replace(c, Col::Null))
+        .ok_or_else(|| StoreError::Invalid(format!("store: result row has no column {i}")))
+}
+
+/// One open transaction (or, for reads, one connection).
+pub trait Tx {
+    /// True on PostgreSQL.
+    fn pg(&self) -> bool;
+    /// Runs a statement, returning the number of rows changed.
+    fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64>;
+    /// Runs a query, returning every row.
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>>;
+}
+
+/// A pooled connection of either kind.
+pub enum Conn {
+    Sqlite(rusqlite::Connection),
+    Pg(Box<PgConn>),
+}
+
+pub struct PgConn {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl Conn {
+    /// Runs `f` in a transaction: committed if it returns `Ok`, rolled
+    /// back otherwise. On SQLite a writing transaction takes the write lock
+    /// at once (`BEGIN IMMEDIATE`), so its reads see what it will update.
+    pub fn transaction<T>(
+        &mut self,
+        write: bool,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Conn::Sqlite(c) => {
+                c.execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?;
+                let mut tx = SqliteTx(c);
+                match f(&mut tx) {
+                    Ok(v) => {
+                        if let Err(e) = tx.0.execute_batch("COMMIT") {
+                            let _ = tx.0.execute_batch("ROLLBACK");
+                            return Err(e.into());
+                        }
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        let _ = tx.0.execute_batch("ROLLBACK");
+                        Err(e)
+                    }
+                }
+            }
+            Conn::Pg(p) => {
+                let PgConn { client, statements } = &mut **p;
+                let t = client.transaction().map_err(pg_error)?;
+                let mut tx = PgTx { t, statements };
+                let v = f(&mut tx)?;
+                tx.t.commit().map_err(pg_error)?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// Runs `f` outside an explicit transaction (single reads).
+    pub fn with<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        match self {
+            Conn::Sqlite(c) => f(&mut SqliteTx(c)),
+            Conn::Pg(p) => {
+                let PgConn { client, statements } = &mut **p;
+                f(&mut PgPlain { client, statements })
+            }
+        }
+    }
+
+    fn broken(&self) -> bool {
+        match self {
+            Conn::Sqlite(_) => false,
+            Conn::Pg(p) => p.client.is_closed(),
+        }
+    }
+}
+
+struct SqliteTx<'a>(&'a mut rusqlite::Connection);
+
+/// SQLite reads `$1` as a *named* parameter numbered by first appearance;
+/// `?1` is numbered explicitly, so the shared SQL is rewritten to it.
+fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
+    if sql.contains('$') {
+        std::borrow::Cow::Owned(sql.replace('$', "?"))
+    } else {
+        std::borrow::Cow::Borrowed(sql)
+    }
+}
+
+fn sqlite_params<'a>(params: &'a [Param<'a>]) -> Vec<rusqlite::types::ToSqlOutput<'a>> {
+    use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+            Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Param::NullText => ToSqlOutput::Owned(Value::Null),
+        })
+        .collect()
+}
+
+fn sqlite_error(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::conflict(
+                "write",
+                format!("a concurrent writer got there first ({e})"),
+                None,
+            );
+        }
+    }
+    StoreError::Sqlite(e)
+}
+
+impl Tx for SqliteTx<'_> {
+    fn pg(&self) -> bool {
+        false
+    }
+    fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let mut st = self.0.prepare_cached(&sqlite_sql(sql))?;
+        let n = st
+            .execute(rusqlite::params_from_iter(sqlite_params(params)))
+            .map_err(sqlite_error)?;
+        Ok(n as u64)
+    }
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let mut st = self.0.prepare_cached(&sqlite_sql(sql))?;
+        let n = st.column_count();
+        let mut rows = st.query(rusqlite::params_from_iter(sqlite_params(params)))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let mut row = Vec::with_capacity(n);
+            for i in 0..n {
+                use rusqlite::types::ValueRef;
+                row.push(match r.get_ref(i)? {
+                    ValueRef::Null => Col::Null,
+                    ValueRef::Integer(i) => Col::Int(i),
+                    ValueRef::Text(t) => Col::Text(String::from_utf8_lossy(t).into_owned()),
+                    other => {
+                        return Err(StoreError::Invalid(format!(
+                            "store: unexpected sqlite column type {:?}",
+                            other.data_type()
+                        )));
+                    }
+                });
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
+
+fn pg_error(e: postgres::Error) -> StoreError {
+    use postgres::error::SqlState;
+    match e.code() {
+        Some(c)
+            if *c == SqlState::UNIQUE_VIOLATION
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            StoreError::conflict(
+                "write",
+                format!("a concurrent writer got there first ({e})"),
+                None,
+            )
+        }
+        _ => StoreError::Postgres(e),
+    }
+}
+
+type PgParams<'a> = Vec<Box<dyn postgres::types::ToSql + Sync + 'a>>;
+
+fn pg_params<'a>(params: &[Param<'a>]) -> PgParams<'a> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn postgres::types::ToSql + Sync + 'a> {
+            match *p {
+                Param::Int(i) => Box::new(i),
+                Param::Text(s) => Box::new(s),
+                Param::NullText => Box::new(None::<&str>),
+            }
+        })
+        .collect()
+}
+
+fn pg_rows(rows: Vec<postgres::Row>) -> Result<Vec<Row>> {
+    use postgres::types::Type;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut row = Vec::with_capacity(r.len());
+        for (i, c) in r.columns().iter().enumerate() {
+            let t = c.type_();
+            let col = if *t == Type::INT8 {
+                r.try_get::<_, Option<i64>>(i)
+                    .map_err(pg_error)?
+                    .map_or(Col::Null, Col::Int)
+            } else if *t == Type::INT4 {
+                r.try_get::<_, Option<i32>>(i)
+                    .map_err(pg_error)?
+                    .map_or(Col::Null, |v| Col::Int(i64::from(v)))
+            } else {
+                r.try_get::<_, Option<String>>(i)
+                    .map_err(pg_error)?
+                    .map_or(Col::Null, Col::Text)
+            };
+            row.push(col);
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+fn pg_statement<C: postgres::GenericClient>(
+    c: &mut C,
+    cache: &mut HashMap<String, postgres::Statement>,
+    sql: &str,
+) -> Result<postgres::Statement> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = c.prepare(sql).map_err(pg_error)?;
+    if cache.len() > 256 {
+        cache.clear();
+    }
+    cache.insert(sql.to_owned(), s.clone());
+    Ok(s)
+}
+
+macro_rules! pg_tx_impl {
+    ($t:ty, |$s:ident| $c:expr) => {
+        impl Tx for $t {
+            fn pg(&self) -> bool {
+                true
+            }
+            fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+                let $s = self;
+                let st = pg_statement($c, $s.statements, sql)?;
+                let ps = pg_params(params);
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    ps.iter().map(|b| &**b as _).collect();
+                $c.execute(&st, &refs).map_err(pg_error)
+            }
+            fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+                let $s = self;
+                let st = pg_statement($c, $s.statements, sql)?;
+                let ps = pg_params(params);
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    ps.iter().map(|b| &**b as _).collect();
+                pg_rows($c.query(&st, &refs).map_err(pg_error)?)
+            }
+        }
+    };
+}
+
+struct PgTx<'a> {
+    t: postgres::Transaction<'a>,
+    statements: &'a mut HashMap<String, postgres::Statement>,
+}
+pg_tx_impl!(PgTx<'_>, |s| &mut s.t);
+
+struct PgPlain<'a> {
+    client: &'a mut postgres::Client,
+    statements: &'a mut HashMap<String, postgres::Statement>,
+}
+pg_tx_impl!(PgPlain<'_>, |s| &mut *s.client);
+
+/// How to make a connection.
+#[derive(Clone)]
+pub enum Connector {
+    Sqlite(std::path::PathBuf),
+    Pg(postgres::Config),
+}
+
+impl Connector {
+    pub fn connect(&self) -> Result<Conn> {
+        match self {
+            Connector::Sqlite(path) => {
+                let c = rusqlite::Connection::open(path)?;
+                c.busy_timeout(Duration::from_secs(30))?;
+                c.pragma_update(None, "journal_mode", "WAL")?;
+                c.pragma_update(None, "synchronous", "NORMAL")?;
+                c.pragma_update(None, "foreign_keys", "ON")?;
+                c.set_prepared_statement_cache_capacity(64);
+                Ok(Conn::Sqlite(c))
+            }
+            Connector::Pg(config) => {
+                let client = config
+                    .connect(postgres::NoTls)
+                    .map_err(StoreError::Postgres)?;
+                Ok(Conn::Pg(Box::new(PgConn {
+                    client,
+                    statements: HashMap::new(),
+                })))
+            }
+        }
+    }
+}
+
+/// A blocking pool of at most `max` connections.
+pub struct Pool {
+    connector: Connector,
+    max: usize,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+impl Pool {
+    pub fn new(connector: Connector, max: usize) -> Pool {
+        Pool {
+            connector,
+            max: max.max(1),
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Runs `f` with a connection, waiting for one if all are in use.
+    pub fn run<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        let mut conn = self.get()?;
+        let out = f(&mut conn);
+        self.put(conn);
+        out
+    }
+
+    /// Takes every idle connection (for closing).
+    pub fn drain(&mut self) -> Vec<Conn> {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut st.idle)
+    }
+
+    fn get(&self) -> Result<Conn> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(c) = st.idle.pop() {
+                return Ok(c);
+            }
+            if st.open < self.max {
+                st.open += 1;
+                drop(st);
+                return self.connector.connect().inspect_err(|_| {
+                    let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.open -= 1;
+                    self.freed.notify_one();
+                });
+            }
+            st = self.freed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn put(&self, conn: Conn) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if conn.broken() {
+            st.open -= 1;
+        } else {
+            st.idle.push(conn);
+        }
+        self.freed.notify_one();
+    }
+}

@@ -1,0 +1,1 @@
+//! SX performs to store calls and back.
