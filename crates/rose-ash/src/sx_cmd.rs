@@ -81,9 +81,14 @@ impl BudgetArgs {
     }
 }
 
-/// A new interpreter with the CLI's host operations.
+/// A new interpreter with the web primitives (`render-html`, `aser`, the
+/// island API) and the CLI's budget.
 pub fn new_interp(budget: &sx::Budget) -> Interp {
     let mut interp = Interp::new();
+    if let Err(e) = sx_web::install(&mut interp) {
+        // sx-web's own SX is tested; failing to load it is a bug.
+        eoutln!("rose-ash: internal error loading the web primitives: {e}");
+    }
     interp.budget = budget.clone();
     interp
 }

@@ -178,7 +178,15 @@ impl Expander<'_> {
                     entries.push((k.clone(), e));
                 }
                 if all_const {
-                    return Ok(Expr::Const(form.clone()));
+                    // Build the dict from the constants' values, not the
+                    // form: `{:a '(1 2)}` holds `(1 2)`, not `(quote (1 2))`.
+                    let mut dict = crate::dict::Dict::new();
+                    for (k, e) in entries {
+                        if let (Expr::Const(v), Ok(key)) = (e, crate::dict::Key::new(k)) {
+                            dict.insert(key, v);
+                        }
+                    }
+                    return Ok(Expr::Const(Value::Dict(dict)));
                 }
                 Ok(Expr::Dict(entries, hint))
             }
@@ -394,12 +402,20 @@ impl Expander<'_> {
                         ),
                     ));
                 };
+                let island = s.as_str() == "defisland";
+                let wrapped;
+                let body = if island {
+                    wrapped = [island_body(*name, params, body, pos)];
+                    &wrapped[..]
+                } else {
+                    body
+                };
                 let (fid, body) = self.lambda(Some(*name), params, body, pos, None)?;
                 Expr::DefineGlobal(
                     *name,
                     Box::new(Expr::Component {
                         name: *name,
-                        island: s.as_str() == "defisland",
+                        island,
                         func: Box::new(Expr::Lambda(fid, Box::new(body))),
                     }),
                 )
@@ -1150,4 +1166,40 @@ fn assigned_names(forms: &[Value]) -> HashSet<Symbol> {
         }
     }
     out
+}
+
+/// The body of a `defisland`: the island's own body wrapped in
+/// `(%island '~name {props} (let () body...))`, so that rendering it marks
+/// the server HTML with the island's name and its serialized props (its
+/// keyword and positional parameters, and `:children` for a rest list) for
+/// the browser to hydrate.
+fn island_body(name: Symbol, params: &Value, body: &[Value], pos: Pos) -> Value {
+    let mut props = vec![Value::sym("dict")];
+    if let Value::List(l) = params {
+        let mut rest_next = false;
+        for p in l.iter() {
+            let Value::Symbol(s) = p else { continue };
+            match s.as_str() {
+                "&key" | "&optional" => {}
+                "&rest" => rest_next = true,
+                n => {
+                    props.push(Value::kw(if rest_next { "children" } else { n }));
+                    props.push(p.clone());
+                    rest_next = false;
+                }
+            }
+        }
+    }
+    let mut inner = vec![Value::sym("let"), Value::List(List::EMPTY)];
+    inner.extend(body.iter().cloned());
+    let quoted = Value::list(vec![Value::sym("quote"), Value::Symbol(name)]);
+    Value::List(List::from_vec_at(
+        vec![
+            Value::sym("%island"),
+            quoted,
+            Value::list(props),
+            Value::List(List::from_vec_at(inner, pos)),
+        ],
+        pos,
+    ))
 }

@@ -5,8 +5,10 @@ use super::arg;
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::printer;
-use crate::value::{TypeName, Value};
+use crate::symbol::Symbol;
+use crate::value::{Element, TypeName, Value};
 use crate::vm::Special;
+use std::rc::Rc;
 
 pub(crate) fn install(i: &mut Interp) {
     i.define_native("=", 1, None, |_, a| {
@@ -141,6 +143,58 @@ pub(crate) fn install(i: &mut Interp) {
             nattrs += 1;
         }
         Ok(super::make_element(tag, nattrs, rest.to_vec()))
+    });
+    i.define_native("raw!", 0, None, |_, a| {
+        // (raw! "html"...): the one way to emit HTML unescaped. Kept as an
+        // element with the reserved tag `raw!`, whose children are strings.
+        let mut html = String::new();
+        for v in a.iter() {
+            match v {
+                Value::Str(s) => html.push_str(s),
+                Value::Nil => {}
+                other => return Err(EvalError::type_error("raw!", "strings", other)),
+            }
+        }
+        Ok(Value::Element(Rc::new(Element {
+            tag: Rc::from("raw!"),
+            attrs: Vec::new(),
+            children: vec![Value::Str(Rc::from(html))],
+        })))
+    });
+    i.define_native("%island", 3, Some(3), |_, a| {
+        // What a `defisland` body is wrapped in (see compiler::expand): the
+        // island's server HTML inside a marker naming it and carrying its
+        // props, which the browser runtime hydrates.
+        let name = match arg(a, 0) {
+            Value::Symbol(s) => s.as_str(),
+            other => return Err(EvalError::type_error("%island", "a symbol", other)),
+        };
+        let mut props = super::expect_dict("%island", arg(a, 1))?;
+        let nil_keys: Vec<Value> = props
+            .iter()
+            .filter(|(_, v)| v.is_nil())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &nil_keys {
+            props.remove(k);
+        }
+        let props = crate::printer::serialize(&Value::Dict(props)).map_err(|e| {
+            EvalError::new(
+                ErrorKind::Value,
+                format!(
+                    "island {name}: its props must be data (they are sent to the browser): {e}"
+                ),
+            )
+        })?;
+        let body = std::mem::take(&mut a[2]);
+        Ok(Value::Element(Rc::new(Element {
+            tag: Rc::from("sx-island"),
+            attrs: vec![
+                (Symbol::new("data-sx-island"), Value::Str(Rc::from(name))),
+                (Symbol::new("data-sx-props"), Value::Str(Rc::from(props))),
+            ],
+            children: vec![body],
+        })))
     });
     i.define_special("apply", 2, None, unreachable_special, Special::Apply);
     i.define_special("eval", 1, Some(1), unreachable_special, Special::Eval);

@@ -1,0 +1,273 @@
+//! `render-html`: element values to HTML text (DESIGN §3, "Markup").
+//!
+//! Everything is written into one `String`; no node makes a string of its
+//! own. Text is escaped by construction (`& < >`, and in attribute values
+//! also `"` and `'`); `(raw! s)` is the only way to emit HTML unescaped.
+//! URL-valued attributes whose scheme can run script (`javascript:`,
+//! `vbscript:`, non-image `data:`) are replaced by [`UNSAFE_URL`].
+
+use sx::Value;
+use sx::value::Element;
+
+use crate::RenderError;
+
+/// What an unsafe URL attribute value is replaced with: a URL that goes
+/// nowhere, and says why when someone inspects the page.
+pub const UNSAFE_URL: &str = "about:invalid#sx-unsafe-url";
+
+/// Renders `v` as HTML, appending to `out`. On an error `out` may hold part
+/// of the output; callers that need all-or-nothing render into a fresh buffer.
+pub fn render_html(v: &Value, out: &mut String) -> Result<(), RenderError> {
+    node(v, out)
+}
+
+/// Renders `v` as an HTML string.
+pub fn render_html_string(v: &Value) -> Result<String, RenderError> {
+    let mut out = String::with_capacity(256);
+    node(v, &mut out)?;
+    Ok(out)
+}
+
+fn node(v: &Value, out: &mut String) -> Result<(), RenderError> {
+    match v {
+        Value::Nil | Value::Bool(false) => Ok(()),
+        Value::Str(s) => {
+            escape_text(s, out);
+            Ok(())
+        }
+        Value::Int(_) | Value::Float(_) => {
+            out.push_str(&sx::printer::number_text(v));
+            Ok(())
+        }
+        Value::Element(e) => stacker::maybe_grow(64 * 1024, 1024 * 1024, || element(e, out)),
+        Value::List(l) => {
+            for child in l.iter() {
+                node(child, out)?;
+            }
+            Ok(())
+        }
+        Value::Cell(c) => node(&c.borrow(), out),
+        Value::Bool(true) | Value::Symbol(_) | Value::Keyword(_) => {
+            let mut text = String::new();
+            sx::printer::to_str(v, &mut text);
+            escape_text(&text, out);
+            Ok(())
+        }
+        other => Err(not_markup(other, "")),
+    }
+}
+
+fn not_markup(v: &Value, context: &str) -> RenderError {
+    let shown: String = sx::printer::display(v).chars().take(60).collect();
+    RenderError::NotMarkup {
+        what: format!("{} {shown}", v.type_of().as_str()),
+        context: context.to_owned(),
+    }
+}
+
+fn element(e: &Element, out: &mut String) -> Result<(), RenderError> {
+    match &*e.tag {
+        "<>" => {
+            for child in &e.children {
+                node(child, out)?;
+            }
+            return Ok(());
+        }
+        "raw!" => {
+            for child in &e.children {
+                if let Value::Str(s) = child {
+                    out.push_str(s);
+                }
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    out.push('<');
+    out.push_str(&e.tag);
+    for (name, value) in &e.attrs {
+        attribute(&e.tag, name.as_str(), value, out)?;
+    }
+    out.push('>');
+    if sx::elements::is_void(&e.tag) {
+        return Ok(());
+    }
+    for child in &e.children {
+        node(child, out)?;
+    }
+    out.push_str("</");
+    out.push_str(&e.tag);
+    out.push('>');
+    Ok(())
+}
+
+fn attribute(tag: &str, name: &str, value: &Value, out: &mut String) -> Result<(), RenderError> {
+    if !valid_attribute_name(name) {
+        return Err(RenderError::BadAttribute(name.to_owned()));
+    }
+    let text = match value {
+        Value::Nil | Value::Bool(false) => return Ok(()),
+        Value::Bool(true) => {
+            out.push(' ');
+            out.push_str(name);
+            return Ok(());
+        }
+        Value::Str(s) if !is_url_attribute(name) => {
+            // The common case: no temporary string.
+            out.push(' ');
+            out.push_str(name);
+            out.push_str("=\"");
+            escape_attr(s, out);
+            out.push('"');
+            return Ok(());
+        }
+        Value::List(items) => {
+            // A list of classes (or any words): joined with spaces,
+            // nil/false items left out.
+            let mut text = String::new();
+            for item in items.iter() {
+                match item {
+                    Value::Nil | Value::Bool(false) => {}
+                    Value::Str(_)
+                    | Value::Int(_)
+                    | Value::Float(_)
+                    | Value::Keyword(_)
+                    | Value::Symbol(_) => {
+                        if !text.is_empty() {
+                            text.push(' ');
+                        }
+                        sx::printer::to_str(item, &mut text);
+                    }
+                    other => return Err(not_markup(other, &format!(" in attribute {name}"))),
+                }
+            }
+            text
+        }
+        Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Keyword(_) | Value::Symbol(_) => {
+            let mut text = String::new();
+            sx::printer::to_str(value, &mut text);
+            text
+        }
+        Value::Cell(c) => return attribute(tag, name, &c.borrow(), out),
+        other => {
+            return Err(not_markup(
+                other,
+                &format!(" as the value of attribute {name}"),
+            ));
+        }
+    };
+    let text = if is_url_attribute(name) && !safe_url(tag, name, &text) {
+        UNSAFE_URL
+    } else {
+        &text
+    };
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    escape_attr(text, out);
+    out.push('"');
+    Ok(())
+}
+
+/// Attribute names that SX code can write as keywords and that HTML parses
+/// as one name: no quotes, `=`, `<`, `>`, `/` or whitespace.
+pub fn valid_attribute_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.' | b'@'))
+}
+
+/// Attributes whose value the browser follows as a URL.
+pub fn is_url_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "href"
+            | "src"
+            | "action"
+            | "formaction"
+            | "poster"
+            | "cite"
+            | "background"
+            | "longdesc"
+            | "usemap"
+            | "xlink:href"
+            | "data"
+            | "codebase"
+            | "manifest"
+            | "ping"
+            | "srcset"
+            | "sx-get"
+            | "sx-post"
+            | "sx-put"
+            | "sx-patch"
+            | "sx-delete"
+            | "sx-push-url"
+    )
+}
+
+/// Whether a URL attribute value is safe to emit. Browsers ignore ASCII
+/// whitespace and control characters inside a scheme (`java\tscript:` runs
+/// script), so they are dropped before the scheme is read.
+pub fn safe_url(tag: &str, name: &str, url: &str) -> bool {
+    let cleaned: String = url
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())
+        .take(16)
+        .flat_map(char::to_lowercase)
+        .collect();
+    if cleaned.starts_with("javascript:") || cleaned.starts_with("vbscript:") {
+        return false;
+    }
+    if name == "srcset" {
+        // A list of candidates: each must be safe on its own.
+        return url
+            .split(',')
+            .all(|c| safe_url(tag, "src", c.trim_start()) || c.trim().is_empty());
+    }
+    if cleaned.starts_with("data:") {
+        // Inline images are harmless where an image is loaded; data: in a
+        // link, frame, object or script can carry a document or script.
+        let image_sink = matches!(name, "src" | "poster")
+            && matches!(
+                tag,
+                "img" | "video" | "audio" | "source" | "picture" | "input"
+            );
+        return image_sink
+            && cleaned.starts_with("data:image/")
+            && !cleaned.starts_with("data:image/svg");
+    }
+    true
+}
+
+/// Appends `s` with `& < >` escaped.
+pub fn escape_text(s: &str, out: &mut String) {
+    escape(s, out, |b| matches!(b, b'&' | b'<' | b'>'));
+}
+
+/// Appends `s` with `& < > " '` escaped.
+pub fn escape_attr(s: &str, out: &mut String) {
+    escape(s, out, |b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''));
+}
+
+#[inline]
+fn escape(s: &str, out: &mut String, special: impl Fn(u8) -> bool) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !special(b) {
+            continue;
+        }
+        // Every special byte is ASCII, so `i` and `start` are char boundaries.
+        out.push_str(s.get(start..i).unwrap_or_default());
+        out.push_str(match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&#39;",
+        });
+        start = i + 1;
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+}

@@ -1,0 +1,58 @@
+//! SX as a web language (DESIGN §3, "Markup").
+//!
+//! The `sx` crate builds element values; this crate turns them into bytes:
+//!
+//! - [`html`]: `render-html`, HTML written into one buffer, escaped by
+//!   construction, with unsafe URLs neutralised.
+//! - [`wire`]: the SX wire format (aser): markup kept as SX data,
+//!   normalised and serialized canonically, for the browser runtime.
+//!
+//! [`install`] adds the web primitives (`render-html`, `aser`) and the
+//! server side of the island API (`signal`, `deref`, `computed`, ...) to an
+//! interpreter. Like `sx`, this crate does no IO.
+
+pub mod html;
+pub mod wire;
+
+use sx::error::{ErrorKind, EvalError};
+use sx::{Interp, Value};
+
+pub use html::{render_html, render_html_string};
+pub use wire::{to_wire, to_wire_string};
+
+/// Why a value could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot render {what} as markup{context}")]
+    NotMarkup { what: String, context: String },
+    #[error("invalid attribute name {0:?} (letters, digits and - _ : . @ only)")]
+    BadAttribute(String),
+    #[error("{0}")]
+    Serialize(#[from] sx::printer::SerializeError),
+}
+
+impl From<RenderError> for EvalError {
+    fn from(e: RenderError) -> EvalError {
+        EvalError::new(ErrorKind::Value, e.to_string())
+    }
+}
+
+/// SX definitions that belong with the web primitives: the server side of
+/// the island API. On the server an island renders once, so a signal is a
+/// plain mutable box, `computed` recomputes on every read, and effects do
+/// not run (they belong to the browser).
+const WEB_PRELUDE: &str = include_str!("web.sx");
+
+/// Adds the web primitives and the island API to `interp`.
+pub fn install(interp: &mut Interp) -> Result<(), sx::Error> {
+    interp.define_native("render-html", 1, Some(1), |_, a| {
+        let v = a.first().unwrap_or(&Value::Nil);
+        Ok(Value::str(&render_html_string(v)?))
+    });
+    interp.define_native("aser", 1, Some(1), |_, a| {
+        let v = a.first().unwrap_or(&Value::Nil);
+        Ok(Value::str(&to_wire_string(v)?))
+    });
+    interp.eval_str(WEB_PRELUDE, "<sx-web>")?;
+    Ok(())
+}
