@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         max_time: Some(Duration::from_millis(200)),
         max_heap: Some(sx::alloc::live_bytes() + 256 * 1024 * 1024),
         max_depth: 10_000,
+        heap_per_machine: false,
     };
     match interp.eval_str(&text, "<fuzz>") {
         Ok(v) => {

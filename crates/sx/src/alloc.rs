@@ -11,6 +11,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Bytes allocated minus bytes freed by this thread. A machine runs on
+    /// one thread, so the change over its runs is what it kept: the heap
+    /// budget of one request among many on a server.
+    static THREAD_NET: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+fn thread_add(delta: isize) {
+    // `try_with`: allocation also happens while thread locals are torn down.
+    let _ = THREAD_NET.try_with(|n| n.set(n.get().wrapping_add(delta)));
+}
+
 /// An allocator (the system's by default) that counts bytes in use.
 pub struct CountingAlloc<A = System>(A);
 
@@ -32,6 +45,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         let p = unsafe { self.0.alloc(layout) };
         if !p.is_null() {
             LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            thread_add(layout.size() as isize);
         }
         p
     }
@@ -40,6 +54,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         // SAFETY: same contract as the caller's.
         unsafe { self.0.dealloc(ptr, layout) };
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        thread_add(-(layout.size() as isize));
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
@@ -47,6 +62,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         let p = unsafe { self.0.alloc_zeroed(layout) };
         if !p.is_null() {
             LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            thread_add(layout.size() as isize);
         }
         p
     }
@@ -57,6 +73,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         if !p.is_null() {
             LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
             LIVE.fetch_add(new_size, Ordering::Relaxed);
+            thread_add(new_size as isize - layout.size() as isize);
         }
         p
     }
@@ -65,4 +82,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
 /// Bytes currently allocated through [`CountingAlloc`] (0 if not installed).
 pub fn live_bytes() -> usize {
     LIVE.load(Ordering::Relaxed)
+}
+
+/// Bytes allocated minus bytes freed by the calling thread through
+/// [`CountingAlloc`] (0 if not installed).
+pub fn thread_net_bytes() -> isize {
+    THREAD_NET.try_with(std::cell::Cell::get).unwrap_or(0)
 }

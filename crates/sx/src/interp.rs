@@ -25,6 +25,10 @@ pub struct Budget {
     pub max_heap: Option<usize>,
     /// Most nested (non-tail) calls.
     pub max_depth: usize,
+    /// Count [`Budget::max_heap`] against what each machine itself kept
+    /// (bytes its runs allocated and did not free, on its thread) instead of
+    /// the whole process: for servers running many machines at once.
+    pub heap_per_machine: bool,
 }
 
 impl Default for Budget {
@@ -34,6 +38,7 @@ impl Default for Budget {
             max_time: None,
             max_heap: None,
             max_depth: 10_000_000,
+            heap_per_machine: false,
         }
     }
 }
@@ -233,11 +238,6 @@ impl Interp {
         crate::alloc::live_bytes()
     }
 
-    pub(crate) fn heap_probe(&self) -> usize {
-        crate::alloc::live_bytes()
-    }
-
-    pub(crate) fn account_heap(&mut self, _start: usize) {}
 
     /// A fresh symbol for macros: `prefix` plus a counter, never read from source.
     pub fn gensym(&mut self, prefix: &str) -> Symbol {

@@ -29,3 +29,9 @@ pub use interp::{Budget, Interp};
 pub use symbol::Symbol;
 pub use value::{List, TypeName, Value};
 pub use vm::{Machine, Outcome, Request};
+
+/// JSON conversion exactly as `json-encode` and `json-decode` do it, for
+/// hosts that take JSON in or give it out.
+pub mod json {
+    pub use crate::prims::data::{from_json, json_encode as encode};
+}

@@ -342,6 +342,10 @@ pub struct Machine {
     entry_argc: Option<usize>,
     /// Calls left before the next budget check.
     fuel: u32,
+    /// Heap bytes this machine's finished runs kept (see `Budget::heap_per_machine`).
+    heap_kept: isize,
+    /// The thread's net allocation when the current run started.
+    run_heap_start: isize,
 }
 
 /// How many calls pass between checks of the time and heap budgets.
@@ -377,6 +381,8 @@ impl Machine {
             started: None,
             entry_argc: Some(argc),
             fuel: 1,
+            heap_kept: 0,
+            run_heap_start: 0,
         }
     }
 
@@ -443,7 +449,7 @@ impl Machine {
         if self.started.is_none() {
             self.started = Some(Instant::now());
         }
-        let heap_start = interp.heap_probe();
+        self.run_heap_start = crate::alloc::thread_net_bytes();
         let outcome = loop {
             match self.execute(interp) {
                 Ok(outcome) => break Ok(outcome),
@@ -455,7 +461,7 @@ impl Machine {
                 }
             }
         };
-        interp.account_heap(heap_start);
+        self.heap_kept += crate::alloc::thread_net_bytes() - self.run_heap_start;
         self.state = match &outcome {
             Ok(Outcome::Perform(_)) => State::Suspended,
             _ => State::Done,
@@ -550,7 +556,13 @@ impl Machine {
                 }
             }
             if let Some(max) = b.max_heap {
-                let used = interp.heap_in_use()
+                let heap = if b.heap_per_machine {
+                    let now = crate::alloc::thread_net_bytes();
+                    usize::try_from(self.heap_kept + (now - self.run_heap_start)).unwrap_or(0)
+                } else {
+                    interp.heap_in_use()
+                };
+                let used = heap
                     + self.stack.capacity() * std::mem::size_of::<Value>()
                     + self.frames.capacity() * std::mem::size_of::<Frame>();
                 if used > max {

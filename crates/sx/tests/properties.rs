@@ -72,6 +72,7 @@ fn small_budget() -> Budget {
         max_time: Some(Duration::from_millis(200)),
         max_heap: None,
         max_depth: 10_000,
+        heap_per_machine: false,
     }
 }
 

@@ -95,7 +95,7 @@ fn json_string(s: &str, out: &mut String) -> Result<()> {
 /// Compact JSON: dict keys in canonical order (keyword keys without the
 /// colon, number keys as their canonical text), nil as null, keywords and
 /// symbols as strings.
-fn json_encode(v: &Value, out: &mut String) -> Result<()> {
+pub fn json_encode(v: &Value, out: &mut String) -> Result<()> {
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || json_encode_inner(v, out))
 }
 
@@ -156,7 +156,7 @@ fn json_encode_inner(v: &Value, out: &mut String) -> Result<()> {
 /// JSON to SX: objects become dicts with string keys, arrays lists,
 /// integers that fit in i64 integers, other numbers floats, null nil.
 /// (serde_json limits nesting to 128 levels, so this recursion is bounded.)
-fn from_json(j: serde_json::Value) -> Value {
+pub fn from_json(j: serde_json::Value) -> Value {
     match j {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(b),

@@ -7,7 +7,7 @@
 
 mod arith;
 mod core;
-mod data;
+pub(crate) mod data;
 mod dicts;
 mod lists;
 mod strings;
