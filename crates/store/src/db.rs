@@ -337,7 +337,7 @@ pg_tx_impl!(PgPlain<'_>, |s| &mut *s.client);
 #[derive(Clone)]
 pub enum Connector {
     Sqlite(std::path::PathBuf),
-    Pg(postgres::Config),
+    Pg(Box<postgres::Config>),
 }
 
 impl Connector {

@@ -114,7 +114,7 @@ impl Store {
             c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))?;
             config.options(&format!("-c search_path={s}"));
         }
-        Store::open_with(Connector::Pg(config), Backend::Postgres, 16)
+        Store::open_with(Connector::Pg(Box::new(config)), Backend::Postgres, 16)
     }
 
     /// Opens the store a host is configured for: PostgreSQL when

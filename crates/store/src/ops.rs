@@ -65,7 +65,9 @@ fn check_ref_name(name: &str) -> Result<()> {
 /// Checks a target: a local id, or a peer base URL and an id there.
 pub fn check_target(t: &Target) -> Result<()> {
     check_id(&t.id)?;
-    if !t.peer.is_empty() && !(t.peer.starts_with("https://") || t.peer.starts_with("http://"))
+    let scheme_ok =
+        t.peer.is_empty() || t.peer.starts_with("https://") || t.peer.starts_with("http://");
+    if !scheme_ok
         || t.peer.len() > MAX_NAME
         || t.peer.chars().any(|c| c.is_whitespace() || c.is_control())
     {
