@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 const common = { entryPoints: ['src/index.ts'], bundle: true, target: 'es2020', logLevel: 'warning' };
-await build({ ...common, outfile: 'dist/sx.js', format: 'iife', minify: true, legalComments: 'none' });
-await build({ ...common, outfile: 'dist/sx.test.mjs', format: 'esm', platform: 'neutral', define: { SX_AUTOSTART: 'false' } });
+await build({ ...common, outfile: 'dist/sx.js', format: 'iife', minify: true, legalComments: 'none', define: { SX_AUTOSTART: 'true' } });
+await build({ ...common, entryPoints: ['src/test-entry.ts'], outfile: 'dist/sx.test.mjs', format: 'esm', platform: 'neutral', define: { SX_AUTOSTART: 'false' } });
 const js = readFileSync('dist/sx.js');
 const gz = gzipSync(js, { level: 9 }).length;
 console.log(`dist/sx.js: ${js.length} bytes, ${gz} bytes gzipped (budget 30720)`);

@@ -6,6 +6,7 @@
 import { Sym, Kw, List, El, Flt, SxRaise, sym, EMPTY, fromArray, toArray, cons, truthy } from './values';
 import { Dict, fail, equal, display, typeName } from './data';
 import { readAll } from './reader';
+import { reactiveBuild, track, Reactive, withReactiveBuild } from './signals';
 
 export const ELEMENTS = new Set(('<> a abbr address area article aside audio b base bdi bdo blockquote body br button canvas caption cite code col colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe img input ins kbd label legend li link main map mark menu meta meter nav noscript object ol optgroup option output p picture pre progress q rp rt ruby s samp script search section select slot small source span strong style sub summary sup table tbody td template textarea tfoot th thead time title tr track u ul var video wbr ' +
   'svg animate animateMotion animateTransform circle clipPath defs desc ellipse feBlend feColorMatrix feComponentTransfer feComposite feConvolveMatrix feDiffuseLighting feDisplacementMap feDistantLight feDropShadow feFlood feFuncA feFuncB feFuncG feFuncR feGaussianBlur feImage feMerge feMergeNode feMorphology feOffset fePointLight feSpecularLighting feSpotLight feTile feTurbulence filter foreignObject g image line linearGradient marker mask metadata mpath path pattern polygon polyline radialGradient rect set stop switch symbol text textPath tspan use view').split(' '));
@@ -65,6 +66,10 @@ export function lookupGlobal(name: string): any {
 }
 
 // ------------------------------------------------------------------ calling
+
+let islandWrapper: ((c: Component, args: any[], result: any) => any) | null = null;
+/** Set by the renderer: how a call of a defisland component wraps its result. */
+export function setIslandWrapper(w: typeof islandWrapper) { islandWrapper = w; }
 
 export let applyNative: any = null;
 export let evalNative: any = null;
@@ -132,7 +137,11 @@ export function callFn(f: any, args: any[]): any {
       if (n < f.min || n > f.max) arity(f.sxName, f.max === f.min ? String(f.min) : f.max === Infinity ? `at least ${f.min}` : `${f.min} to ${f.max}`, n);
       return f(...args);
     }
-    if (f instanceof Component) { f = f.fn; continue; }
+    if (f instanceof Component) {
+      if (f.island && islandWrapper) return islandWrapper(f, args, callFn(f.fn, args));
+      f = f.fn;
+      continue;
+    }
     if (f instanceof Kw && (args.length === 1 || args.length === 2)) {
       const d = args[0];
       if (d === null) return args.length === 2 ? args[1] : null;
@@ -271,8 +280,19 @@ function compileElement(tag: string, items: any[], scope: Scope | null): Code {
       // a global binding of an element name is a call
       return callFn(gc.v, [...items.slice(0, na).flatMap((k, i) => i % 2 ? [] : [k, attrs[i / 2][1](f)]), ...kids.map(k => k(f))]);
     }
+    if (reactiveBuild) return new El(tag, attrs.map(([n, c]) => [n, hole(c, f)] as [string, any]), kids.map(k => hole(k, f)));
     return new El(tag, attrs.map(([n, c]) => [n, c(f)] as [string, any]), kids.map(k => k(f)));
   };
+}
+
+/**
+ * Inside an island render, a child or attribute expression that reads a
+ * signal becomes a Reactive hole that the renderer re-evaluates (with the
+ * same variables) when those signals change.
+ */
+function hole(c: Code, f: Frame): any {
+  const [v, sources] = track(() => c(f));
+  return sources.length ? new Reactive(v, sources, () => withReactiveBuild(true, () => c(f))) : v;
 }
 
 /** Compiles a body: internal defines are declared first (letrec* semantics). */
