@@ -151,6 +151,11 @@ impl Store {
         self.inner.pool.run(|c| c.with(f))
     }
 
+    /// Runs `f` in one read transaction: a consistent snapshot. Blocking.
+    pub fn read_snapshot<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        self.inner.pool.run(|c| c.transaction(false, f))
+    }
+
     /// Runs `f` in one transaction: all of it is committed, or none.
     /// Blocking.
     pub fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
