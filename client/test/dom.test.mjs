@@ -1,0 +1,154 @@
+// Wire → DOM rendering (escaping, raw!, URLs, SVG) and islands: hydration
+// over server HTML without re-rendering, islands in swapped content,
+// disposal of removed islands.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { sx, page, settle, click } from './helpers.mjs';
+
+const wire = (doc, text, trusted = true) => {
+  const div = doc.createElement('div');
+  div.appendChild(sx.renderFragment(sx.fromWire(sx.readOne(text), trusted), doc, trusted));
+  return div;
+};
+
+test('wire text and attributes are escaped by construction', () => {
+  const { doc } = page('');
+  const d = wire(doc, '(p :title "\\" onmouseover=\\"x" "a<b & </p><script>x</script>")');
+  assert.equal(d.innerHTML, '<p title="&quot; onmouseover=&quot;x">a&lt;b &amp; &lt;/p&gt;&lt;script&gt;x&lt;/script&gt;</p>');
+  assert.equal(d.querySelectorAll('script').length, 0);
+});
+
+test('wire elements: attributes, numbers, booleans, fragments, nesting', () => {
+  const { doc } = page('');
+  const d = wire(doc, '(<> (input :type "checkbox" :checked true) (td :colspan 2 1.5) (ul (li "a") (li "b")))');
+  assert.equal(d.innerHTML, '<input type="checkbox" checked=""><td colspan="2">1.5</td><ul><li>a</li><li>b</li></ul>');
+});
+
+test('raw! is honoured only in trusted (same-origin) responses', () => {
+  const { doc } = page('');
+  assert.equal(wire(doc, '(div (raw! "<b>bold</b>"))', true).innerHTML, '<div><b>bold</b></div>');
+  assert.equal(wire(doc, '(div (raw! "<b>bold</b>"))', false).innerHTML, '<div>&lt;b&gt;bold&lt;/b&gt;</div>');
+});
+
+test('script URLs are neutralised like the server does', () => {
+  const { doc } = page('');
+  const d = wire(doc, '(<> (a :href " JaVa\\tScRiPt:alert(1)" "x") (img :src "data:image/png;base64,AA") (iframe :src "data:text/html,x"))');
+  assert.equal(d.querySelector('a').getAttribute('href'), 'about:invalid#sx-unsafe-url');
+  assert.equal(d.querySelector('img').getAttribute('src'), 'data:image/png;base64,AA');
+  assert.equal(d.querySelector('iframe').getAttribute('src'), 'about:invalid#sx-unsafe-url');
+});
+
+test('svg elements get the SVG namespace', () => {
+  const { doc } = page('');
+  const d = wire(doc, '(svg :viewBox "0 0 10 10" (circle :r 5))');
+  assert.equal(d.querySelector('circle').namespaceURI, 'http://www.w3.org/2000/svg');
+});
+
+const COUNTER = `<script type="text/sx">
+  (defisland ~counter (&key start)
+    (let ((n (signal start)))
+      (div :class "counter"
+        (button :class "dec" :on-click (fn (e) (swap! n dec)) "-")
+        (span :class (if (> (deref n) 9) "big" "small") "Count: " (deref n))
+        (button :class "inc" :on-click (fn (e) (swap! n inc)) "+"))))
+</script>`;
+const counterHtml = (start, id = 'c1') =>
+  `<sx-island id="${id}" data-sx-island="~counter" data-sx-props="{:start ${start}}"><div class="counter"><button class="dec">-</button><span class="small">Count: ${start}</span><button class="inc">+</button></div></sx-island>`;
+
+test('an island hydrates over the server HTML without re-rendering it', () => {
+  // the server HTML is created before the runtime starts; keep references to its nodes
+  const before = sx.hydrationMismatches;
+  const { win, doc } = page(COUNTER + counterHtml(3));
+  const island = doc.querySelector('sx-island');
+  const span = island.querySelector('span');
+  assert.ok(sx.isHydrated(island));
+  assert.equal(sx.hydrationMismatches, before);
+  click(win, island.querySelector('.inc'));
+  assert.equal(island.querySelector('span'), span, 'the same span node');
+  assert.equal(span.textContent, 'Count: 4');
+  for (let i = 0; i < 6; i++) click(win, island.querySelector('.inc'));
+  assert.equal(span.textContent, 'Count: 10');
+  assert.equal(span.getAttribute('class'), 'big', 'reactive attribute');
+  click(win, island.querySelector('.dec'));
+  assert.equal(span.textContent, 'Count: 9');
+  assert.equal(span.getAttribute('class'), 'small');
+});
+
+test('mismatched server HTML is rendered afresh on the client', () => {
+  const { doc } = page(COUNTER + '<sx-island data-sx-island="~counter" data-sx-props="{:start 1}"><p>stale</p></sx-island>');
+  const island = doc.querySelector('sx-island');
+  assert.equal(island.querySelector('span').textContent, 'Count: 1');
+  assert.equal(island.querySelector('p'), null);
+});
+
+test('islands arriving in swapped content hydrate, removed ones are disposed', async () => {
+  const { win, doc } = page(COUNTER + '<div id="main"></div><button id="load" sx-get="/part" sx-target="#main">load</button><button id="clear" sx-get="/empty" sx-target="#main">clear</button>', {
+    routes: {
+      'GET /part': `(<> (script :type "text/sx" "(define ticks (signal 0)) (defisland ~ticker () (let ((mine (signal 0))) (effect (fn () (deref ticks) (swap! mine inc) (fn () (set! cleanups (inc cleanups))))) (p \\"seen \\" (deref mine))))") ${sx.serialize(sx.readOne('(sx-island :data-sx-island "~ticker" :data-sx-props "{}" (p "seen 1"))'))})`,
+      'GET /empty': '(p "gone")',
+    },
+  });
+  sx.evalString('(define cleanups 0)');
+  click(win, doc.getElementById('load'));
+  await settle();
+  const island = doc.querySelector('#main sx-island');
+  assert.ok(island && sx.isHydrated(island), 'hydrated after the swap');
+  assert.equal(island.textContent, 'seen 1');
+  sx.evalString('(reset! ticks 1)');
+  assert.equal(island.textContent, 'seen 2');
+  assert.equal(sx.evalString('cleanups'), 1);
+  click(win, doc.getElementById('clear'));
+  await settle();
+  assert.equal(doc.querySelector('#main').textContent, 'gone');
+  assert.equal(sx.evalString('cleanups'), 2, 'the effect was disposed with its island');
+  sx.evalString('(reset! ticks 2)');
+  assert.equal(island.textContent, 'seen 2', 'a removed island no longer updates');
+  assert.equal(sx.evalString('cleanups'), 2);
+});
+
+test('two islands share a signal defined at top level', () => {
+  const html = `<script type="text/sx">
+    (define shared (signal 0))
+    (defisland ~bump () (button :on-click (fn (e) (swap! shared inc)) "bump"))
+    (defisland ~show () (output (deref shared)))
+  </script>
+  <sx-island data-sx-island="~bump" data-sx-props="{}"><button>bump</button></sx-island>
+  <sx-island data-sx-island="~show" data-sx-props="{}"><output>0</output></sx-island>`;
+  const { win, doc } = page(html);
+  click(win, doc.querySelector('button'));
+  click(win, doc.querySelector('button'));
+  assert.equal(doc.querySelector('output').textContent, '2');
+});
+
+test('reactive regions: conditional and list children re-render; text updates in place', () => {
+  const html = `<script type="text/sx">
+    (defisland ~todo (&key items)
+      (let ((xs (signal items)) (open (signal true)))
+        (div
+          (button :class "t" :on-click (fn (e) (swap! open not)) "toggle")
+          (button :class "a" :on-click (fn (e) (swap! xs (fn (l) (append l (list (str "item " (len l))))))) "add")
+          (when (deref open) (ul (map (fn (x) (li x)) (deref xs))))
+          (p (len (deref xs)) " items"))))
+  </script>
+  <sx-island data-sx-island="~todo" data-sx-props='{:items ("a")}'><div><button class="t">toggle</button><button class="a">add</button><ul><li>a</li></ul><p>1 items</p></div></sx-island>`;
+  const before = sx.hydrationMismatches;
+  const { win, doc } = page(html);
+  assert.equal(sx.hydrationMismatches, before, 'hydrated without a mismatch');
+  const p = doc.querySelector('p');
+  click(win, doc.querySelector('.a'));
+  assert.deepEqual([...doc.querySelectorAll('li')].map(l => l.textContent), ['a', 'item 1']);
+  assert.equal(p.textContent, '2 items');
+  click(win, doc.querySelector('.t'));
+  assert.equal(doc.querySelector('ul'), null);
+  click(win, doc.querySelector('.t'));
+  assert.equal(doc.querySelectorAll('li').length, 2);
+});
+
+test('island code cannot produce raw HTML', () => {
+  const html = `<script type="text/sx">(defisland ~evil () (div (str "<b>" "x" "</b>")))</script>
+  <sx-island data-sx-island="~evil" data-sx-props="{}"></sx-island>`;
+  const { doc } = page(html);
+  assert.equal(doc.querySelector('sx-island b'), null);
+  assert.equal(doc.querySelector('sx-island div').textContent, '<b>x</b>');
+  assert.throws(() => sx.evalString('(raw-html-does-not-exist "x")'));
+});
