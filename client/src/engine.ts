@@ -4,7 +4,7 @@
 import { Idiomorph } from 'idiomorph';
 import { readOne } from './reader';
 import { evalString } from './eval';
-import { El, List, Sym, toArray } from './values';
+import { El, List, Sym, Kw, toArray } from './values';
 import { Dict, display } from './data';
 import { fromWire, renderFragment, processSx, disposeIslands, isHydrated, attrText } from './render';
 
@@ -105,7 +105,7 @@ function parseVals(text: string): [string, string][] {
   } catch { /* not JSON */ }
   const d = readOne(t);
   if (!(d instanceof Dict)) return [];
-  return d.sorted().map(([, k, v]) => [attrText(k), attrText(v)]);
+  return d.sorted().map(([, k, v]) => [k instanceof Kw ? k.name : display(k), display(v)]);
 }
 
 function gatherParams(el: Element, verb: string, submitter?: Element | null): Params {
@@ -144,6 +144,7 @@ export function parseSwap(s: string | null | undefined): SwapSpec {
 }
 
 const morphConfig = {
+  ignoreActiveValue: true,
   callbacks: {
     // a hydrated island keeps its live DOM: the server copy would reset its state
     beforeNodeMorphed: (oldNode: Node, newNode: Node) => {
@@ -405,7 +406,7 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
     const hp = h('SX-Push-Url'), hr = h('SX-Replace-Url');
     let push = hp ?? o.push ?? inherited(el, 'sx-push-url')?.[0] ?? null;
     if (push === 'false') push = null;
-    if (push === 'true') push = res.redirected && res.url ? res.url : o.url;
+    if (push === 'true') push = res.redirected && res.url ? res.url : o.verb === 'get' ? url : o.url;
     if (hr && hr !== 'false') W.history.replaceState({ sx: true, target: navTarget } as HistState, '', hr === 'true' ? o.url : hr);
     else if (push) pushUrl(push, o.boost ? selectorOf(target) : navTarget);
   }

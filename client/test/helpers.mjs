@@ -25,6 +25,8 @@ export function page(html, { url = 'http://localhost/page', routes = {}, head = 
     return new Response(spec.body ?? '', { status: spec.status || 200, headers });
   };
   win.confirm = () => true;
+  // idiomorph reads a few DOM globals
+  for (const k of ['Document', 'Node', 'Element', 'HTMLElement', 'DocumentFragment', 'HTMLTemplateElement', 'document']) globalThis[k] = win[k];
   win.scrollTo = () => {};
   sx.start(win);
   return { win, doc, calls };
