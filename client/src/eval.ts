@@ -274,13 +274,17 @@ function compileElement(tag: string, items: any[], scope: Scope | null): Code {
   const attrs: [string, Code][] = [];
   for (let i = 0; i < na; i += 2) attrs.push([(items[i] as Kw).name, compile(items[i + 1], scope, false)]);
   const kids = items.slice(na).map(c => compile(c, scope, false));
+  // which expressions may read a signal (literals and fn forms cannot)
+  const dyn = (x: any) => (x instanceof Sym || x instanceof List || x instanceof Dict) && !(x instanceof List && x.h instanceof Sym && (x.h.name === 'fn' || x.h.name === 'lambda' || x.h.name === 'quote'));
+  const attrDyn = attrs.map((_, i) => dyn(items[2 * i + 1]));
+  const kidDyn = items.slice(na).map(dyn);
   const gc = cell(tag);
   return f => {
     if (gc.bound) {
       // a global binding of an element name is a call
       return callFn(gc.v, [...items.slice(0, na).flatMap((k, i) => i % 2 ? [] : [k, attrs[i / 2][1](f)]), ...kids.map(k => k(f))]);
     }
-    if (reactiveBuild) return new El(tag, attrs.map(([n, c]) => [n, hole(c, f)] as [string, any]), kids.map(k => hole(k, f)));
+    if (reactiveBuild) return new El(tag, attrs.map(([n, c], i) => [n, attrDyn[i] ? hole(c, f) : c(f)] as [string, any]), kids.map((k, i) => (kidDyn[i] ? hole(k, f) : k(f))));
     return new El(tag, attrs.map(([n, c]) => [n, c(f)] as [string, any]), kids.map(k => k(f)));
   };
 }

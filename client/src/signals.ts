@@ -176,7 +176,7 @@ export const isSignal = (x: any): x is Node => x instanceof Node && !x.isEffect;
 
 /** Runs fn, returning its value and the signals it read (for reactive markup). */
 export function track<T>(fn: () => T): [T, Node[]] {
-  const probe = new Node();
+  const probe = { sources: [] as Node[], disposed: false } as unknown as Node;
   const prev = observer;
   observer = probe;
   try { return [fn(), probe.sources]; } finally { observer = prev; }
