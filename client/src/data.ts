@@ -31,7 +31,7 @@ export function typeName(v: any): string {
   if (v instanceof Dict) return 'dict';
   if (v instanceof El) return 'element';
   if (v.sxType) return v.sxType; // Lambda, Macro, Component, Signal
-  return 'unknown';
+  return 'host'; // a browser object (a DOM event in a handler)
 }
 
 // ------------------------------------------------------------------ printer

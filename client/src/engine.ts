@@ -369,6 +369,8 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
   const el = o.el, h = (n: string) => res.headers.get(n);
   const redirect = h('SX-Redirect');
   if (redirect) { W.location.href = redirect; return; }
+  const loc = h('SX-Location');
+  if (loc) { await navigate(loc); return; }
   if (h('SX-Refresh') === 'true') { W.location.reload(); return; }
   let swapSpec = o.swap ?? parseSwap(inherited(el, 'sx-swap')?.[0]);
   const isError = res.status >= 400;
@@ -406,11 +408,16 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
     const hp = h('SX-Push-Url'), hr = h('SX-Replace-Url');
     let push = hp ?? o.push ?? inherited(el, 'sx-push-url')?.[0] ?? null;
     if (push === 'false') push = null;
+    if (push === 'redirect') push = res.redirected && res.url ? res.url : null;
     if (push === 'true') push = res.redirected && res.url ? res.url : o.verb === 'get' ? url : o.url;
     if (hr && hr !== 'false') W.history.replaceState({ sx: true, target: navTarget } as HistState, '', hr === 'true' ? o.url : hr);
     else if (push) pushUrl(push, o.boost ? selectorOf(target) : navTarget);
   }
-  if (o.boost && !o.restore) W.scrollTo(0, 0);
+  if (o.boost && !o.restore) {
+    const hash = new URL(res.url || url, W.location.href).hash || new URL(o.url, W.location.href).hash;
+    const anchor = hash ? D.getElementById(decodeURIComponent(hash.slice(1))) : null;
+    if (anchor) anchor.scrollIntoView?.(); else W.scrollTo(0, 0);
+  }
   if (o.restore && o.scroll) W.scrollTo(0, o.scroll);
   emit(el.isConnected ? el : D.body, 'sx:afterSwap', { target }, false);
 }
@@ -575,7 +582,7 @@ function onSubmit(e: SubmitEvent) {
   request({
     el: form, verb, url: action, target, boost: true, submitter: e.submitter,
     swap: parseSwap(region.getAttribute('sx-swap')),
-    push: verb === 'get' ? 'true' : null,
+    push: verb === 'get' ? 'true' : 'redirect',
   }).catch(err => console.error('sx:', err));
 }
 

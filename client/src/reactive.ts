@@ -24,3 +24,14 @@ def('computed', 1, 1, f => computed(() => callFn(f, [])));
 def('effect', 1, 1, f => { const d: any = native('dispose', 0, 0, effect(() => callFn(f, []))); d.sxDisposer = true; return d; });
 def('batch', 1, 1, f => batch(() => callFn(f, [])));
 def('untracked', 1, 1, f => untracked(() => callFn(f, [])));
+
+// ---- DOM events, as island handlers see them (`:on-input (fn (e) ...)`)
+const evt = (name: string, e: any): Event => {
+  if (!e || typeof e.type !== 'string' || typeof e.preventDefault !== 'function') typeError(name, 'a DOM event', e);
+  return e;
+};
+def('event-value', 1, 1, e => (evt('event-value', e).target as HTMLInputElement | null)?.value ?? null);
+def('event-checked', 1, 1, e => !!(evt('event-checked', e).target as HTMLInputElement | null)?.checked);
+def('event-key', 1, 1, e => (evt('event-key', e) as KeyboardEvent).key ?? null);
+def('prevent-default!', 1, 1, e => { evt('prevent-default!', e).preventDefault(); return null; });
+def('stop-propagation!', 1, 1, e => { evt('stop-propagation!', e).stopPropagation(); return null; });

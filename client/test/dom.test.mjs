@@ -152,3 +152,21 @@ test('island code cannot produce raw HTML', () => {
   assert.equal(doc.querySelector('sx-island div').textContent, '<b>x</b>');
   assert.throws(() => sx.evalString('(raw-html-does-not-exist "x")'));
 });
+
+test('island handlers read events: inline validation', () => {
+  const html = `<script type="text/sx">
+    (defisland ~email ()
+      (let ((v (signal "")))
+        (label (input :name "email" :on-input (fn (e) (reset! v (event-value e))))
+               (span :class "msg" (cond (empty? (deref v)) "" (contains? (deref v) "@") "ok" :else "needs an @")))))
+  </script><sx-island data-sx-island="~email" data-sx-props="{}"><label><input name="email"><span class="msg"></span></label></sx-island>`;
+  const { win, doc } = page(html);
+  const input = doc.querySelector('input');
+  input.value = 'ann';
+  input.dispatchEvent(new win.Event('input', { bubbles: true }));
+  assert.equal(doc.querySelector('.msg').textContent, 'needs an @');
+  input.value = 'ann@example.org';
+  input.dispatchEvent(new win.Event('input', { bubbles: true }));
+  assert.equal(doc.querySelector('.msg').textContent, 'ok');
+  assert.equal(sx.serialize(sx.evalString('(type-of 1)')), ':integer');
+});
