@@ -126,8 +126,13 @@ function guarded(f: any) {
   };
 }
 
-function applyAttrs(el: Element, attrs: [string, any][], hyd: boolean) {
+function applyAttrs(el: Element, attrs: [string, any][], hyd: boolean, trusted: boolean) {
   for (const [name, v] of attrs) {
+    if (!trusted && ((/^on/i.test(name) && !name.startsWith('on-')) || name.toLowerCase() === 'srcdoc')) {
+      // script sinks: island code (and other-origin content) cannot write inline handlers or srcdoc
+      console.warn(`sx: attribute ${name} refused in client-rendered content`);
+      continue;
+    }
     if (name.startsWith('on-') && callable(v)) {
       el.addEventListener(name.slice(3), guarded(v));
     } else if (v instanceof Reactive) {
@@ -187,10 +192,14 @@ function putElement(p: Place, v: El): void {
     el = n as Element;
     p.cur = n.nextSibling;
   } else {
+    if (!p.trusted && v.tag.toLowerCase() === 'script') {
+      console.warn('sx: <script> refused in client-rendered content');
+      return;
+    }
     el = svg ? doc(p).createElementNS(SVG_NS, v.tag) : doc(p).createElement(v.tag);
     p.parent.insertBefore(el, p.before);
   }
-  applyAttrs(el, v.attrs, p.hyd);
+  applyAttrs(el, v.attrs, p.hyd, p.trusted);
   const inner: Place = {
     parent: el, before: null, hyd: p.hyd, cur: el.firstChild,
     svg: svg && v.tag !== 'foreignObject', trusted: p.trusted,

@@ -170,3 +170,16 @@ test('island handlers read events: inline validation', () => {
   assert.equal(doc.querySelector('.msg').textContent, 'ok');
   assert.equal(sx.serialize(sx.evalString('(type-of 1)')), ':integer');
 });
+
+test('client-rendered island content cannot create scripts, inline handlers or srcdoc', () => {
+  const html = `<script type="text/sx">
+    (defisland ~sinks (&key text)
+      (div (script text) (img :src "/x.png" :onerror text) (iframe :srcdoc text) (a :href (str "javascript:" text) "x")))
+  </script><sx-island data-sx-island="~sinks" data-sx-props='{:text "alert(1)"}'></sx-island>`;
+  const { doc } = page(html);
+  const island = doc.querySelector('sx-island');
+  assert.equal(island.querySelectorAll('script').length, 0);
+  assert.equal(island.querySelector('img').getAttribute('onerror'), null);
+  assert.equal(island.querySelector('iframe').getAttribute('srcdoc'), null);
+  assert.equal(island.querySelector('a').getAttribute('href'), 'about:invalid#sx-unsafe-url');
+});
