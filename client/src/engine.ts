@@ -9,6 +9,8 @@ import { Dict, display } from './data';
 import { fromWire, renderFragment, processSx, disposeIslands, isHydrated, attrText } from './render';
 
 let W: Window & typeof globalThis;
+/** Timings for diagnostics: how long start() took to wire the page and hydrate its islands. */
+export const stats = { startMs: 0 };
 let D: Document;
 const VERBS = ['get', 'post', 'put', 'patch', 'delete'];
 const processed = new WeakMap<Element, () => void>();   // element → teardown of its triggers
@@ -616,8 +618,10 @@ export function start(win: Window & typeof globalThis = globalThis as any) {
   if (main) navTarget = main.getAttribute('sx-target')!;
   if ('scrollRestoration' in W.history) W.history.scrollRestoration = 'manual';
   W.history.replaceState({ ...(W.history.state || {}), sx: true, target: navTarget, scroll: W.scrollY || 0 }, '');
+  const t0 = W.performance?.now() ?? 0;
   processNode(D);
   processSx(D, evalString);
+  stats.startMs = (W.performance?.now() ?? 0) - t0;
   D.addEventListener('click', onClick as EventListener);
   D.addEventListener('submit', onSubmit as EventListener);
   W.addEventListener('popstate', onPopState as EventListener);

@@ -2,7 +2,7 @@
 import './prims';
 import './reactive';
 import { evalString } from './eval';
-import { start, navigate, request, processNode, swap, parseSwap, parseContent } from './engine';
+import { start, navigate, request, processNode, swap, parseSwap, parseContent, stats } from './engine';
 import { processSx, disposeIslands, hydrateIsland, renderFragment, fromWire } from './render';
 import { readOne, readAll } from './reader';
 import { serialize } from './data';
@@ -23,7 +23,7 @@ declare const SX_AUTOSTART: boolean;
 export const SX = {
   evalString, readOne, readAll, serialize, navigate, request, processNode, processSx, swap, parseSwap,
   parseContent, disposeIslands, hydrateIsland, renderFragment, fromWire,
-  signal, computed, effect, batch, untracked, start,
+  signal, computed, effect, batch, untracked, start, stats,
 };
 
 if (SX_AUTOSTART && typeof window !== 'undefined' && typeof document !== 'undefined') {

@@ -60,7 +60,7 @@ export function fromWire(v: any, trusted: boolean): any {
 
 /** A value's text as `str` gives it (numbers canonical, keywords with their colon). */
 export function attrText(v: any): string {
-  return display(v);
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : display(v);
 }
 
 /** What the browser follows as a URL (the same list as the server's renderer). */
@@ -186,7 +186,7 @@ function putElement(p: Place, v: El): void {
   if (p.hyd) {
     skipIgnorable(p);
     const n = p.cur;
-    if (!n || n.nodeType !== 1 || (n as Element).tagName.toLowerCase() !== v.tag.toLowerCase()) {
+    if (!n || n.nodeType !== 1 || ((n as Element).localName !== v.tag && (n as Element).localName.toLowerCase() !== v.tag.toLowerCase())) {
       throw new HydrationMismatch(`expected <${v.tag}>`);
     }
     el = n as Element;
@@ -217,31 +217,48 @@ function putRaw(p: Place, html: string) {
   p.parent.insertBefore(t.content, p.before);
 }
 
-/** A reactive region: re-renders whatever `thunk` returns between two markers. */
+const isTextValue = (v: any) => typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || v instanceof Flt;
+
+/**
+ * A reactive region: shows whatever `thunk` returns. While the value is
+ * text it is one Text node updated in place; markup is re-rendered between
+ * two comment markers, created the first time they are needed.
+ */
 function putRegion(p: Place, thunk: () => any, initial?: Reactive) {
   const d = doc(p);
-  const start = d.createComment('sx'), end = d.createComment('/sx');
-  p.parent.insertBefore(start, p.hyd ? p.cur : p.before);
-  let first = true;
+  let start: Comment | null = null, end: Comment | null = null;
   let text: Text | null = null;
+  let first = true;
   const show = (v: any) => {
     untracked(() => {
-      const isText = typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || v instanceof Flt;
+      const isText = isTextValue(v);
       if (first) {
         first = false;
+        if (isText) { text = putText(p, attrText(v)); return; }
+        start = d.createComment('sx');
+        end = d.createComment('/sx');
+        p.parent.insertBefore(start, p.hyd ? p.cur : p.before);
         const q: Place = { ...p, before: p.hyd ? null : p.before };
         put(q, v);
         if (p.hyd) p.cur = q.cur;
         p.parent.insertBefore(end, p.hyd ? p.cur : p.before);
-        if (isText && start.nextSibling !== end && start.nextSibling!.nextSibling === end) text = start.nextSibling as Text;
         return;
       }
       if (isText && text && text.parentNode) { text.data = attrText(v); return; }
-      const parent = end.parentNode;
+      if (!start || !end) {
+        // was a text node: put markers around it
+        const t = text!;
+        if (!t.parentNode) return;
+        start = d.createComment('sx');
+        end = d.createComment('/sx');
+        t.parentNode.insertBefore(start, t);
+        t.parentNode.insertBefore(end, t.nextSibling);
+      }
+      const parent = end!.parentNode;
       if (!parent) return;
-      while (start.nextSibling && start.nextSibling !== end) parent.removeChild(start.nextSibling);
+      while (start!.nextSibling && start!.nextSibling !== end) parent.removeChild(start!.nextSibling);
       put({ parent, before: end, hyd: false, cur: null, svg: p.svg, trusted: p.trusted }, v);
-      text = isText && start.nextSibling !== end ? (start.nextSibling as Text) : null;
+      text = isText && start!.nextSibling !== end ? (start!.nextSibling as Text) : null;
     });
   };
   if (initial) effectAfter(initial.sources, () => show(thunk()), () => show(initial.value));
@@ -292,13 +309,18 @@ setIslandWrapper((comp: Component, args: any[], result: any) => {
   return new El('sx-island', [['data-sx-island', comp.sxName], ['data-sx-props', serialize(Dict.of(...props))]], [result]);
 });
 
+const propsCache = new Map<string, any[]>();   // props text → arguments (values are immutable)
 function islandArgs(el: Element): any[] {
   const text = el.getAttribute('data-sx-props');
   if (!text) return [];
+  const hit = propsCache.get(text);
+  if (hit) return hit;
   const d = readOne(text);
   if (!(d instanceof Dict)) throw new Error('data-sx-props is not a dict');
   const args: any[] = [];
   for (const [, k, v] of d.sorted()) args.push(k instanceof Kw ? k : kw(String(k)), v);
+  if (propsCache.size > 500) propsCache.clear();
+  propsCache.set(text, args);
   return args;
 }
 
