@@ -21,6 +21,7 @@ macro_rules! eoutln {
 }
 
 mod repl;
+mod store_cmd;
 mod sx_cmd;
 mod sx_test;
 
@@ -41,11 +42,17 @@ struct Cli {
 enum Command {
     /// Work with SX code: evaluate, test, or explore in a REPL.
     Sx(sx_cmd::SxArgs),
+    /// Write the whole store as an SX stream (objects with history, relations, refs).
+    Export(store_cmd::ExportArgs),
+    /// Restore a store from an export file.
+    Import(store_cmd::ImportArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sx(args) => sx_cmd::run(args),
+        Command::Export(args) => store_cmd::export(args),
+        Command::Import(args) => store_cmd::import(args),
     }
 }
