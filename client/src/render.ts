@@ -128,7 +128,8 @@ function guarded(f: any) {
 
 function applyAttrs(el: Element, attrs: [string, any][], hyd: boolean, trusted: boolean) {
   for (const [name, v] of attrs) {
-    if (!trusted && ((/^on/i.test(name) && !name.startsWith('on-')) || name.toLowerCase() === 'srcdoc')) {
+    const c0 = name.charCodeAt(0) | 32;
+    if (!trusted && ((c0 === 111 && (name.charCodeAt(1) | 32) === 110 && name[2] !== '-') || (c0 === 115 && name.length === 6 && name.toLowerCase() === 'srcdoc'))) {
       // script sinks: island code (and other-origin content) cannot write inline handlers or srcdoc
       console.warn(`sx: attribute ${name} refused in client-rendered content`);
       continue;
