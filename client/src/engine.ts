@@ -285,7 +285,6 @@ function saveScroll() {
 }
 
 function pushUrl(url: string, target = navTarget) {
-  saveScroll();
   W.history.pushState({ sx: true, target, scroll: 0 } as HistState, '', url);
 }
 
@@ -402,6 +401,8 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
   const sxTitle = h('SX-Title');
   const title = sxTitle !== null ? decodeURIComponent(sxTitle.replace(/\+/g, ' ')) : content.title;
   if (!emit(el, 'sx:beforeSwap', { target, content: content.frag, status: res.status })) return;
+  // the scroll position of the entry being left, before the swap changes the page's height
+  if (!o.restore) saveScroll();
   oobSwaps(content.frag);
   swap(target, content.frag, swapSpec);
   if (title !== null && (o.boost || o.restore || o.push)) D.title = title;

@@ -34,8 +34,12 @@ const pages = {
     <button id="bad" sx-get="/err" sx-target="#slot" sx-target-error="#errors">bad</button><div id="errors"></div>
     <form id="f" sx-post="/echo" sx-target="#slot"><input name="_csrf" type="hidden" value="tok"><input name="msg" value="hi"><button>send</button></form>`],
   '/about': ['About', '<h1>About</h1>'],
+  '/long': ['Long', `<h1>Long</h1><div style="height:3000px">tall</div><ul id="feed"><li>1</li></ul>
+    <div id="more" sx-get="/more" sx-trigger="revealed" sx-target="#feed" sx-swap="beforeend">loading</div>
+    <a id="away" href="/about" sx-boost>away</a>`],
 };
 const wire = {
+  '/long': '(<> (title "Long") (h1 "Long") (div :style "height:3000px" "tall") (ul :id "feed" (li "1") (li "2")) (a :id "away" :href "/about" :sx-boost "" "away"))',
   '/': '(<> (title "Home") (h1 "Home (client)"))',
   '/about': '(<> (title "About") (h1 "About"))',
 };
@@ -47,6 +51,7 @@ function serve() {
     const send = (status, type, body) => { res.writeHead(status, { 'Content-Type': type }); res.end(body); };
     if (url.pathname === '/static/sx.js') return send(200, 'text/javascript', bundle());
     if (url.pathname === '/part') return send(200, 'text/sx; charset=utf-8', `(<> (p "part") (sx-island :data-sx-island "~counter" :data-sx-props "{:start 10}" (div :class "counter" (button :class "inc" "+") (span :class "n" "10"))))`);
+    if (url.pathname === '/more') return send(200, 'text/sx; charset=utf-8', '(li "2")');
     if (url.pathname === '/err') return send(500, 'text/sx; charset=utf-8', '(p :class "oops" "server error")');
     if (url.pathname === '/echo') {
       let body = '';
@@ -115,6 +120,22 @@ test('Chromium smoke tests', { skip: !have && `${CHROMIUM} not installed` }, asy
       await page.waitForFunction(() => location.pathname === '/' && document.querySelector('#main h1')?.textContent === 'Home (client)');
       await page.goForward();
       await page.waitForFunction(() => location.pathname === '/about' && document.querySelector('#main h1')?.textContent === 'About');
+    });
+
+    await t.test('revealed loads when scrolled into view; back restores the scroll position', async () => {
+      await page.goto(base + '/long');
+      await page.waitForFunction(() => window.SX);
+      assert.equal(await page.locator('#feed li').count(), 1, 'not loaded before it is visible');
+      await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      await page.waitForFunction(() => document.querySelectorAll('#feed li').length === 2);
+      const y = await page.evaluate(() => window.scrollY);
+      assert.ok(y > 1000);
+      await page.click('#away');
+      await page.waitForFunction(() => location.pathname === '/about' && document.title === 'About');
+      assert.equal(await page.evaluate(() => window.scrollY), 0, 'a navigation starts at the top');
+      await page.goBack();
+      await page.waitForFunction(() => location.pathname === '/long' && document.querySelectorAll('#feed li').length === 2);
+      await page.waitForFunction(y => Math.abs(window.scrollY - y) < 5, y);
     });
 
     await t.test('hydrating 1000 islands', async () => {
