@@ -301,6 +301,7 @@ export function renderFragment(v: any, d: Document, trusted = false): DocumentFr
 
 const islandOwners = new WeakMap<Element, Owner>();
 const processedScripts = new WeakSet<Element>();
+const evaluatedSources = new Set<string>();
 export let hydrationMismatches = 0;
 
 /** A call of a defisland component renders inside the same <sx-island> wrapper as on the server. */
@@ -383,7 +384,12 @@ export function processSx(root: ParentNode, evalSource: (src: string) => void) {
   for (const s of scripts) {
     if (processedScripts.has(s)) continue;
     processedScripts.add(s);
-    try { evalSource(s.textContent || ''); } catch (e) { console.error('sx: evaluating <script type="text/sx"> failed', e); }
+    // the same definitions arriving again (navigating back to a page) are not re-run,
+    // so a top-level (define shared (signal 0)) keeps the signal the live islands use
+    const src = s.textContent || '';
+    if (evaluatedSources.has(src)) continue;
+    evaluatedSources.add(src);
+    try { evalSource(src); } catch (e) { console.error('sx: evaluating <script type="text/sx"> failed', e); }
   }
   const islands: Element[] = [];
   if ((root as Element).matches?.('sx-island[data-sx-island]')) islands.push(root as Element);

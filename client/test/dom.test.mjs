@@ -183,3 +183,17 @@ test('client-rendered island content cannot create scripts, inline handlers or s
   assert.equal(island.querySelector('iframe').getAttribute('srcdoc'), null);
   assert.equal(island.querySelector('a').getAttribute('href'), 'about:invalid#sx-unsafe-url');
 });
+
+test('the same definitions arriving again are not re-run (shared signals survive)', async () => {
+  const defs = '(define dedupe/shared (signal 0)) (defisland ~dedupe/show () (output (deref dedupe/shared)))';
+  const { win, doc } = page(`<script type="text/sx">${defs}</script><div id="main"></div>
+    <sx-island data-sx-island="~dedupe/show" data-sx-props="{}"><output>0</output></sx-island>
+    <button id="b" sx-get="/again" sx-target="#main">b</button>`, {
+    routes: { '/again': '', 'GET /again': `(script :type "text/sx" ${sx.serialize(defs)})` },
+  });
+  sx.evalString('(reset! dedupe/shared 5)');
+  click(win, doc.getElementById('b'));
+  await settle();
+  assert.equal(sx.evalString('(deref dedupe/shared)'), 5);
+  assert.equal(doc.querySelector('output').textContent, '5');
+});
