@@ -423,6 +423,8 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
   }
   if (o.restore && o.scroll) W.scrollTo(0, o.scroll);
   emit(el.isConnected ? el : D.body, 'sx:afterSwap', { target }, false);
+  fireTriggerHeader(el, h('SX-Trigger-After-Swap'));
+  fireTriggerHeader(el, h('SX-Trigger-After-Settle'));
 }
 
 function selectorOf(t: Element | null): string {
