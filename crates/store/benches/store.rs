@@ -1,0 +1,319 @@
+//! Store benchmark: puts, reads by id, and list-by-type with a relation
+//! join, on SQLite and PostgreSQL, each beside the raw driver running the
+//! same SQL. Prints ops/s and p99 latency and the store's overhead.
+//!
+//!     cargo bench -p store --bench store              # N=100000
+//!     STORE_BENCH_N=20000 cargo bench -p store --bench store
+//!     STORE_BENCH_PG=postgres://postgres@127.0.0.1:5432/test (default)
+//!
+//! The raw side gets its values (canonical text, CID, indexed fields)
+//! computed before the clock starts, so the overhead shown includes all
+//! the store's own work: checking and hashing bodies, the pool, row
+//! conversion.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
+use std::time::{Duration, Instant};
+
+use store::{Expect, ListQuery, RelatedFilter, Store, Target, ops};
+
+struct Stats {
+    ops: usize,
+    total: Duration,
+    p99: Duration,
+}
+
+fn measure(n: usize, mut f: impl FnMut(usize)) -> Stats {
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        f(i);
+        lat.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    lat.sort();
+    let p99 = lat[(n * 99 / 100).min(n - 1)];
+    Stats { ops: n, total, p99 }
+}
+
+fn row(backend: &str, what: &str, store: &Stats, raw: &Stats) {
+    let ops = |s: &Stats| s.ops as f64 / s.total.as_secs_f64();
+    let overhead = (ops(raw) / ops(store) - 1.0) * 100.0;
+    println!(
+        "| {backend} | {what} | {:.0} | {:.0} | {:.0} | {:.0} | {overhead:+.1}% |",
+        ops(store),
+        store.p99.as_secs_f64() * 1e6,
+        ops(raw),
+        raw.p99.as_secs_f64() * 1e6,
+    );
+}
+
+fn body(i: usize) -> String {
+    format!(
+        r#"{{:n {i} :status "{}" :title "Post number {i}" :words ("lorem" "ipsum" "dolor")}}"#,
+        if i % 2 == 0 { "published" } else { "draft" }
+    )
+}
+
+const TAGS: usize = 100;
+
+/// Same SQL as the store, straight on the driver.
+trait Raw {
+    fn put(&mut self, id: &str, ty: &str, cid: &str, body: &str, fields: &[(String, String)]);
+    fn get(&mut self, id: &str) -> Option<String>;
+    fn list_tagged(&mut self, tag: &str) -> usize;
+}
+
+struct RawSqlite(rusqlite::Connection);
+
+impl Raw for RawSqlite {
+    fn put(&mut self, id: &str, ty: &str, cid: &str, body: &str, fields: &[(String, String)]) {
+        let c = &mut self.0;
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let cur: Option<(i64, Option<String>)> = c
+            .prepare_cached("SELECT rev, cid FROM objects WHERE id = ?1")
+            .unwrap()
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ok();
+        assert!(cur.is_none());
+        c.prepare_cached(
+            "INSERT INTO objects (id, type, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .unwrap()
+        .execute(rusqlite::params![id, ty, 1, cid, body, 0])
+        .unwrap();
+        c.prepare_cached(
+            "INSERT INTO revisions (id, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .unwrap()
+        .execute(rusqlite::params![id, 1, cid, body, 0])
+        .unwrap();
+        for (k, v) in fields {
+            c.prepare_cached("INSERT INTO fields (id, type, key, value) VALUES (?1, ?2, ?3, ?4)")
+                .unwrap()
+                .execute(rusqlite::params![id, ty, k, v])
+                .unwrap();
+        }
+        c.execute_batch("COMMIT").unwrap();
+    }
+    fn get(&mut self, id: &str) -> Option<String> {
+        self.0
+            .prepare_cached(
+                "SELECT id, rev, cid, body, at FROM objects WHERE id = ?1 AND body IS NOT NULL",
+            )
+            .unwrap()
+            .query_row([id], |r| r.get::<_, String>(3))
+            .ok()
+    }
+    fn list_tagged(&mut self, tag: &str) -> usize {
+        let mut st = self
+            .0
+            .prepare_cached(
+                "SELECT o.id, o.rev, o.cid, o.body, o.at FROM objects o JOIN relations r \
+                 ON r.src = o.id AND r.rel = ?1 AND r.peer = ?2 AND r.dst = ?3 \
+                 WHERE o.type = ?4 AND o.body IS NOT NULL ORDER BY o.id LIMIT ?5",
+            )
+            .unwrap();
+        let rows = st
+            .query_map(rusqlite::params!["tagged", "", tag, "post", 20], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .unwrap();
+        rows.count()
+    }
+}
+
+struct RawPg(postgres::Client, Vec<postgres::Statement>);
+
+impl RawPg {
+    fn new(mut c: postgres::Client) -> RawPg {
+        let sqls = [
+            "SELECT rev, cid FROM objects WHERE id = $1 FOR UPDATE",
+            "INSERT INTO objects (id, type, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO revisions (id, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO fields (id, type, key, value) VALUES ($1, $2, $3, $4)",
+            "SELECT id, rev, cid, body, at FROM objects WHERE id = $1 AND body IS NOT NULL",
+            "SELECT o.id, o.rev, o.cid, o.body, o.at FROM objects o JOIN relations r \
+             ON r.src = o.id AND r.rel = $1 AND r.peer = $2 AND r.dst = $3 \
+             WHERE o.type = $4 AND o.body IS NOT NULL ORDER BY o.id LIMIT $5",
+        ];
+        let st = sqls.iter().map(|s| c.prepare(s).unwrap()).collect();
+        RawPg(c, st)
+    }
+}
+
+impl Raw for RawPg {
+    fn put(&mut self, id: &str, ty: &str, cid: &str, body: &str, fields: &[(String, String)]) {
+        let st = &self.1;
+        let mut t = self.0.transaction().unwrap();
+        assert!(t.query(&st[0], &[&id]).unwrap().is_empty());
+        t.execute(&st[1], &[&id, &ty, &1i64, &cid, &body, &0i64])
+            .unwrap();
+        t.execute(&st[2], &[&id, &1i64, &cid, &body, &0i64])
+            .unwrap();
+        for (k, v) in fields {
+            t.execute(&st[3], &[&id, &ty, k, v]).unwrap();
+        }
+        t.commit().unwrap();
+    }
+    fn get(&mut self, id: &str) -> Option<String> {
+        let rows = self.0.query(&self.1[4], &[&id]).unwrap();
+        rows.first().map(|r| r.get::<_, String>(3))
+    }
+    fn list_tagged(&mut self, tag: &str) -> usize {
+        let rows = self
+            .0
+            .query(&self.1[5], &[&"tagged", &"", &tag, &"post", &20i64])
+            .unwrap();
+        for r in &rows {
+            let _: (String, i64, String, String, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        }
+        rows.len()
+    }
+}
+
+fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
+    let prepared: Vec<(String, ops::Body)> = (0..n)
+        .map(|i| (format!("post:{i:07}"), ops::check_body(body(i)).unwrap()))
+        .collect();
+    // Puts: one transaction each.
+    let s_put = measure(n, |i| {
+        let id = format!("post:{i:07}");
+        let b = ops::check_body(body(i)).unwrap();
+        store
+            .write(|tx| ops::put(tx, &id, &b, &Expect::Absent, store::now_ms()))
+            .unwrap();
+    });
+    let r_put = measure(n, |i| {
+        let (id, b) = &prepared[i];
+        raw.put(
+            &id.replace("post:", "post:r"),
+            "post",
+            &b.cid,
+            &b.text,
+            &b.fields,
+        );
+    });
+    row(backend, "put (1 tx each)", &s_put, &r_put);
+    // Reads by id, in a scattered order.
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("post:{:07}", (i * 7919) % n))
+        .collect();
+    let s_get = measure(n, |i| {
+        assert!(store.read(|tx| ops::get(tx, &ids[i])).unwrap().is_some());
+    });
+    let r_get = measure(n, |i| {
+        assert!(raw.get(&ids[i]).is_some());
+    });
+    row(backend, "get by id", &s_get, &r_get);
+    // Async path: the same reads through spawn_blocking.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let s_aget = measure(n / 4, |i| {
+        assert!(rt.block_on(store.get(ids[i].clone())).unwrap().is_some());
+    });
+    let r_aget = measure(n / 4, |i| {
+        assert!(raw.get(&ids[i]).is_some());
+    });
+    row(backend, "get by id (async API)", &s_aget, &r_aget);
+    // List by type with a relation join: posts tagged tag:k, 20 a page.
+    store
+        .write(|tx| {
+            for i in 0..n {
+                ops::relate(
+                    tx,
+                    &format!("post:{i:07}"),
+                    "tagged",
+                    &Target::local(format!("tag:{}", i % TAGS)),
+                    0,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let q = n / 10;
+    let s_list = measure(q, |i| {
+        let page = store
+            .read(|tx| {
+                ops::list(
+                    tx,
+                    &ListQuery {
+                        type_name: "post".into(),
+                        related: Some(RelatedFilter {
+                            rel: "tagged".into(),
+                            target: Target::local(format!("tag:{}", i % TAGS)),
+                            dir: store::Dir::Out,
+                        }),
+                        limit: Some(20),
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap();
+        assert_eq!(page.items.len(), 20);
+    });
+    let r_list = measure(q, |i| {
+        assert_eq!(raw.list_tagged(&format!("tag:{}", i % TAGS)), 20);
+    });
+    row(
+        backend,
+        "list by type + relation join (20)",
+        &s_list,
+        &r_list,
+    );
+}
+
+fn header(n: usize) {
+    println!("N = {n}");
+    println!(
+        "| backend | operation | store ops/s | store p99 µs | raw ops/s | raw p99 µs | store overhead |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` support
+    }
+    let n: usize = std::env::var("STORE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    header(n);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let store = Store::open_sqlite(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    conn.busy_timeout(Duration::from_secs(30)).unwrap();
+    let mut raw = RawSqlite(conn);
+    run("SQLite", n, &store, &mut raw);
+    drop(raw);
+    drop(store);
+
+    if std::env::var("STORE_BENCH_SKIP_PG").is_ok() {
+        return;
+    }
+    let url = std::env::var("STORE_BENCH_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("bench_{}", std::process::id());
+    let store = Store::open_postgres_in(&url, Some(&schema)).unwrap();
+    let mut config: postgres::Config = url.parse().unwrap();
+    config.options(&format!("-c search_path={schema}"));
+    let mut raw = RawPg::new(config.connect(postgres::NoTls).unwrap());
+    run("PostgreSQL", n, &store, &mut raw);
+    drop(store);
+    raw.0
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
