@@ -197,3 +197,19 @@ test('the same definitions arriving again are not re-run (shared signals survive
   assert.equal(sx.evalString('(deref dedupe/shared)'), 5);
   assert.equal(doc.querySelector('output').textContent, '5');
 });
+
+test('islands rendered by the server (sx-web render-html) hydrate without a mismatch', async () => {
+  const { readFileSync } = await import('node:fs');
+  const dir = new URL('./fixtures/', import.meta.url);
+  const defs = readFileSync(new URL('server-islands.sx', dir), 'utf8').replace(/\(render-html[\s\S]*$/, '');
+  const html = readFileSync(new URL('server-islands.html', dir), 'utf8');
+  const before = sx.hydrationMismatches;
+  const { doc } = page(`<script type="text/sx">${defs}</script><div id="host">${html}</div>`);
+  const islands = [...doc.querySelectorAll('sx-island')];
+  assert.equal(islands.length, 5);
+  assert.ok(islands.every(i => sx.isHydrated(i)));
+  assert.equal(sx.hydrationMismatches, before, 'no island fell back to a client render');
+  const span = islands[0].querySelector('.n');
+  sx.evalString('nil');
+  assert.equal(span.textContent, 'Count: 3 times');
+});
