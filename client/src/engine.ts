@@ -322,6 +322,8 @@ export async function request(o: RequestOpts): Promise<void> {
   if (o.boost) headers['SX-Boosted'] = 'true';
   if (o.restore) headers['SX-History-Restore'] = 'true';
   if (el.id) headers['SX-Trigger'] = el.id;
+  const extra = inherited(el, 'sx-headers');
+  if (extra) { try { for (const [k, v] of parseVals(extra[0])) headers[k] = v; } catch (e) { console.error('sx: bad sx-headers', e); } }
   let body: any = undefined;
   if (verb === 'get' || verb === 'delete') {
     if (params.length) {
@@ -347,6 +349,9 @@ export async function request(o: RequestOpts): Promise<void> {
   inflight.set(el, ac);
   const indicators = indicatorsFor(el);
   for (const i of indicators) i.classList.add('sx-request');
+  const dis = inherited(el, 'sx-disabled-elt');
+  const disabled = dis ? resolveTargets(el, dis[0]).filter(d => !(d as HTMLButtonElement).disabled) : [];
+  for (const d of disabled) (d as HTMLButtonElement).disabled = true;
   let res: Response;
   try {
     res = await W.fetch(url, { method: verb.toUpperCase(), headers, body, credentials: 'same-origin', signal: ac.signal });
@@ -355,6 +360,7 @@ export async function request(o: RequestOpts): Promise<void> {
     return;
   } finally {
     for (const i of indicators) i.classList.remove('sx-request');
+    for (const d of disabled) (d as HTMLButtonElement).disabled = false;
     if (inflight.get(el) === ac) inflight.delete(el);
   }
   emit(el, 'sx:afterRequest', { status: res.status }, false);
@@ -404,6 +410,12 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
   // the scroll position of the entry being left, before the swap changes the page's height
   if (!o.restore) saveScroll();
   oobSwaps(content.frag);
+  const select = inherited(el, 'sx-select');
+  if (select) {
+    const picked = D.createDocumentFragment();
+    for (const n of content.frag.querySelectorAll(select[0])) picked.appendChild(n);
+    content.frag = picked;
+  }
   swap(target, content.frag, swapSpec);
   if (title !== null && (o.boost || o.restore || o.push)) D.title = title;
   // history: a header wins over the attribute

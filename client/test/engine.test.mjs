@@ -291,3 +291,20 @@ test('content swapped in is processed for sx-* attributes', async () => {
   await settle();
   assert.equal(doc.getElementById('main').textContent, 'second');
 });
+
+test('sx-select, sx-headers, sx-disabled-elt', async () => {
+  let release;
+  const { win, doc, calls } = page('<div id="r"></div><button id="b" sx-get="/page" sx-target="#r" sx-select="#keep" sx-headers=\'{:X-Thing "1"}\' sx-disabled-elt="this">b</button>', {
+    routes: { 'GET /page': '(<> (h1 "title") (div :id "keep" "kept") (p "dropped"))' },
+  });
+  const f = win.fetch;
+  win.fetch = (...a) => new Promise(r => { release = () => r(f(...a)); });
+  click(win, doc.getElementById('b'));
+  await settle();
+  assert.equal(doc.getElementById('b').disabled, true);
+  release();
+  await settle();
+  assert.equal(doc.getElementById('b').disabled, false);
+  assert.equal(doc.getElementById('r').innerHTML, '<div id="keep">kept</div>');
+  assert.equal(calls[0].headers['X-Thing'], '1');
+});
