@@ -309,6 +309,12 @@ export async function request(o: RequestOpts): Promise<void> {
   const { el, verb } = o;
   const confirmMsg = inherited(el, 'sx-confirm');
   if (confirmMsg && !o.restore && !W.confirm(confirmMsg[0])) return;
+  if (!sameOrigin(new URL(o.url, W.location.href).href)) {
+    // as htmx 2's selfRequestsOnly: responses are swapped into the page, so only the page's own origin may answer
+    console.error(`sx: refusing a request to another origin: ${o.url}`);
+    emit(el, 'sx:sendError', { error: 'cross-origin' }, false);
+    return;
+  }
   const target = o.target !== undefined ? o.target : getTarget(el);
   if (!emit(el, 'sx:beforeRequest', { verb, url: o.url, target })) return;
   const params = o.params ?? gatherParams(el, verb, o.submitter);

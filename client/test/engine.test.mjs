@@ -308,3 +308,15 @@ test('sx-select, sx-headers, sx-disabled-elt', async () => {
   assert.equal(doc.getElementById('r').innerHTML, '<div id="keep">kept</div>');
   assert.equal(calls[0].headers['X-Thing'], '1');
 });
+
+test('requests to another origin are refused', async () => {
+  const { win, doc, calls } = page('<button id="b" sx-get="https://evil.example/x">b</button>');
+  let err = 0;
+  doc.addEventListener('sx:sendError', () => err++);
+  const orig = console.error; console.error = () => {};
+  click(win, doc.getElementById('b'));
+  await settle();
+  console.error = orig;
+  assert.equal(calls.length, 0);
+  assert.equal(err, 1);
+});
