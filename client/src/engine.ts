@@ -114,7 +114,7 @@ function gatherParams(el: Element, verb: string, submitter?: Element | null): Pa
   const out: Params = [];
   const form = el.tagName === 'FORM' ? el : verb !== 'get' ? el.closest('form') : null;
   if (form) formFields(form, out, submitter);
-  if (el !== form) addValue(el, out);
+  if (el !== form && !form?.contains(el)) addValue(el, out);
   const inc = inherited(el, 'sx-include');
   if (inc) for (const t of resolveTargets(el, inc[0])) formFields(t, out);
   const vals: [string, string][] = [];

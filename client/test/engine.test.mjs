@@ -320,3 +320,12 @@ test('requests to another origin are refused', async () => {
   assert.equal(calls.length, 0);
   assert.equal(err, 1);
 });
+
+test('an input inside a posted form is sent once', async () => {
+  const { win, doc, calls } = page('<form><input id="i" name="n" value="v" sx-post="/p" sx-trigger="keyup" sx-swap="none"><input name="m" value="w"></form>', {
+    routes: { 'POST /p': '""' },
+  });
+  doc.getElementById('i').dispatchEvent(new win.KeyboardEvent('keyup', { bubbles: true }));
+  await settle();
+  assert.equal(calls[0].body, 'n=v&m=w');
+});
