@@ -14,7 +14,7 @@ export const stats = { startMs: 0 };
 let D: Document;
 const VERBS = ['get', 'post', 'put', 'patch', 'delete'];
 const processed = new WeakMap<Element, () => void>();   // element → teardown of its triggers
-const inflight = new WeakMap<Element, AbortController>();
+const inflight = new WeakMap<object, AbortController>();
 
 // ------------------------------------------------------------------ helpers
 
@@ -350,9 +350,11 @@ export async function request(o: RequestOpts): Promise<void> {
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
     }
   }
-  inflight.get(el)?.abort();
+  // a newer request from the same element (or a newer navigation) wins
+  const key = o.boost ? NAV : el;
+  inflight.get(key)?.abort();
   const ac = new AbortController();
-  inflight.set(el, ac);
+  inflight.set(key, ac);
   const indicators = indicatorsFor(el);
   for (const i of indicators) i.classList.add('sx-request');
   const dis = inherited(el, 'sx-disabled-elt');
@@ -367,18 +369,19 @@ export async function request(o: RequestOpts): Promise<void> {
   } finally {
     for (const i of indicators) i.classList.remove('sx-request');
     for (const d of disabled) (d as HTMLButtonElement).disabled = false;
-    if (inflight.get(el) === ac) inflight.delete(el);
+    if (inflight.get(key) === ac) inflight.delete(key);
   }
   emit(el, 'sx:afterRequest', { status: res.status }, false);
-  await handleResponse(o, res, url, target);
+  await handleResponse(o, res, url, target, ac.signal);
 }
+const NAV = {} as Element;   // the inflight key of client navigations
 
 function indicatorsFor(el: Element): Element[] {
   const ind = inherited(el, 'sx-indicator');
   return ind ? resolveTargets(el, ind[0]) : [el];
 }
 
-async function handleResponse(o: RequestOpts, res: Response, url: string, target: Element | null) {
+async function handleResponse(o: RequestOpts, res: Response, url: string, target: Element | null, signal: AbortSignal) {
   const el = o.el, h = (n: string) => res.headers.get(n);
   const redirect = h('SX-Redirect');
   if (redirect) { W.location.href = redirect; return; }
@@ -398,7 +401,9 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
   if (retarget) target = resolveTargets(el, retarget)[0] || null;
   const reswap = h('SX-Reswap');
   if (reswap) swapSpec = parseSwap(reswap);
-  const text = await res.text();
+  let text: string;
+  try { text = await res.text(); } catch { return; }   // aborted by a newer request
+  if (signal.aborted) return;
   fireTriggerHeader(el, h('SX-Trigger'));
   if (res.status === 204 || !target) return;
   const trusted = sameOrigin(res.url || url);

@@ -329,3 +329,23 @@ test('an input inside a posted form is sent once', async () => {
   await settle();
   assert.equal(calls[0].body, 'n=v&m=w');
 });
+
+test('a newer request from the same element wins over a slower older one', async () => {
+  const resolvers = [];
+  const { win, doc } = page('<input id="q" name="q" sx-get="/s" sx-trigger="keyup" sx-target="#r"><div id="r"></div>', {
+    routes: { 'GET /s': c => `"${new URL('http://x' + c.url).searchParams.get('q')}"` },
+  });
+  const f = win.fetch;
+  win.fetch = (u, init) => new Promise((r, j) => {
+    resolvers.push(() => r(f(u, init)));
+    init.signal?.addEventListener('abort', () => j(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+  });
+  const q = doc.getElementById('q');
+  q.value = 'old'; q.dispatchEvent(new win.KeyboardEvent('keyup', { bubbles: true }));
+  q.value = 'new'; q.dispatchEvent(new win.KeyboardEvent('keyup', { bubbles: true }));
+  resolvers[1]();
+  await settle();
+  resolvers[0]();
+  await settle();
+  assert.equal(doc.getElementById('r').textContent, 'new');
+});
