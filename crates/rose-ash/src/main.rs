@@ -21,6 +21,7 @@ macro_rules! eoutln {
 }
 
 mod repl;
+mod serve_cmd;
 mod store_cmd;
 mod sx_cmd;
 mod sx_test;
@@ -40,6 +41,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the platform over HTTP (SX pages and handlers from lib/).
+    Serve(serve_cmd::ServeArgs),
     /// Work with SX code: evaluate, test, or explore in a REPL.
     Sx(sx_cmd::SxArgs),
     /// Write the whole store as an SX stream (objects with history, relations, refs).
@@ -51,6 +54,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve_cmd::run(args),
         Command::Sx(args) => sx_cmd::run(args),
         Command::Export(args) => store_cmd::export(args),
         Command::Import(args) => store_cmd::import(args),

@@ -1,0 +1,167 @@
+//! One worker's SX application: an interpreter with the library loaded,
+//! and the route table its `defpage`/`defhandler` declarations built.
+
+use sx::dict::{Dict, Key};
+use sx::{Interp, Value};
+
+use crate::HostError;
+use crate::library::Library;
+use crate::routes::Pattern;
+
+/// A page or handler.
+pub struct Route {
+    /// The SX name it was declared with.
+    pub name: String,
+    /// `GET`, `POST`, ... (pages are `GET`).
+    pub method: String,
+    pub pattern: Pattern,
+    /// The SX function called with the request dict.
+    pub handler: Value,
+    /// Whether unsafe methods must carry the CSRF token (default true).
+    pub csrf: bool,
+}
+
+/// The outcome of looking a request up.
+pub enum Lookup<'a> {
+    Found(&'a Route, Vec<(String, String)>),
+    /// The path exists for other methods (405 with `Allow`).
+    WrongMethod(Vec<String>),
+    NotFound,
+}
+
+pub struct App {
+    pub interp: Interp,
+    /// Most specific first.
+    pub routes: Vec<Route>,
+}
+
+/// Builds a dict from string/keyword keys.
+pub fn dict(entries: impl IntoIterator<Item = (Value, Value)>) -> Value {
+    let mut d = Dict::new();
+    for (k, v) in entries {
+        if let Ok(key) = Key::new(k) {
+            d.insert(key, v);
+        }
+    }
+    Value::Dict(d)
+}
+
+impl App {
+    /// A fresh interpreter with the web primitives, `host/assets` and
+    /// `host/dev?`, and every file of `library` evaluated in order.
+    pub fn load(
+        library: &Library,
+        asset_urls: &[(String, String)],
+        dev: bool,
+    ) -> Result<App, HostError> {
+        let mut interp = Interp::new();
+        sx_web::install(&mut interp).map_err(|e| HostError::Load(e.to_string()))?;
+        interp.define(
+            "host/assets",
+            dict(
+                asset_urls
+                    .iter()
+                    .map(|(name, url)| (Value::str(name), Value::str(url))),
+            ),
+        );
+        interp.define("host/dev?", Value::Bool(dev));
+        for file in &library.files {
+            interp
+                .eval_str(&file.text, &file.name)
+                .map_err(|e| HostError::Load(e.to_string()))?;
+        }
+        let routes = read_routes(&interp)?;
+        Ok(App { interp, routes })
+    }
+
+    /// The route for `method` and the decoded path segments.
+    pub fn lookup(&self, method: &str, path: &[String]) -> Lookup<'_> {
+        let method = if method == "HEAD" { "GET" } else { method };
+        let mut allowed = Vec::new();
+        for route in &self.routes {
+            if let Some(params) = route.pattern.matches(path) {
+                if route.method == method {
+                    return Lookup::Found(route, params);
+                }
+                if !allowed.contains(&route.method) {
+                    allowed.push(route.method.clone());
+                }
+            }
+        }
+        if allowed.is_empty() {
+            Lookup::NotFound
+        } else {
+            if allowed.iter().any(|m| m == "GET") {
+                allowed.push("HEAD".to_owned());
+            }
+            Lookup::WrongMethod(allowed)
+        }
+    }
+}
+
+/// Reads `host/routes` (a list of dicts, see lib/host/routes.sx).
+fn read_routes(interp: &Interp) -> Result<Vec<Route>, HostError> {
+    let list = match interp.lookup("host/routes") {
+        Some(Value::List(l)) => l,
+        Some(Value::Nil) | None => {
+            return Err(HostError::Load(
+                "host/routes is not defined: is lib/host loaded?".to_owned(),
+            ));
+        }
+        Some(other) => {
+            return Err(HostError::Load(format!(
+                "host/routes must be a list, not {}",
+                other.type_of().as_str()
+            )));
+        }
+    };
+    let mut routes: Vec<Route> = Vec::new();
+    for entry in list.iter() {
+        let Value::Dict(d) = entry else {
+            return Err(HostError::Load(format!(
+                "host/routes holds a {}, not a route dict",
+                entry.type_of().as_str()
+            )));
+        };
+        let text = |k: &str| -> Option<String> {
+            match d.get(&Value::kw(k)) {
+                Some(Value::Str(s)) => Some(s.to_string()),
+                Some(Value::Symbol(s)) => Some(s.as_str().to_owned()),
+                _ => None,
+            }
+        };
+        let name = text("name").unwrap_or_else(|| "<anonymous>".to_owned());
+        let method =
+            text("method").ok_or_else(|| HostError::Load(format!("route {name}: no :method")))?;
+        let path =
+            text("path").ok_or_else(|| HostError::Load(format!("route {name}: no :path")))?;
+        let pattern =
+            Pattern::parse(&path).map_err(|e| HostError::Load(format!("route {name}: {e}")))?;
+        let handler = d.get(&Value::kw("fn")).cloned().unwrap_or_default();
+        if !matches!(handler, Value::Closure(_) | Value::Native(_)) {
+            return Err(HostError::Load(format!(
+                "route {name}: :fn is not a function"
+            )));
+        }
+        let csrf = !matches!(d.get(&Value::kw("csrf")), Some(Value::Bool(false)));
+        if let Some(other) = routes
+            .iter()
+            .find(|r| r.method == method && r.pattern == pattern)
+        {
+            return Err(HostError::Load(format!(
+                "{method} {path} is declared twice: by {} and by {name}",
+                other.name
+            )));
+        }
+        routes.push(Route {
+            name,
+            method,
+            pattern,
+            handler,
+            csrf,
+        });
+    }
+    // Stable: among equally specific routes, declaration order wins.
+    routes.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
+    Ok(routes)
+}

@@ -1,0 +1,109 @@
+//! What `perform` does on a server. Every operation is asynchronous: the
+//! request's machine waits suspended while its worker thread serves other
+//! requests.
+//!
+//! Built in: `:sleep ms`, `:now`, `:log level message`, `:random-token`,
+//! `:csrf-token`, `:request`. Other namespaces (`:store/get`, ...) go to
+//! the [`Service`] registered for them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sx::error::{ErrorKind, EvalError};
+use sx::{Request, Value};
+
+/// A future that stays on the worker thread (it may hold SX values).
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Answers the `perform` operations of one namespace (`:store/get` is
+/// operation `get` of namespace `store`). Shared by every worker, so it is
+/// `Send + Sync`; the futures it returns run on the calling worker.
+pub trait Service: Send + Sync + 'static {
+    /// The namespace, e.g. `"store"`.
+    fn namespace(&self) -> &str;
+    /// Carries out `op` (the name without namespace) with `args`. Decode
+    /// the arguments before the first `.await`: they are SX values.
+    fn perform(&self, op: &str, args: Vec<Value>) -> LocalFuture<Result<Value, EvalError>>;
+}
+
+/// The request a machine is running for: what request-scoped operations
+/// answer.
+pub struct RequestScope {
+    pub csrf_token: String,
+    pub request: Value,
+}
+
+/// Longest `(perform :sleep ms)`.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+pub async fn perform(
+    services: &[Arc<dyn Service>],
+    scope: &RequestScope,
+    req: Request,
+) -> Result<Value, EvalError> {
+    let name = match &req.op {
+        Value::Keyword(k) | Value::Symbol(k) => k.as_str(),
+        other => {
+            return Err(EvalError::type_error(
+                "perform",
+                "a keyword operation",
+                other,
+            ));
+        }
+    };
+    if let Some((ns, op)) = name.split_once('/') {
+        if let Some(service) = services.iter().find(|s| s.namespace() == ns) {
+            return service.perform(op, req.args).await;
+        }
+    }
+    let arg = |i: usize| req.args.get(i).cloned().unwrap_or_default();
+    match name {
+        "sleep" => {
+            let ms = match arg(0) {
+                Value::Int(n) if n >= 0 => n as u64,
+                Value::Float(f) if f >= 0.0 && f.is_finite() => f as u64,
+                other => {
+                    return Err(EvalError::type_error(
+                        "sleep",
+                        "milliseconds (a number ≥ 0)",
+                        &other,
+                    ));
+                }
+            };
+            tokio::time::sleep(Duration::from_millis(ms).min(MAX_SLEEP)).await;
+            Ok(Value::Nil)
+        }
+        "now" => {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            Ok(Value::Int(ms))
+        }
+        "log" => {
+            let mut msg = String::new();
+            for v in req.args.iter().skip(1) {
+                sx::printer::to_str(v, &mut msg);
+            }
+            match arg(0) {
+                Value::Keyword(k) if k.as_str() == "error" => {
+                    tracing::error!(target: "sx", "{msg}")
+                }
+                Value::Keyword(k) if k.as_str() == "warn" => tracing::warn!(target: "sx", "{msg}"),
+                Value::Keyword(k) if k.as_str() == "debug" => {
+                    tracing::debug!(target: "sx", "{msg}")
+                }
+                _ => tracing::info!(target: "sx", "{msg}"),
+            }
+            Ok(Value::Nil)
+        }
+        "random-token" => Ok(Value::str(&crate::security::random_token())),
+        "csrf-token" => Ok(Value::str(&scope.csrf_token)),
+        "request" => Ok(scope.request.clone()),
+        _ => Err(EvalError::new(
+            ErrorKind::Perform,
+            format!("perform: this host has no operation :{name}"),
+        )),
+    }
+}

@@ -1,0 +1,161 @@
+//! CSRF tokens, cookies and the security headers every response carries.
+//!
+//! CSRF protection is the double-submit pattern: each client gets a random
+//! token in an HttpOnly, SameSite=Lax cookie; pages put the same token in
+//! every form (`(csrf-field)`) and in `<meta name="csrf-token">` for the
+//! browser runtime's `X-CSRF-Token` header. A request with an unsafe method
+//! must present the token, compared in constant time.
+
+/// The cookie holding the client's CSRF token.
+pub const CSRF_COOKIE: &str = "rose_ash_csrf";
+/// The form field carrying the token.
+pub const CSRF_FIELD: &str = "_csrf";
+/// The header carrying the token (from the browser runtime).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Headers added to every response (unless the handler set them).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; \
+         frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+/// A fresh random token: 32 hex digits (128 bits).
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    // getrandom fails only when the OS has no randomness at all; a token
+    // made of the clock is still unguessable enough to not block serving,
+    // but say so loudly.
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        tracing::error!("no OS randomness for a CSRF token: {e}");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a token has the shape [`random_token`] makes (so a hostile
+/// cookie cannot smuggle text into pages).
+pub fn well_formed_token(t: &str) -> bool {
+    t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Compares secrets without an early exit, so timing reveals nothing of
+/// how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The cookies of a request, from every `Cookie` header.
+pub fn parse_cookies<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for header in headers {
+        for pair in header.split(';') {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let name = name.trim();
+            let value = value.trim().trim_matches('"');
+            if !name.is_empty() {
+                out.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Options for a cookie a response sets.
+#[derive(Debug, Clone, Default)]
+pub struct CookieOptions {
+    pub max_age: Option<i64>,
+    pub path: Option<String>,
+    /// Readable by page scripts (default: HttpOnly).
+    pub script_readable: bool,
+    pub secure: bool,
+}
+
+/// Whether `s` may appear in a cookie name or value as written.
+fn cookie_safe(s: &str, name: bool) -> bool {
+    s.bytes().all(|b| {
+        b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\') && !(name && b == b'=')
+    })
+}
+
+/// A `Set-Cookie` value: HttpOnly and SameSite=Lax unless asked otherwise,
+/// Secure behind TLS. `None` if the name or value has characters a cookie
+/// cannot carry.
+pub fn set_cookie(name: &str, value: &str, opts: &CookieOptions) -> Option<String> {
+    if name.is_empty() || !cookie_safe(name, true) || !cookie_safe(value, false) {
+        return None;
+    }
+    let mut s = format!(
+        "{name}={value}; Path={}",
+        opts.path.as_deref().unwrap_or("/")
+    );
+    if let Some(age) = opts.max_age {
+        s.push_str(&format!("; Max-Age={age}"));
+    }
+    if !opts.script_readable {
+        s.push_str("; HttpOnly");
+    }
+    s.push_str("; SameSite=Lax");
+    if opts.secure {
+        s.push_str("; Secure");
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        let t = random_token();
+        assert!(well_formed_token(&t));
+        assert_ne!(t, random_token());
+        assert!(!well_formed_token("<script>"));
+    }
+
+    #[test]
+    fn constant_time() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn cookies() {
+        let c = parse_cookies(["a=1; b=\"2\"", "c=3;;bad"].into_iter());
+        assert_eq!(
+            c,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "2".into()),
+                ("c".into(), "3".into())
+            ]
+        );
+        let opts = CookieOptions {
+            secure: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            set_cookie("s", "v", &opts).as_deref(),
+            Some("s=v; Path=/; HttpOnly; SameSite=Lax; Secure")
+        );
+        assert_eq!(set_cookie("s", "a;b", &opts), None);
+        assert_eq!(set_cookie("s=x", "v", &opts), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! The HTTP side: axum, on the multi-threaded runtime. It reads and limits
+//! request bodies, checks CSRF tokens, serves static files, adds security
+//! headers, compresses and logs; everything else goes to an SX worker.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http_body_util::BodyExt;
+use tokio::sync::oneshot;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::assets::Assets;
+use crate::exchange::{HttpRequest, HttpResponse, Refused};
+use crate::library::{Library, library_dirs, snapshot};
+use crate::ops::Service;
+use crate::security::{
+    CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, CookieOptions, SECURITY_HEADERS, constant_time_eq,
+    parse_cookies, random_token, set_cookie, well_formed_token,
+};
+use crate::worker::Workers;
+use crate::{Config, HostError};
+
+struct HostState {
+    config: Config,
+    workers: Workers,
+    assets: RwLock<Arc<Assets>>,
+}
+
+/// A running host.
+pub struct Running {
+    /// Where it listens (the real port when configured with port 0).
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), HostError>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes requests in flight, and returns.
+    pub async fn stop(mut self) -> Result<(), HostError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.wait().await
+    }
+
+    /// Serves until the process is asked to stop (Ctrl-C or SIGTERM).
+    pub async fn wait(self) -> Result<(), HostError> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(HostError::Load(format!("the server task failed: {e}"))),
+        }
+    }
+}
+
+/// Loads the library and static files, starts the workers, binds, and
+/// serves in the background. `services` answer `perform` namespaces such
+/// as `store/`. With `stop_on_signal`, Ctrl-C and SIGTERM stop it.
+pub async fn start(
+    config: Config,
+    services: Vec<Arc<dyn Service>>,
+    stop_on_signal: bool,
+) -> Result<Running, HostError> {
+    let cfg = config.clone();
+    let (workers, assets) = tokio::task::spawn_blocking(move || -> Result<_, HostError> {
+        let library = Arc::new(Library::read(&cfg.lib_dir, &cfg.apps)?);
+        let assets = Arc::new(Assets::load(&cfg.static_dirs)?);
+        let urls = Arc::new(assets.urls().to_vec());
+        let workers = Workers::start(&cfg, library, urls, services)?;
+        Ok((workers, assets))
+    })
+    .await
+    .map_err(|e| HostError::Load(format!("loading the library failed: {e}")))??;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| HostError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| HostError::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    let dev = config.dev;
+    let state = Arc::new(HostState {
+        config,
+        workers,
+        assets: RwLock::new(assets),
+    });
+    if dev {
+        tokio::spawn(watch(state.clone()));
+    }
+    let app = router(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            if stop_on_signal {
+                tokio::select! {
+                    _ = rx => {}
+                    _ = shutdown_signal() => {}
+                }
+            } else {
+                let _ = rx.await;
+            }
+        };
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| HostError::Io {
+                what: "serving HTTP".to_owned(),
+                source: e,
+            })
+    });
+    tracing::info!("serving on http://{addr}");
+    Ok(Running {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn router(state: Arc<HostState>) -> Router {
+    Router::new()
+        .route("/static/{*path}", get(static_file))
+        .fallback(any(sx_route))
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(CompressionLayer::new())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+async fn security_headers(mut resp: Response) -> Response {
+    let headers = resp.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(*name) {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
+/// Every request that is not a static file: read it, check it, and hand
+/// it to an SX worker.
+async fn sx_route(State(state): State<Arc<HostState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let cookies = parse_cookies(
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let cookie_token = cookies
+        .iter()
+        .find(|(n, _)| n == CSRF_COOKIE)
+        .map(|(_, v)| v.clone())
+        .filter(|t| well_formed_token(t));
+    let fresh_token = cookie_token.is_none();
+    let csrf_token = cookie_token.clone().unwrap_or_else(random_token);
+    let secure = state.config.secure_cookies
+        || parts
+            .headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+
+    let max = state.config.max_body;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut refused = None;
+    let body = if declared.is_some_and(|n| n > max as u64) {
+        refused = Some(too_large(max));
+        bytes::Bytes::new()
+    } else {
+        match http_body_util::Limited::new(body, max).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                refused = Some(
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        too_large(max)
+                    } else {
+                        Refused {
+                            status: 400,
+                            title: "Bad request",
+                            message: format!("The request body could not be read: {e}."),
+                        }
+                    },
+                );
+                bytes::Bytes::new()
+            }
+        }
+    };
+
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let csrf_ok = safe
+        || cookie_token.as_deref().is_some_and(|expected| {
+            let submitted = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| form_field(&parts.headers, &body, CSRF_FIELD));
+            submitted.is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
+        });
+
+    let http_req = HttpRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers,
+        body,
+        csrf_token: csrf_token.clone(),
+        csrf_ok,
+        secure,
+        refused,
+    };
+    let mut resp = state.workers.dispatch(http_req).await;
+    if fresh_token {
+        let opts = CookieOptions {
+            secure,
+            ..CookieOptions::default()
+        };
+        if let Some(c) = set_cookie(CSRF_COOKIE, &csrf_token, &opts) {
+            resp.headers.push(("set-cookie".to_owned(), c));
+        }
+    }
+    into_axum(resp)
+}
+
+fn too_large(max: usize) -> Refused {
+    Refused {
+        status: 413,
+        title: "Payload too large",
+        message: format!("The request body is larger than this site accepts ({max} bytes)."),
+    }
+}
+
+/// A field of a url-encoded form body.
+fn form_field(headers: &HeaderMap, body: &[u8], name: &str) -> Option<String> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return None;
+    }
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn into_axum(resp: HttpResponse) -> Response {
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = Response::new(Body::from(resp.body));
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    for (name, value) in resp.headers {
+        let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) else {
+            // reply.rs validates SX-made headers; this guards the rest.
+            tracing::error!("dropping invalid response header {name:?}");
+            continue;
+        };
+        headers.append(n, v);
+    }
+    out
+}
+
+async fn static_file(
+    State(state): State<Arc<HostState>>,
+    Path(path): Path<String>,
+    req: Request,
+) -> Response {
+    let asset = state.assets.read().ok().and_then(|a| a.get(&path).cloned());
+    let Some(asset) = asset else {
+        return sx_route(State(state), req).await;
+    };
+    let not_modified = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == asset.etag.as_bytes());
+    let cache = if asset.immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(asset.body.clone()))
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
+        h.insert(header::ETAG, etag);
+    }
+    resp
+}
+
+/// `--dev`: polls the library and static directories and reloads on change.
+async fn watch(state: Arc<HostState>) {
+    let cfg = &state.config;
+    let mut dirs = library_dirs(&cfg.lib_dir, &cfg.apps);
+    dirs.extend(cfg.static_dirs.iter().cloned());
+    let mut last = snapshot(&dirs);
+    loop {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let d = dirs.clone();
+        let Ok(now) = tokio::task::spawn_blocking(move || snapshot(&d)).await else {
+            continue;
+        };
+        if now == last {
+            continue;
+        }
+        last = now;
+        let (lib_dir, apps, static_dirs) = (
+            cfg.lib_dir.clone(),
+            cfg.apps.clone(),
+            cfg.static_dirs.clone(),
+        );
+        let loaded = tokio::task::spawn_blocking(move || {
+            Ok::<_, HostError>((Library::read(&lib_dir, &apps)?, Assets::load(&static_dirs)?))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((library, assets))) => {
+                let urls = Arc::new(assets.urls().to_vec());
+                if let Ok(mut a) = state.assets.write() {
+                    *a = Arc::new(assets);
+                }
+                state.workers.reload(Arc::new(library), urls);
+            }
+            Ok(Err(e)) => tracing::error!("reload: {e}"),
+            Err(e) => tracing::error!("reload: {e}"),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The store as a [`Service`]: `(perform :store/get id)` and the other
+//! `store/` operations (see docs/store.md) carried out on the store's own
+//! connection pool while the request's machine waits.
+
+use sx::{EvalError, Value};
+
+use crate::ops::{LocalFuture, Service};
+
+pub struct StoreService(pub store::Store);
+
+impl Service for StoreService {
+    fn namespace(&self) -> &str {
+        "store"
+    }
+
+    fn perform(&self, op: &str, args: Vec<Value>) -> LocalFuture<Result<Value, EvalError>> {
+        // Decode now: the arguments are SX values and stay on this thread;
+        // what crosses to the pool is plain data.
+        let decoded = store::sx_ops::decode(op, &args);
+        let store = self.0.clone();
+        Box::pin(async move {
+            let op = decoded.map_err(|e| store::sx_ops::eval_error(&e))?;
+            let result = store
+                .execute(op)
+                .await
+                .map_err(|e| store::sx_ops::eval_error(&e))?;
+            store::sx_ops::encode(result).map_err(|e| store::sx_ops::eval_error(&e))
+        })
+    }
+}

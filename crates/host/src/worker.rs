@@ -1,0 +1,233 @@
+//! SX worker threads. SX values are reference-counted without atomics, so
+//! each worker owns an interpreter and runs a single-threaded tokio runtime
+//! with a `LocalSet`: every request is a local task whose machine suspends
+//! at each `perform` while the worker serves other requests. The HTTP side
+//! hands requests over by channel and gets plain-data responses back.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sx::{Machine, Outcome, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::HostError;
+use crate::app::App;
+use crate::config::{Config, RequestBudget};
+use crate::exchange::{HttpRequest, HttpResponse};
+use crate::library::Library;
+use crate::ops::{RequestScope, Service};
+
+enum Msg {
+    Request(HttpRequest, oneshot::Sender<HttpResponse>),
+    /// Load this library; keep serving the old one if it fails.
+    Reload(Arc<Library>, Arc<Vec<(String, String)>>),
+}
+
+struct Worker {
+    tx: mpsc::UnboundedSender<Msg>,
+    /// Requests handed over and not yet answered.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// The pool of SX workers.
+pub struct Workers {
+    workers: Vec<Worker>,
+    next: AtomicUsize,
+}
+
+/// What every worker shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub budget: RequestBudget,
+    pub dev: bool,
+    pub services: Arc<Vec<Arc<dyn Service>>>,
+}
+
+impl Workers {
+    /// Starts `config.workers` threads, each loading `library`. Fails (and
+    /// stops them) if the library does not load.
+    pub fn start(
+        config: &Config,
+        library: Arc<Library>,
+        asset_urls: Arc<Vec<(String, String)>>,
+        services: Vec<Arc<dyn Service>>,
+    ) -> Result<Workers, HostError> {
+        let shared = Shared {
+            budget: config.budget.clone(),
+            dev: config.dev,
+            services: Arc::new(services),
+        };
+        let mut workers = Vec::new();
+        for i in 0..config.workers.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let lib = library.clone();
+            let urls = asset_urls.clone();
+            let shared = shared.clone();
+            let in_flight = Arc::new(AtomicUsize::new(0));
+            let counter = in_flight.clone();
+            std::thread::Builder::new()
+                .name(format!("sx-worker-{i}"))
+                .spawn(move || worker_main(lib, urls, shared, rx, ready_tx, counter))
+                .map_err(|e| HostError::Io {
+                    what: "starting an SX worker thread".to_owned(),
+                    source: e,
+                })?;
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(HostError::Load(
+                        "an SX worker stopped while loading".to_owned(),
+                    ));
+                }
+            }
+            workers.push(Worker { tx, in_flight });
+        }
+        Ok(Workers {
+            workers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs a request on the least busy worker.
+    pub async fn dispatch(&self, req: HttpRequest) -> HttpResponse {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.workers.len();
+        let Some(worker) = (0..n)
+            .filter_map(|k| self.workers.get((start + k) % n))
+            .min_by_key(|w| w.in_flight.load(Ordering::Relaxed))
+        else {
+            return HttpResponse::text(503, "no SX workers are running");
+        };
+        worker.in_flight.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if worker.tx.send(Msg::Request(req, tx)).is_err() {
+            worker.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return HttpResponse::text(503, "the SX worker has stopped");
+        }
+        match rx.await {
+            Ok(resp) => resp,
+            Err(_) => HttpResponse::text(500, "the SX worker dropped the request"),
+        }
+    }
+
+    /// Asks every worker to load a new library (dev reload).
+    pub fn reload(&self, library: Arc<Library>, asset_urls: Arc<Vec<(String, String)>>) {
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Reload(library.clone(), asset_urls.clone()));
+        }
+    }
+}
+
+fn worker_main(
+    library: Arc<Library>,
+    asset_urls: Arc<Vec<(String, String)>>,
+    shared: Shared,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    ready: std::sync::mpsc::Sender<Result<(), HostError>>,
+    in_flight: Arc<AtomicUsize>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(HostError::Io {
+                what: "starting an SX worker's runtime".to_owned(),
+                source: e,
+            }));
+            return;
+        }
+    };
+    let mut current = match App::load(&library, &asset_urls, shared.dev) {
+        Ok(app) => Rc::new(RefCell::new(app)),
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    // In --dev, the error of the last failed reload, shown on every page
+    // until the library loads again.
+    let mut load_error: Option<Rc<str>> = None;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Request(req, reply) => {
+                    let app = current.clone();
+                    let shared = shared.clone();
+                    let counter = in_flight.clone();
+                    let load_error = load_error.clone();
+                    tokio::task::spawn_local(async move {
+                        let resp = match load_error {
+                            Some(e) => crate::reply::load_error_page(&e),
+                            None => crate::handle::handle(app, req, &shared).await,
+                        };
+                        counter.fetch_sub(1, Ordering::Relaxed);
+                        let _ = reply.send(resp);
+                    });
+                }
+                Msg::Reload(lib, urls) => match App::load(&lib, &urls, shared.dev) {
+                    Ok(app) => {
+                        // Requests in flight keep the app they started with.
+                        current = Rc::new(RefCell::new(app));
+                        load_error = None;
+                        tracing::info!("reloaded SX library ({} files)", lib.files.len());
+                    }
+                    Err(e) => {
+                        tracing::error!("reloading the SX library failed: {e}");
+                        load_error = Some(Rc::from(e.to_string()));
+                    }
+                },
+            }
+        }
+    });
+}
+
+/// Runs `f` with `args` on a fresh machine to the end, carrying out each
+/// `perform` asynchronously. The app is borrowed only while the machine
+/// runs, never across an `.await`, so other requests interleave.
+pub async fn run_sx(
+    app: &Rc<RefCell<App>>,
+    shared: &Shared,
+    scope: &RequestScope,
+    f: Value,
+    args: Vec<Value>,
+) -> Result<Value, sx::EvalError> {
+    let mut machine = Machine::new(f, args);
+    let mut outcome = with_budget(app, &shared.budget, |interp| machine.run(interp));
+    loop {
+        match outcome? {
+            Outcome::Done(v) => return Ok(v),
+            Outcome::Perform(req) => {
+                let answer = crate::ops::perform(&shared.services, scope, req).await;
+                outcome = with_budget(app, &shared.budget, |interp| match answer {
+                    Ok(v) => machine.resume(interp, v),
+                    Err(e) => machine.resume_error(interp, e),
+                });
+            }
+        }
+    }
+}
+
+fn with_budget<T>(
+    app: &Rc<RefCell<App>>,
+    budget: &RequestBudget,
+    f: impl FnOnce(&mut sx::Interp) -> T,
+) -> T {
+    let mut app = app.borrow_mut();
+    let interp = &mut app.interp;
+    interp.budget = sx::Budget {
+        max_steps: budget.max_steps,
+        max_time: budget.max_time,
+        max_heap: budget.max_heap,
+        heap_per_machine: true,
+        ..sx::Budget::default()
+    };
+    f(interp)
+}
