@@ -11,7 +11,7 @@
 import { Sym, Kw, List, El, Flt, RawHtml, toArray } from './values';
 import { numText, display, serialize, Dict, fail, typeName } from './data';
 import { callFn, Lambda, Component, globals, splitAttrs, setIslandWrapper } from './eval';
-import { Node as RNode, Owner, effect, effectAfter, untracked, withOwner, withReactiveBuild, Reactive } from './signals';
+import { Node as RNode, Owner, effect, effectAfter, untracked, withOwner, withReactiveBuild, Reactive, currentOwner } from './signals';
 import { readOne } from './reader';
 import { kw } from './values';
 
@@ -135,7 +135,10 @@ function applyAttrs(el: Element, attrs: [string, any][], hyd: boolean, trusted: 
       continue;
     }
     if (name.startsWith('on-') && callable(v)) {
-      el.addEventListener(name.slice(3), guarded(v));
+      // the listener goes with its island (a morph may keep the element for a re-hydration)
+      const type = name.slice(3), h = guarded(v);
+      el.addEventListener(type, h);
+      currentOwner()?.add(() => el.removeEventListener(type, h));
     } else if (v instanceof Reactive) {
       if (!hyd) setAttr(el, name, v.value);
       effectAfter(v.sources, () => setAttr(el, name, v.fn()));

@@ -172,6 +172,7 @@ export function withOwner<T>(o: Owner | null, fn: () => T): T {
   try { return fn(); } finally { owner = prev; }
 }
 
+export const currentOwner = () => owner;
 export const isSignal = (x: any): x is Node => x instanceof Node && !x.isEffect;
 
 /** Runs fn, returning its value and the signals it read (for reactive markup). */

@@ -213,3 +213,39 @@ test('islands rendered by the server (sx-web render-html) hydrate without a mism
   sx.evalString('nil');
   assert.equal(span.textContent, 'Count: 3 times');
 });
+
+test('morph keeps a hydrated island with the same props; a changed one is re-hydrated', async () => {
+  const { win, doc } = page(COUNTER + `<div id="box">${counterHtml(3, 'a')}${counterHtml(7, 'b')}<p>old</p></div>
+    <button id="m" sx-get="/m" sx-target="#box" sx-swap="morph">m</button>`, {
+    routes: { 'GET /m': `(<> (raw! ${sx.serialize(counterHtml(3, 'a') + counterHtml(8, 'b'))}) (p "new"))` },
+  });
+  click(win, doc.querySelector('#a .inc'));
+  click(win, doc.querySelector('#b .inc'));
+  assert.equal(doc.querySelector('#a .small').textContent, 'Count: 4');
+  click(win, doc.getElementById('m'));
+  await settle();
+  assert.equal(doc.querySelector('#box p').textContent, 'new');
+  assert.equal(doc.querySelector('#a span').textContent, 'Count: 4', 'same props: live state kept');
+  assert.equal(doc.querySelector('#b span').textContent, 'Count: 8', 'new props: the server HTML, hydrated again');
+  const clicks = [];
+  doc.querySelector('#b .inc').addEventListener('click', () => clicks.push(1));
+  sx.evalString('(define morph/handled 0)');
+  click(win, doc.querySelector('#b .inc'));
+  assert.equal(doc.querySelector('#b span').textContent, 'Count: 9');
+  assert.equal(clicks.length, 1);
+  click(win, doc.querySelector('#a .inc'));
+  assert.equal(doc.querySelector('#a span').textContent, 'Count: 5');
+});
+
+test('a disposed island removes its event listeners', () => {
+  const html = `<script type="text/sx">(define lis/count 0) (defisland ~lis () (button :on-click (fn (e) (set! lis/count (inc lis/count))) "b"))</script>
+  <sx-island data-sx-island="~lis" data-sx-props="{}"><button>b</button></sx-island>`;
+  const { win, doc } = page(html);
+  const island = doc.querySelector('sx-island');
+  const button = island.querySelector('button');
+  click(win, button);
+  assert.equal(sx.evalString('lis/count'), 1);
+  sx.disposeIslands(island);
+  click(win, button);
+  assert.equal(sx.evalString('lis/count'), 1, 'no handler after disposal');
+});
