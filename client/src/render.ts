@@ -158,9 +158,10 @@ function doc(p: Place): Document {
   return (p.parent.ownerDocument || p.parent) as Document;
 }
 
-function skipIgnorable(p: Place) {
-  // comments (and our own markers from an earlier life) carry no content
-  while (p.cur && p.cur.nodeType === 8) p.cur = p.cur.nextSibling;
+function skipIgnorable(p: Place, whitespace = false) {
+  // comments (and our own markers from an earlier life) carry no content;
+  // before an element or the end, whitespace-only text is indentation
+  while (p.cur && (p.cur.nodeType === 8 || (whitespace && p.cur.nodeType === 3 && !/\S/.test((p.cur as Text).data)))) p.cur = p.cur.nextSibling;
 }
 
 function putText(p: Place, text: string): Text {
@@ -188,7 +189,7 @@ function putElement(p: Place, v: El): void {
   const svg = p.svg || v.tag === 'svg';
   let el: Element;
   if (p.hyd) {
-    skipIgnorable(p);
+    skipIgnorable(p, true);
     const n = p.cur;
     if (!n || n.nodeType !== 1 || ((n as Element).localName !== v.tag && (n as Element).localName.toLowerCase() !== v.tag.toLowerCase())) {
       throw new HydrationMismatch(`expected <${v.tag}>`);
@@ -210,7 +211,7 @@ function putElement(p: Place, v: El): void {
   };
   for (const c of v.children) put(inner, c);
   if (p.hyd) {
-    skipIgnorable(inner);
+    skipIgnorable(inner, true);
     if (inner.cur) throw new HydrationMismatch(`unexpected content at the end of <${v.tag}>`);
   }
 }
@@ -343,7 +344,7 @@ export function hydrateIsland(el: Element): boolean {
       const tree = callFn(comp.fn, args);
       const p: Place = { parent: el, before: null, hyd: true, cur: el.firstChild, svg: false, trusted: false };
       put(p, tree);
-      skipIgnorable(p);
+      skipIgnorable(p, true);
       if (p.cur) throw new HydrationMismatch('unexpected content at the end of the island');
     })));
   } catch (e) {

@@ -249,3 +249,15 @@ test('a disposed island removes its event listeners', () => {
   click(win, button);
   assert.equal(sx.evalString('lis/count'), 1, 'no handler after disposal');
 });
+
+test('indentation in hand-written island HTML does not break hydration', () => {
+  const before = sx.hydrationMismatches;
+  const { win, doc } = page(COUNTER + `<sx-island data-sx-island="~counter" data-sx-props="{:start 1}">
+    <div class="counter">
+      <button class="dec">-</button><span class="small">Count: 1</span><button class="inc">+</button>
+    </div>
+  </sx-island>`);
+  assert.equal(sx.hydrationMismatches, before);
+  click(win, doc.querySelector('.inc'));
+  assert.equal(doc.querySelector('span').textContent, 'Count: 2');
+});
