@@ -65,11 +65,21 @@ impl App {
             ),
         );
         interp.define("host/dev?", Value::Bool(dev));
+        let mut forms = Vec::new();
         for file in &library.files {
-            interp
-                .eval_str(&file.text, &file.name)
+            let file_forms = sx::reader::read_all(&file.text, &file.name, true)
                 .map_err(|e| HostError::Load(e.to_string()))?;
+            for form in &file_forms {
+                interp
+                    .eval(form)
+                    .map_err(|e| HostError::Load(e.to_string()))?;
+            }
+            forms.extend(file_forms);
         }
+        interp.define(
+            "host/islands-sx",
+            Value::str(&crate::islands::island_source(&forms)),
+        );
         let routes = read_routes(&interp)?;
         Ok(App { interp, routes })
     }

@@ -20,6 +20,7 @@ pub mod assets;
 pub mod config;
 pub mod exchange;
 pub mod handle;
+pub mod islands;
 pub mod library;
 pub mod ops;
 pub mod reply;

@@ -106,7 +106,9 @@ fn attribute(tag: &str, name: &str, value: &Value, out: &mut String) -> Result<(
         return Err(RenderError::BadAttribute(name.to_owned()));
     }
     let text = match value {
-        Value::Nil | Value::Bool(false) => return Ok(()),
+        // Functions are event handlers (`:on-click (fn ...)`) that only the
+        // browser runtime can attach when it hydrates an island.
+        Value::Nil | Value::Bool(false) | Value::Closure(_) | Value::Native(_) => return Ok(()),
         Value::Bool(true) => {
             out.push(' ');
             out.push_str(name);

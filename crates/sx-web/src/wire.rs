@@ -98,7 +98,8 @@ fn attribute(tag: &str, name: &str, v: &Value, out: &mut String) -> Result<(), R
         return Err(RenderError::BadAttribute(name.to_owned()));
     }
     let text = match v {
-        Value::Nil | Value::Bool(false) => return Ok(()),
+        // Event handlers: attached by the browser runtime when it hydrates.
+        Value::Nil | Value::Bool(false) | Value::Closure(_) | Value::Native(_) => return Ok(()),
         Value::Bool(true) => {
             out.push_str(" :");
             out.push_str(name);
