@@ -102,20 +102,29 @@ impl Raw for RawSqlite {
                 "SELECT id, rev, cid, body, at FROM objects WHERE id = ?1 AND body IS NOT NULL",
             )
             .unwrap()
-            .query_row([id], |r| r.get::<_, String>(3))
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
             .ok()
+            .map(|t| t.3)
     }
     fn list_tagged(&mut self, tag: &str) -> usize {
         let mut st = self
             .0
             .prepare_cached(
-                "SELECT o.id, o.rev, o.cid, o.body, o.at FROM objects o JOIN relations r \
-                 ON r.src = o.id AND r.rel = ?1 AND r.peer = ?2 AND r.dst = ?3 \
-                 WHERE o.type = ?4 AND o.body IS NOT NULL ORDER BY o.id LIMIT ?5",
+                "SELECT o.id, o.rev, o.cid, o.body, o.at FROM relations r \
+                 JOIN objects o ON o.id = r.src WHERE r.peer = ?1 AND r.dst = ?2 \
+                 AND r.rel = ?3 AND o.type = ?4 AND o.body IS NOT NULL ORDER BY r.src LIMIT ?5",
             )
             .unwrap();
         let rows = st
-            .query_map(rusqlite::params!["tagged", "", tag, "post", 20], |r| {
+            .query_map(rusqlite::params!["", tag, "tagged", "post", 20], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
@@ -139,9 +148,9 @@ impl RawPg {
             "INSERT INTO revisions (id, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5)",
             "INSERT INTO fields (id, type, key, value) VALUES ($1, $2, $3, $4)",
             "SELECT id, rev, cid, body, at FROM objects WHERE id = $1 AND body IS NOT NULL",
-            "SELECT o.id, o.rev, o.cid, o.body, o.at FROM objects o JOIN relations r \
-             ON r.src = o.id AND r.rel = $1 AND r.peer = $2 AND r.dst = $3 \
-             WHERE o.type = $4 AND o.body IS NOT NULL ORDER BY o.id LIMIT $5",
+            "SELECT o.id, o.rev, o.cid, o.body, o.at FROM relations r \
+             JOIN objects o ON o.id = r.src WHERE r.peer = $1 AND r.dst = $2 \
+             AND r.rel = $3 AND o.type = $4 AND o.body IS NOT NULL ORDER BY r.src LIMIT $5",
         ];
         let st = sqls.iter().map(|s| c.prepare(s).unwrap()).collect();
         RawPg(c, st)
@@ -164,12 +173,16 @@ impl Raw for RawPg {
     }
     fn get(&mut self, id: &str) -> Option<String> {
         let rows = self.0.query(&self.1[4], &[&id]).unwrap();
-        rows.first().map(|r| r.get::<_, String>(3))
+        rows.first().map(|r| {
+            let t: (String, i64, String, String, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            t.3
+        })
     }
     fn list_tagged(&mut self, tag: &str) -> usize {
         let rows = self
             .0
-            .query(&self.1[5], &[&"tagged", &"", &tag, &"post", &20i64])
+            .query(&self.1[5], &[&"", &tag, &"tagged", &"post", &20i64])
             .unwrap();
         for r in &rows {
             let _: (String, i64, String, String, i64) =
@@ -206,6 +219,10 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
     let ids: Vec<String> = (0..n)
         .map(|i| format!("post:{:07}", (i * 7919) % n))
         .collect();
+    for id in ids.iter().take(2000) {
+        store.read(|tx| ops::get(tx, id)).unwrap();
+        raw.get(id);
+    }
     let s_get = measure(n, |i| {
         assert!(store.read(|tx| ops::get(tx, &ids[i])).unwrap().is_some());
     });
@@ -240,24 +257,22 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
         })
         .unwrap();
     let q = n / 10;
+    let list_q = |k: usize| ListQuery {
+        type_name: "post".into(),
+        related: Some(RelatedFilter {
+            rel: "tagged".into(),
+            target: Target::local(format!("tag:{}", k % TAGS)),
+            dir: store::Dir::Out,
+        }),
+        limit: Some(20),
+        ..Default::default()
+    };
+    for k in 0..TAGS {
+        store.read(|tx| ops::list(tx, &list_q(k))).unwrap();
+        raw.list_tagged(&format!("tag:{k}"));
+    }
     let s_list = measure(q, |i| {
-        let page = store
-            .read(|tx| {
-                ops::list(
-                    tx,
-                    &ListQuery {
-                        type_name: "post".into(),
-                        related: Some(RelatedFilter {
-                            rel: "tagged".into(),
-                            target: Target::local(format!("tag:{}", i % TAGS)),
-                            dir: store::Dir::Out,
-                        }),
-                        limit: Some(20),
-                        ..Default::default()
-                    },
-                )
-            })
-            .unwrap();
+        let page = store.read(|tx| ops::list(tx, &list_q(i))).unwrap();
         assert_eq!(page.items.len(), 20);
     });
     let r_list = measure(q, |i| {

@@ -1,9 +1,10 @@
 //! The two database backends behind one small synchronous interface.
 //!
 //! Every store operation is written once, against [`Tx`], with SQL that
-//! both SQLite and PostgreSQL accept (placeholders `$1`, `$2`, ..., which
-//! the SQLite side rewrites to `?1`, `?2`; SQL text never contains `$`
-//! otherwise). The few dialect
+//! both SQLite and PostgreSQL accept. Placeholders are written `?1`, `?2`,
+//! ... (SQLite's numbered form); the PostgreSQL side rewrites them to `$1`
+//! when it first prepares a statement, so SQL text never contains `?`
+//! otherwise. The few dialect
 //! differences are chosen with [`Tx::pg`]. Calls block; the async [`Store`]
 //! runs them on tokio's blocking pool.
 //!
@@ -146,16 +147,6 @@ impl Conn {
 
 struct SqliteTx<'a>(&'a mut rusqlite::Connection);
 
-/// SQLite reads `$1` as a *named* parameter numbered by first appearance;
-/// `?1` is numbered explicitly, so the shared SQL is rewritten to it.
-fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
-    if sql.contains('$') {
-        std::borrow::Cow::Owned(sql.replace('$', "?"))
-    } else {
-        std::borrow::Cow::Borrowed(sql)
-    }
-}
-
 fn sqlite_params<'a>(params: &'a [Param<'a>]) -> Vec<rusqlite::types::ToSqlOutput<'a>> {
     use rusqlite::types::{ToSqlOutput, Value, ValueRef};
     params
@@ -186,14 +177,14 @@ impl Tx for SqliteTx<'_> {
         false
     }
     fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
-        let mut st = self.0.prepare_cached(&sqlite_sql(sql))?;
+        let mut st = self.0.prepare_cached(sql)?;
         let n = st
             .execute(rusqlite::params_from_iter(sqlite_params(params)))
             .map_err(sqlite_error)?;
         Ok(n as u64)
     }
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        let mut st = self.0.prepare_cached(&sqlite_sql(sql))?;
+        let mut st = self.0.prepare_cached(sql)?;
         let n = st.column_count();
         let mut rows = st.query(rusqlite::params_from_iter(sqlite_params(params)))?;
         let mut out = Vec::new();
@@ -287,7 +278,9 @@ fn pg_statement<C: postgres::GenericClient>(
     if let Some(s) = cache.get(sql) {
         return Ok(s.clone());
     }
-    let s = c.prepare(sql).map_err(pg_error)?;
+    // The shared SQL numbers parameters `?1`, `?2`, ... (SQLite's
+    // spelling); PostgreSQL spells them `$1`. Rewritten once per statement.
+    let s = c.prepare(&sql.replace('?', "$")).map_err(pg_error)?;
     if cache.len() > 256 {
         cache.clear();
     }

@@ -147,7 +147,7 @@ fn each_record(tx: &mut dyn Tx, f: &mut dyn FnMut(Record) -> Result<()>) -> Resu
     loop {
         let rows = tx.query(
             "SELECT id, rev, cid, body, at FROM revisions \
-             WHERE id > $1 OR (id = $1 AND rev > $2) ORDER BY id, rev LIMIT $3",
+             WHERE id > ?1 OR (id = ?1 AND rev > ?2) ORDER BY id, rev LIMIT ?3",
             &[
                 Param::Text(&after_id),
                 Param::Int(after_rev),
@@ -189,14 +189,14 @@ fn each_record(tx: &mut dyn Tx, f: &mut dyn FnMut(Record) -> Result<()>) -> Resu
         let rows = if first {
             tx.query(
                 "SELECT src, rel, peer, dst, at FROM relations \
-                 ORDER BY src, rel, peer, dst LIMIT $1",
+                 ORDER BY src, rel, peer, dst LIMIT ?1",
                 &[Param::Int(PAGE)],
             )?
         } else {
             tx.query(
                 "SELECT src, rel, peer, dst, at FROM relations \
-                 WHERE (src, rel, peer, dst) > ($1, $2, $3, $4) \
-                 ORDER BY src, rel, peer, dst LIMIT $5",
+                 WHERE (src, rel, peer, dst) > (?1, ?2, ?3, ?4) \
+                 ORDER BY src, rel, peer, dst LIMIT ?5",
                 &[
                     Param::Text(&after.0),
                     Param::Text(&after.1),
@@ -523,7 +523,7 @@ fn write_record(tx: &mut dyn Tx, r: &Record) -> Result<()> {
             let ty = ops::check_id(id)?;
             for v in revs {
                 tx.exec(
-                    "INSERT INTO revisions (id, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO revisions (id, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                     &[
                         Param::Text(id),
                         Param::Int(v.rev),
@@ -537,7 +537,7 @@ fn write_record(tx: &mut dyn Tx, r: &Record) -> Result<()> {
                 return Ok(());
             };
             tx.exec(
-                "INSERT INTO objects (id, type, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO objects (id, type, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 &[
                     Param::Text(id),
                     Param::Text(ty),
@@ -550,7 +550,7 @@ fn write_record(tx: &mut dyn Tx, r: &Record) -> Result<()> {
             if let Some(body) = &last.body {
                 for (k, v) in ops::check_body(body.clone())?.fields {
                     tx.exec(
-                        "INSERT INTO fields (id, type, key, value) VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO fields (id, type, key, value) VALUES (?1, ?2, ?3, ?4)",
                         &[
                             Param::Text(id),
                             Param::Text(ty),
@@ -569,7 +569,7 @@ fn write_record(tx: &mut dyn Tx, r: &Record) -> Result<()> {
             at,
         } => {
             tx.exec(
-                "INSERT INTO relations (src, rel, peer, dst, at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO relations (src, rel, peer, dst, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 &[
                     Param::Text(src),
                     Param::Text(rel),
@@ -581,7 +581,7 @@ fn write_record(tx: &mut dyn Tx, r: &Record) -> Result<()> {
         }
         Record::Ref { name, value, at } => {
             tx.exec(
-                "INSERT INTO refs (name, value, at) VALUES ($1, $2, $3)",
+                "INSERT INTO refs (name, value, at) VALUES (?1, ?2, ?3)",
                 &[Param::Text(name), Param::Text(value), Param::Int(*at)],
             )?;
         }

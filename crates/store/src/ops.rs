@@ -146,7 +146,7 @@ fn rows_to_objects(rows: Vec<Row>) -> Result<Vec<Object>> {
 pub fn get(tx: &mut dyn Tx, id: &str) -> Result<Option<Object>> {
     check_id(id)?;
     let rows = tx.query(
-        "SELECT id, rev, cid, body, at FROM objects WHERE id = $1 AND body IS NOT NULL",
+        "SELECT id, rev, cid, body, at FROM objects WHERE id = ?1 AND body IS NOT NULL",
         &[Param::Text(id)],
     )?;
     Ok(rows_to_objects(rows)?.into_iter().next())
@@ -154,7 +154,7 @@ pub fn get(tx: &mut dyn Tx, id: &str) -> Result<Option<Object>> {
 
 pub fn get_by_cid(tx: &mut dyn Tx, cid: &str) -> Result<Option<Object>> {
     let rows = tx.query(
-        "SELECT id, rev, cid, body, at FROM revisions WHERE cid = $1 ORDER BY id, rev LIMIT 1",
+        "SELECT id, rev, cid, body, at FROM revisions WHERE cid = ?1 ORDER BY id, rev LIMIT 1",
         &[Param::Text(cid)],
     )?;
     Ok(rows_to_objects(rows)?.into_iter().next())
@@ -163,7 +163,7 @@ pub fn get_by_cid(tx: &mut dyn Tx, cid: &str) -> Result<Option<Object>> {
 pub fn history(tx: &mut dyn Tx, id: &str) -> Result<Vec<Revision>> {
     check_id(id)?;
     let rows = tx.query(
-        "SELECT rev, cid, body, at FROM revisions WHERE id = $1 ORDER BY rev",
+        "SELECT rev, cid, body, at FROM revisions WHERE id = ?1 ORDER BY rev",
         &[Param::Text(id)],
     )?;
     rows.into_iter()
@@ -182,9 +182,9 @@ pub fn history(tx: &mut dyn Tx, id: &str) -> Result<Vec<Revision>> {
 /// row, locked for update on PostgreSQL.
 fn current(tx: &mut dyn Tx, id: &str) -> Result<Option<(i64, Option<String>)>> {
     let sql = if tx.pg() {
-        "SELECT rev, cid FROM objects WHERE id = $1 FOR UPDATE"
+        "SELECT rev, cid FROM objects WHERE id = ?1 FOR UPDATE"
     } else {
-        "SELECT rev, cid FROM objects WHERE id = $1"
+        "SELECT rev, cid FROM objects WHERE id = ?1"
     };
     let rows = tx.query(sql, &[Param::Text(id)])?;
     match rows.into_iter().next() {
@@ -237,23 +237,23 @@ pub fn put(tx: &mut dyn Tx, id: &str, body: &Body, expect: &Expect, at: i64) -> 
     ];
     if cur.is_some() {
         tx.exec(
-            "UPDATE objects SET type = $2, rev = $3, cid = $4, body = $5, at = $6 WHERE id = $1",
+            "UPDATE objects SET type = ?2, rev = ?3, cid = ?4, body = ?5, at = ?6 WHERE id = ?1",
             &p,
         )?;
-        tx.exec("DELETE FROM fields WHERE id = $1", &[Param::Text(id)])?;
+        tx.exec("DELETE FROM fields WHERE id = ?1", &[Param::Text(id)])?;
     } else {
         tx.exec(
-            "INSERT INTO objects (id, type, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO objects (id, type, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             &p,
         )?;
     }
     tx.exec(
-        "INSERT INTO revisions (id, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO revisions (id, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5)",
         &[p[0], p[2], p[3], p[4], p[5]],
     )?;
     for (k, v) in &body.fields {
         tx.exec(
-            "INSERT INTO fields (id, type, key, value) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO fields (id, type, key, value) VALUES (?1, ?2, ?3, ?4)",
             &[
                 Param::Text(id),
                 Param::Text(ty),
@@ -284,14 +284,14 @@ pub fn delete(tx: &mut dyn Tx, id: &str, expect: &Expect, at: i64) -> Result<Opt
     };
     let rev = rev + 1;
     tx.exec(
-        "UPDATE objects SET rev = $2, cid = NULL, body = NULL, at = $3 WHERE id = $1",
+        "UPDATE objects SET rev = ?2, cid = NULL, body = NULL, at = ?3 WHERE id = ?1",
         &[Param::Text(id), Param::Int(rev), Param::Int(at)],
     )?;
     tx.exec(
-        "INSERT INTO revisions (id, rev, cid, body, at) VALUES ($1, $2, NULL, NULL, $3)",
+        "INSERT INTO revisions (id, rev, cid, body, at) VALUES (?1, ?2, NULL, NULL, ?3)",
         &[Param::Text(id), Param::Int(rev), Param::Int(at)],
     )?;
-    tx.exec("DELETE FROM fields WHERE id = $1", &[Param::Text(id)])?;
+    tx.exec("DELETE FROM fields WHERE id = ?1", &[Param::Text(id)])?;
     Ok(Some(Written {
         id: id.to_owned(),
         rev,
@@ -309,64 +309,91 @@ fn limit_of(limit: Option<usize>) -> Result<i64> {
     Ok(n as i64)
 }
 
+/// Adds a parameter and returns its placeholder.
+fn bind<'a>(params: &mut Vec<Param<'a>>, p: Param<'a>) -> String {
+    params.push(p);
+    format!("?{}", params.len())
+}
+
 /// Lists live objects of one type in id order, `limit` at a time after
 /// the cursor `after`, keeping those whose indexed fields equal every
 /// filter and, if given, that have the relation.
 pub fn list(tx: &mut dyn Tx, q: &ListQuery) -> Result<Page<Object>> {
     check_type(&q.type_name)?;
     let limit = limit_of(q.limit)?;
-    let mut sql = String::from("SELECT o.id, o.rev, o.cid, o.body, o.at FROM objects o");
     let mut params: Vec<Param<'_>> = Vec::new();
-    let next = |params: &mut Vec<Param<'_>>| format!("${}", params.len() + 1);
+    // With a relation condition the relation's index drives the query:
+    // its source (or target) column is in id order, and joins the object.
+    // `CROSS JOIN` makes SQLite keep that order (PostgreSQL plans freely).
+    let (mut sql, key) = match &q.related {
+        None => (
+            String::from("SELECT o.id, o.rev, o.cid, o.body, o.at FROM objects o"),
+            "o.id",
+        ),
+        Some(r) => {
+            check_rel(&r.rel)?;
+            check_target(&r.target)?;
+            match r.dir {
+                Dir::Out => (
+                    String::from(
+                        "SELECT o.id, o.rev, o.cid, o.body, o.at FROM relations r \
+                         CROSS JOIN objects o",
+                    ),
+                    "r.src",
+                ),
+                Dir::In => {
+                    if !r.target.peer.is_empty() {
+                        return Err(StoreError::Invalid(
+                            "store: incoming relations come from local objects only".into(),
+                        ));
+                    }
+                    (
+                        String::from(
+                            "SELECT o.id, o.rev, o.cid, o.body, o.at FROM relations r \
+                             CROSS JOIN objects o",
+                        ),
+                        "r.dst",
+                    )
+                }
+            }
+        }
+    };
     for (i, (k, v)) in q.filters.iter().enumerate() {
-        let a = next(&mut params);
-        params.push(Param::Text(k));
-        let b = next(&mut params);
-        params.push(Param::Text(v));
+        let a = bind(&mut params, Param::Text(k));
+        let b = bind(&mut params, Param::Text(v));
         sql.push_str(&format!(
-            " JOIN fields f{i} ON f{i}.id = o.id AND f{i}.key = {a} AND f{i}.value = {b}"
+            " JOIN fields f{i} ON f{i}.id = o.id AND f{i}.type = o.type \
+             AND f{i}.key = {a} AND f{i}.value = {b}"
         ));
     }
+    sql.push_str(" WHERE");
     if let Some(r) = &q.related {
-        check_rel(&r.rel)?;
-        check_target(&r.target)?;
-        let rel = next(&mut params);
-        params.push(Param::Text(&r.rel));
         match r.dir {
             Dir::Out => {
-                let peer = next(&mut params);
-                params.push(Param::Text(&r.target.peer));
-                let dst = next(&mut params);
-                params.push(Param::Text(&r.target.id));
+                let peer = bind(&mut params, Param::Text(&r.target.peer));
+                let dst = bind(&mut params, Param::Text(&r.target.id));
+                let rel = bind(&mut params, Param::Text(&r.rel));
                 sql.push_str(&format!(
-                    " JOIN relations r ON r.src = o.id AND r.rel = {rel} AND r.peer = {peer} AND r.dst = {dst}"
+                    " o.id = r.src AND r.peer = {peer} AND r.dst = {dst} AND r.rel = {rel} AND"
                 ));
             }
             Dir::In => {
-                if !r.target.peer.is_empty() {
-                    return Err(StoreError::Invalid(
-                        "store: incoming relations come from local objects only".into(),
-                    ));
-                }
-                let src = next(&mut params);
-                params.push(Param::Text(&r.target.id));
+                let src = bind(&mut params, Param::Text(&r.target.id));
+                let rel = bind(&mut params, Param::Text(&r.rel));
                 sql.push_str(&format!(
-                    " JOIN relations r ON r.dst = o.id AND r.peer = '' AND r.rel = {rel} AND r.src = {src}"
+                    " o.id = r.dst AND r.src = {src} AND r.rel = {rel} AND r.peer = '' AND"
                 ));
             }
         }
     }
-    let t = next(&mut params);
-    params.push(Param::Text(&q.type_name));
-    sql.push_str(&format!(" WHERE o.type = {t} AND o.body IS NOT NULL"));
+    let t = bind(&mut params, Param::Text(&q.type_name));
+    sql.push_str(&format!(" o.type = {t} AND o.body IS NOT NULL"));
     if let Some(after) = &q.after {
-        let a = next(&mut params);
-        params.push(Param::Text(after));
-        sql.push_str(&format!(" AND o.id > {a}"));
+        let a = bind(&mut params, Param::Text(after));
+        sql.push_str(&format!(" AND {key} > {a}"));
     }
-    let l = next(&mut params);
-    params.push(Param::Int(limit));
-    sql.push_str(&format!(" ORDER BY o.id LIMIT {l}"));
+    let l = bind(&mut params, Param::Int(limit));
+    sql.push_str(&format!(" ORDER BY {key} LIMIT {l}"));
     let items = rows_to_objects(tx.query(&sql, &params)?)?;
     let next = if items.len() as i64 == limit {
         items.last().map(|o| o.id.clone())
@@ -381,7 +408,7 @@ pub fn relate(tx: &mut dyn Tx, src: &str, rel: &str, to: &Target, at: i64) -> Re
     check_rel(rel)?;
     check_target(to)?;
     let n = tx.exec(
-        "INSERT INTO relations (src, rel, peer, dst, at) VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO relations (src, rel, peer, dst, at) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT DO NOTHING",
         &[
             Param::Text(src),
@@ -399,7 +426,7 @@ pub fn unrelate(tx: &mut dyn Tx, src: &str, rel: &str, to: &Target) -> Result<bo
     check_rel(rel)?;
     check_target(to)?;
     let n = tx.exec(
-        "DELETE FROM relations WHERE src = $1 AND rel = $2 AND peer = $3 AND dst = $4",
+        "DELETE FROM relations WHERE src = ?1 AND rel = ?2 AND peer = ?3 AND dst = ?4",
         &[
             Param::Text(src),
             Param::Text(rel),
@@ -420,8 +447,8 @@ pub fn related(tx: &mut dyn Tx, q: &RelatedQuery) -> Result<Page<Target>> {
             check_id(&q.id)?;
             match &q.after {
                 Some(t) => tx.query(
-                    "SELECT peer, dst FROM relations WHERE src = $1 AND rel = $2 \
-                     AND (peer > $3 OR (peer = $3 AND dst > $4)) ORDER BY peer, dst LIMIT $5",
+                    "SELECT peer, dst FROM relations WHERE src = ?1 AND rel = ?2 \
+                     AND (peer > ?3 OR (peer = ?3 AND dst > ?4)) ORDER BY peer, dst LIMIT ?5",
                     &[
                         Param::Text(&q.id),
                         Param::Text(&q.rel),
@@ -431,8 +458,8 @@ pub fn related(tx: &mut dyn Tx, q: &RelatedQuery) -> Result<Page<Target>> {
                     ],
                 )?,
                 None => tx.query(
-                    "SELECT peer, dst FROM relations WHERE src = $1 AND rel = $2 \
-                     ORDER BY peer, dst LIMIT $3",
+                    "SELECT peer, dst FROM relations WHERE src = ?1 AND rel = ?2 \
+                     ORDER BY peer, dst LIMIT ?3",
                     &[Param::Text(&q.id), Param::Text(&q.rel), Param::Int(limit)],
                 )?,
             }
@@ -444,8 +471,8 @@ pub fn related(tx: &mut dyn Tx, q: &RelatedQuery) -> Result<Page<Target>> {
             })?;
             let after = q.after.as_ref().map_or("", |t| t.id.as_str());
             tx.query(
-                "SELECT '' AS peer, src FROM relations WHERE peer = $1 AND dst = $2 AND rel = $3 \
-                 AND src > $4 ORDER BY src LIMIT $5",
+                "SELECT '' AS peer, src FROM relations WHERE peer = ?1 AND dst = ?2 AND rel = ?3 \
+                 AND src > ?4 ORDER BY src LIMIT ?5",
                 &[
                     Param::Text(&q.peer),
                     Param::Text(&q.id),
@@ -480,12 +507,12 @@ pub fn count(tx: &mut dyn Tx, id: &str, peer: &str, rel: &str, dir: Dir) -> Resu
         Dir::Out => {
             check_id(id)?;
             tx.query(
-                "SELECT COUNT(*) FROM relations WHERE src = $1 AND rel = $2",
+                "SELECT COUNT(*) FROM relations WHERE src = ?1 AND rel = ?2",
                 &[Param::Text(id), Param::Text(rel)],
             )?
         }
         Dir::In => tx.query(
-            "SELECT COUNT(*) FROM relations WHERE peer = $1 AND dst = $2 AND rel = $3",
+            "SELECT COUNT(*) FROM relations WHERE peer = ?1 AND dst = ?2 AND rel = ?3",
             &[Param::Text(peer), Param::Text(id), Param::Text(rel)],
         )?,
     };
@@ -498,9 +525,9 @@ pub fn count(tx: &mut dyn Tx, id: &str, peer: &str, rel: &str, dir: Dir) -> Resu
 pub fn get_ref(tx: &mut dyn Tx, name: &str) -> Result<Option<String>> {
     check_ref_name(name)?;
     let sql = if tx.pg() {
-        "SELECT value FROM refs WHERE name = $1 FOR UPDATE"
+        "SELECT value FROM refs WHERE name = ?1 FOR UPDATE"
     } else {
-        "SELECT value FROM refs WHERE name = $1"
+        "SELECT value FROM refs WHERE name = ?1"
     };
     match tx.query(sql, &[Param::Text(name)])?.into_iter().next() {
         Some(mut r) => Ok(Some(take(&mut r, 0)?.text()?)),
@@ -532,17 +559,17 @@ pub fn ref_cas(
     match (cur.is_some(), new) {
         (false, None) => {}
         (true, None) => {
-            tx.exec("DELETE FROM refs WHERE name = $1", &[Param::Text(name)])?;
+            tx.exec("DELETE FROM refs WHERE name = ?1", &[Param::Text(name)])?;
         }
         (false, Some(v)) => {
             tx.exec(
-                "INSERT INTO refs (name, value, at) VALUES ($1, $2, $3)",
+                "INSERT INTO refs (name, value, at) VALUES (?1, ?2, ?3)",
                 &[Param::Text(name), Param::Text(v), Param::Int(at)],
             )?;
         }
         (true, Some(v)) => {
             tx.exec(
-                "UPDATE refs SET value = $2, at = $3 WHERE name = $1",
+                "UPDATE refs SET value = ?2, at = ?3 WHERE name = ?1",
                 &[Param::Text(name), Param::Text(v), Param::Int(at)],
             )?;
         }
@@ -552,7 +579,7 @@ pub fn ref_cas(
 
 pub fn refs(tx: &mut dyn Tx, prefix: &str) -> Result<Vec<(String, String)>> {
     let rows = tx.query(
-        "SELECT name, value FROM refs WHERE substr(name, 1, length($1)) = $1 ORDER BY name",
+        "SELECT name, value FROM refs WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
         &[Param::Text(prefix)],
     )?;
     rows.into_iter()
@@ -569,7 +596,7 @@ pub fn send(tx: &mut dyn Tx, peer: &str, message: &str, at: i64) -> Result<()> {
         return Err(StoreError::Invalid("store: send needs a peer URL".into()));
     }
     tx.exec(
-        "INSERT INTO outbox (peer, message, at) VALUES ($1, $2, $3)",
+        "INSERT INTO outbox (peer, message, at) VALUES (?1, ?2, ?3)",
         &[Param::Text(peer), Param::Text(message), Param::Int(at)],
     )?;
     Ok(())
@@ -578,7 +605,7 @@ pub fn send(tx: &mut dyn Tx, peer: &str, message: &str, at: i64) -> Result<()> {
 pub fn outbox(tx: &mut dyn Tx, after: i64, limit: Option<usize>) -> Result<Vec<OutboxItem>> {
     let limit = limit_of(limit)?;
     let rows = tx.query(
-        "SELECT seq, peer, message, at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT seq, peer, message, at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         &[Param::Int(after), Param::Int(limit)],
     )?;
     rows.into_iter()
@@ -594,7 +621,7 @@ pub fn outbox(tx: &mut dyn Tx, after: i64, limit: Option<usize>) -> Result<Vec<O
 }
 
 pub fn outbox_ack(tx: &mut dyn Tx, seq: i64) -> Result<bool> {
-    Ok(tx.exec("DELETE FROM outbox WHERE seq = $1", &[Param::Int(seq)])? > 0)
+    Ok(tx.exec("DELETE FROM outbox WHERE seq = ?1", &[Param::Int(seq)])? > 0)
 }
 
 /// Applies effects in order inside the caller's transaction.

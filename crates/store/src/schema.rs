@@ -112,7 +112,7 @@ pub fn migrate(conn: &mut Conn) -> Result<()> {
         if found < SCHEMA_VERSION {
             let v = SCHEMA_VERSION.to_string();
             tx.exec(
-                "INSERT INTO store_meta (key, value) VALUES ('schema_version', $1) \
+                "INSERT INTO store_meta (key, value) VALUES ('schema_version', ?1) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 &[Param::Text(&v)],
             )?;
