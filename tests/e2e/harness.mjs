@@ -1,0 +1,165 @@
+// The end-to-end harness: builds what is missing (the host binary, the
+// client bundle), starts the real host serving lib/demo on a free port
+// with a fresh data dir, launches Debian's headless Chromium, and gives
+// each test a page that records the browser's console and errors, so a
+// failure says what the browser and the server said.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = process.env.ROSE_ASH_BIN || path.join(ROOT, 'target/debug/rose-ash');
+const CHROMIUM = process.env.SX_CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = path.join(ROOT, 'tests/e2e/artifacts');
+
+function run(cmd, args, cwd) {
+  console.error(`e2e: ${cmd} ${args.join(' ')} (in ${path.relative(ROOT, cwd) || '.'})`);
+  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`e2e setup: \`${cmd} ${args.join(' ')}\` failed (exit ${r.status})`);
+}
+
+/** Builds only what is missing: the host binary and the client bundle. */
+export function buildIfMissing() {
+  if (!existsSync(BIN)) run('cargo', ['build', '-p', 'rose-ash'], ROOT);
+  const client = path.join(ROOT, 'client');
+  if (!existsSync(path.join(client, 'dist/sx.js'))) {
+    if (!existsSync(path.join(client, 'node_modules'))) run('npm', ['ci'], client);
+    run('npm', ['run', 'build'], client);
+  }
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`e2e setup: ${CHROMIUM} is missing (apt-get install -y chromium, or set SX_CHROMIUM)`);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The host as a child process. `log` keeps its output for failure reports. */
+export async function startHost() {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rose-ash-e2e-'));
+  const base = `http://127.0.0.1:${port}`;
+  const log = [];
+  const child = spawn(BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--app', 'demo',
+    '--data-dir', dataDir, '--workers', '2', '--log-level', 'warn'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  const keep = chunk => {
+    for (const line of chunk.toString().split('\n')) if (line.trim()) log.push(line);
+    if (log.length > 400) log.splice(0, log.length - 400);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`the host exited while starting (${JSON.stringify(exited)}):\n${log.join('\n')}`);
+    try {
+      const r = await fetch(`${base}/demo`, { signal: AbortSignal.timeout(2000) });
+      if (r.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the host did not answer ${base}/demo within 30 s:\n${log.join('\n')}`);
+    }
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return {
+    base,
+    log,
+    tail: (n = 30) => log.slice(-n).join('\n'),
+    async stop() {
+      if (!exited) {
+        const gone = new Promise(r => child.once('exit', r));
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await gone;
+        clearTimeout(t);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+  });
+}
+
+/**
+ * Runs `fn(page, ctx)` in a fresh browser context. Console errors and
+ * uncaught page errors fail the test; on any failure the error is
+ * extended with the page's URL, what the browser logged, the server log's
+ * tail, and a screenshot path.
+ */
+export async function withPage(env, name, fn, { allowConsoleErrors = false, viewport } = {}) {
+  const context = await env.browser.newContext({ viewport: viewport || { width: 1000, height: 700 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(5000);
+  const consoleLines = [];
+  const problems = [];
+  page.on('console', m => {
+    const line = `[console.${m.type()}] ${m.text()}`;
+    consoleLines.push(line);
+    if (m.type() === 'error' && !allowConsoleErrors && !/Failed to load resource/.test(m.text())) problems.push(line);
+    // The runtime warns when an island's server HTML does not match its first render.
+    if (m.type() === 'warning' && /mismatch|hydrat/i.test(m.text())) problems.push(line);
+  });
+  page.on('pageerror', e => { consoleLines.push(`[pageerror] ${e.message}`); problems.push(`[pageerror] ${e.message}`); });
+  const requests = [];
+  page.on('request', r => requests.push({ method: r.method(), url: r.url(), headers: r.headers() }));
+  try {
+    await fn(page, { requests, consoleLines, base: env.host.base });
+    if (problems.length) throw new Error(`the browser reported problems:\n${problems.join('\n')}`);
+    if (process.env.E2E_VERBOSE) console.error(`--- ${name}: browser console\n${consoleLines.join('\n')}`);
+  } catch (e) {
+    let shot = '';
+    try {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      shot = path.join(ARTIFACTS, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`);
+      await page.screenshot({ path: shot, fullPage: true });
+    } catch { shot = '(no screenshot)'; }
+    const url = (() => { try { return page.url(); } catch { return '?'; } })();
+    const frames = String(e.stack || '').split('\n').filter(l => /^\s+at /.test(l)).join('\n');
+    e.message = `${e.message}\n\n--- page: ${url}\n--- screenshot: ${shot}\n--- browser console:\n${consoleLines.join('\n') || '(nothing)'}\n--- server log (tail):\n${env.host.tail() || '(nothing)'}\n---`;
+    e.stack = `${e.name}: ${e.message}\n${frames}`;
+    throw e;
+  } finally {
+    await context.close();
+  }
+}
+
+/** Polls `fn` in the page until it returns a truthy value; names what it waited for on timeout. */
+export async function until(page, what, fn, arg, timeout = 5000) {
+  try {
+    return await page.waitForFunction(fn, arg, { timeout, polling: 25 });
+  } catch (e) {
+    throw new Error(`timed out after ${timeout} ms waiting for: ${what}`);
+  }
+}
+
+/** The visible text of the first element matching `sel` (trimmed, spaces collapsed). */
+export async function text(page, sel) {
+  const t = await page.locator(sel).first().textContent();
+  return (t || '').replace(/\s+/g, ' ').trim();
+}
