@@ -3,6 +3,7 @@
 // values, URL neutralisation) agree with the server's. Not in the browser
 // bundle: the browser renders to DOM nodes, never to HTML text.
 import { Flt, Kw, Sym, List, El, RawHtml } from './values';
+import { Lambda } from './eval';
 import { numText, display, fail, typeName } from './data';
 import { attrValue, validAttrName } from './render';
 import { def } from './prims';
@@ -23,6 +24,8 @@ export function renderHtml(v: any): string {
     let out = '<' + v.tag;
     for (const [name, val] of v.attrs) {
       if (!validAttrName(name)) fail('value', `bad attribute name ${name}`);
+      // As sx-web: a function (an island's :on-click handler) is left out.
+      if (val instanceof Lambda || typeof val === 'function') continue;
       const a = attrValue(v.tag, name, val);
       if (a === true) out += ' ' + name;
       else if (a !== null) out += ` ${name}="${escAttr(a)}"`;

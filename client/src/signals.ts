@@ -195,9 +195,11 @@ export function effectAfter(sources: Node[], fn: () => any, init?: () => void): 
   n.sources = sources.slice();
   n.children = new Owner();
   for (const s of sources) if (!s.observers.includes(n)) s.observers.push(n);
-  if (init) withOwner(n.children, init);
+  // Owned before init runs: if init throws (a hydration mismatch), the
+  // owner's disposal must still unsubscribe this node.
   const dispose = () => n.dispose();
   owner?.add(dispose);
+  if (init) withOwner(n.children, init);
   return dispose;
 }
 

@@ -81,6 +81,28 @@ test('mismatched server HTML is rendered afresh on the client', () => {
   assert.equal(island.querySelector('p'), null);
 });
 
+test('render-html leaves out function-valued attributes, as the server does (spec/tests/render.sx)', () => {
+  assert.equal(sx.evalString('(render-html (button :type "button" :on-click (fn (e) nil) "+"))'), '<button type="button">+</button>');
+});
+
+test('a reactive hole whose hydration failed is not left subscribed (mismatch, then its signal changes)', () => {
+  // Found by lib/demo's shared-signal page: a top-level signal already
+  // changed in this page, so the server's text no longer matches. The
+  // half-hydrated hole used to stay subscribed and crash on the next write.
+  const { doc } = page(`<script type="text/sx">(define shared-n (signal 2))
+    (defisland ~shows-n () (p :class "n" "n=" (deref shared-n)))</script>
+    <sx-island data-sx-island="~shows-n" data-sx-props="{}"><p class="n">n=0</p></sx-island>`);
+  const island = doc.querySelector('sx-island');
+  assert.equal(island.textContent, 'n=2', 'rendered afresh with the signal\'s value');
+  const errors = [];
+  const orig = console.error;
+  console.error = (...a) => errors.push(a.join(' '));
+  try { sx.evalString('(reset! shared-n 3)'); } finally { console.error = orig; }
+  assert.deepEqual(errors, []);
+  assert.equal(island.textContent, 'n=3');
+  assert.equal(island.querySelectorAll('p').length, 1);
+});
+
 test('islands arriving in swapped content hydrate, removed ones are disposed', async () => {
   const { win, doc } = page(COUNTER + '<div id="main"></div><button id="load" sx-get="/part" sx-target="#main">load</button><button id="clear" sx-get="/empty" sx-target="#main">clear</button>', {
     routes: {
