@@ -223,6 +223,30 @@ test('two islands share one signal', () =>
       && !document.querySelector('.cart button.empty'));
   }));
 
+test('two islands share one signal: it survives client navigation away and back', () =>
+  withPage(env, 'shared-signal-navigation', async (page) => {
+    await open(page, '/demo/shared-signal');
+    await mark(page);
+    await page.click('button.add-tea');
+    await until(page, 'the basket at 1 item', () => document.querySelector('.cart-count')?.textContent === '1');
+    await page.click('#main a[href="/demo"]');
+    await until(page, 'the gallery', () => document.querySelector('ul.gallery'));
+    await page.click('ul.gallery a[href="/demo/shared-signal"]');
+    await until(page, 'the basket still at 1 item', () => document.querySelector('.cart-count')?.textContent === '1');
+    // The server rendered an empty basket, so the basket island was rendered
+    // afresh on the client; it must be fully live.
+    await page.click('button.add-jam');
+    await until(page, 'the basket at 2 items, £8', () => document.querySelector('.cart-count').textContent === '2'
+      && document.querySelector('.cart-total').textContent === '8');
+    await page.goBack();
+    await until(page, 'the gallery after back', () => document.querySelector('ul.gallery'));
+    await page.goForward();
+    await until(page, 'the basket after forward', () => document.querySelector('.cart-count')?.textContent === '2');
+    await page.click('.cart button.empty');
+    await until(page, 'an empty basket', () => document.querySelector('.cart-count').textContent === '0');
+    assert.ok(await marked(page), 'the page was reloaded');
+  }, { allowRerender: true }));
+
 test('client navigation: boosted links and GET form, title, back/forward, opt-out', () =>
   withPage(env, 'navigation', async (page, { requests }) => {
     await open(page, '/demo/navigation');

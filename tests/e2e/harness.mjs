@@ -107,12 +107,13 @@ export async function launchBrowser() {
 }
 
 /**
- * Runs `fn(page, ctx)` in a fresh browser context. Console errors and
- * uncaught page errors fail the test; on any failure the error is
+ * Runs `fn(page, ctx)` in a fresh browser context. Console errors,
+ * uncaught page errors and hydration mismatches (an island whose server
+ * HTML did not match, re-rendered on the client) fail the test; on any failure the error is
  * extended with the page's URL, what the browser logged, the server log's
  * tail, and a screenshot path.
  */
-export async function withPage(env, name, fn, { allowConsoleErrors = false, viewport } = {}) {
+export async function withPage(env, name, fn, { allowConsoleErrors = false, allowRerender = false, viewport } = {}) {
   const context = await env.browser.newContext({ viewport: viewport || { width: 1000, height: 700 } });
   const page = await context.newPage();
   page.setDefaultTimeout(5000);
@@ -123,9 +124,11 @@ export async function withPage(env, name, fn, { allowConsoleErrors = false, view
     consoleLines.push(line);
     if (m.type() === 'error' && !allowConsoleErrors && !/Failed to load resource/.test(m.text())) problems.push(line);
     // The runtime warns when an island's server HTML does not match its first render.
-    if (m.type() === 'warning' && /mismatch|hydrat/i.test(m.text())) problems.push(line);
+    if (m.type() === 'warning' && /rendering it on the client|mismatch/i.test(m.text()) && !allowRerender) problems.push(line);
   });
   page.on('pageerror', e => { consoleLines.push(`[pageerror] ${e.message}`); problems.push(`[pageerror] ${e.message}`); });
+  // Which URL failed (Chromium's "Failed to load resource" does not say).
+  page.on('response', r => { if (r.status() >= 400) consoleLines.push(`[http ${r.status()}] ${r.request().method()} ${r.url()}`); });
   const requests = [];
   page.on('request', r => requests.push({ method: r.method(), url: r.url(), headers: r.headers() }));
   try {
