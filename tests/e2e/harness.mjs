@@ -4,7 +4,7 @@
 // each test a page that records the browser's console and errors, so a
 // failure says what the browser and the server said.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,15 @@ function run(cmd, args, cwd) {
   if (r.status !== 0) throw new Error(`e2e setup: \`${cmd} ${args.join(' ')}\` failed (exit ${r.status})`);
 }
 
+/** The newest modification time of the files under `dir` (0 if none). */
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) t = Math.max(t, statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
+  }
+  return t;
+}
+
 /** Builds only what is missing: the host binary and the client bundle. */
 export function buildIfMissing() {
   if (!existsSync(BIN)) run('cargo', ['build', '-p', 'rose-ash'], ROOT);
@@ -29,6 +38,14 @@ export function buildIfMissing() {
   if (!existsSync(path.join(client, 'dist/sx.js'))) {
     if (!existsSync(path.join(client, 'node_modules'))) run('npm', ['ci'], client);
     run('npm', ['run', 'build'], client);
+  }
+  // Present but older than its sources: say so (the run still uses it).
+  const bundle = path.join(client, 'dist/sx.js');
+  if (statSync(bundle).mtimeMs < newest(path.join(client, 'src'))) {
+    console.error('e2e: warning: client/dist/sx.js is older than client/src (run `npm run build` in client/)');
+  }
+  if (!process.env.ROSE_ASH_BIN && statSync(BIN).mtimeMs < newest(path.join(ROOT, 'crates'))) {
+    console.error('e2e: warning: target/debug/rose-ash is older than crates/ (run `cargo build -p rose-ash`)');
   }
   if (!existsSync(CHROMIUM)) {
     throw new Error(`e2e setup: ${CHROMIUM} is missing (apt-get install -y chromium, or set SX_CHROMIUM)`);
