@@ -213,6 +213,7 @@ test('two islands share one signal', () =>
     assert.equal(await text(page, '.cart-count'), '0');
     assert.equal(await page.locator('.cart button.empty').count(), 0);
     await page.click('button.add-tea');
+    await until(page, '"Basket: 1 item, £3"', () => /Basket: 1 item, £3/.test(document.querySelector('.cart').textContent));
     await page.click('button.add-cake');
     await until(page, 'the basket at 2 items, £7', () => document.querySelector('.cart-count').textContent === '2'
       && document.querySelector('.cart-total').textContent === '7');
