@@ -84,6 +84,10 @@ export async function startHost() {
   child.stderr.on('data', keep);
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
+  // Never leave the server running, even if the test run is interrupted.
+  const reap = () => { if (!exited) child.kill('SIGKILL'); };
+  process.once('exit', reap);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { reap(); process.exit(130); });
 
   const deadline = Date.now() + 30_000;
   for (;;) {
