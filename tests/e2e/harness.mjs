@@ -85,7 +85,10 @@ export async function startHost() {
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
   // Never leave the server running, even if the test run is interrupted.
-  const reap = () => { if (!exited) child.kill('SIGKILL'); };
+  const reap = () => {
+    if (!exited) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   process.once('exit', reap);
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { reap(); process.exit(130); });
 
