@@ -6,6 +6,8 @@
 //! URL-valued attributes whose scheme can run script (`javascript:`,
 //! `vbscript:`, non-image `data:`) are replaced by [`UNSAFE_URL`].
 
+use std::fmt::Write as _;
+
 use sx::Value;
 use sx::value::Element;
 
@@ -18,35 +20,47 @@ pub const UNSAFE_URL: &str = "about:invalid#sx-unsafe-url";
 /// Renders `v` as HTML, appending to `out`. On an error `out` may hold part
 /// of the output; callers that need all-or-nothing render into a fresh buffer.
 pub fn render_html(v: &Value, out: &mut String) -> Result<(), RenderError> {
-    node(v, out)
+    node(v, out, 0)
 }
 
 /// Renders `v` as an HTML string.
 pub fn render_html_string(v: &Value) -> Result<String, RenderError> {
     let mut out = String::with_capacity(256);
-    node(v, &mut out)?;
+    node(v, &mut out, 0)?;
     Ok(out)
 }
 
-fn node(v: &Value, out: &mut String) -> Result<(), RenderError> {
+/// How many element levels pass between checks that the native stack has
+/// room (checking at every element costs more than rendering it).
+const STACK_CHECK_EVERY: u32 = 32;
+
+fn node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
     match v {
         Value::Nil | Value::Bool(false) => Ok(()),
         Value::Str(s) => {
             escape_text(s, out);
             Ok(())
         }
-        Value::Int(_) | Value::Float(_) => {
+        Value::Int(i) => {
+            // No temporary string: this is the hottest case in tables.
+            let _ = write!(out, "{i}");
+            Ok(())
+        }
+        Value::Float(_) => {
             out.push_str(&sx::printer::number_text(v));
             Ok(())
         }
-        Value::Element(e) => stacker::maybe_grow(64 * 1024, 1024 * 1024, || element(e, out)),
+        Value::Element(e) if depth % STACK_CHECK_EVERY == 0 => {
+            stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || element(e, out, depth + 1))
+        }
+        Value::Element(e) => element(e, out, depth + 1),
         Value::List(l) => {
             for child in l.iter() {
-                node(child, out)?;
+                node(child, out, depth + 1)?;
             }
             Ok(())
         }
-        Value::Cell(c) => node(&c.borrow(), out),
+        Value::Cell(c) => node(&c.borrow(), out, depth),
         Value::Bool(true) | Value::Symbol(_) | Value::Keyword(_) => {
             let mut text = String::new();
             sx::printer::to_str(v, &mut text);
@@ -65,11 +79,11 @@ fn not_markup(v: &Value, context: &str) -> RenderError {
     }
 }
 
-fn element(e: &Element, out: &mut String) -> Result<(), RenderError> {
+fn element(e: &Element, out: &mut String, depth: u32) -> Result<(), RenderError> {
     match &*e.tag {
         "<>" => {
             for child in &e.children {
-                node(child, out)?;
+                node(child, out, depth)?;
             }
             return Ok(());
         }
@@ -93,7 +107,7 @@ fn element(e: &Element, out: &mut String) -> Result<(), RenderError> {
         return Ok(());
     }
     for child in &e.children {
-        node(child, out)?;
+        node(child, out, depth)?;
     }
     out.push_str("</");
     out.push_str(&e.tag);
