@@ -164,9 +164,16 @@ async fn respond(
                 ));
             }
             let mut resp = if req.wants_wire() {
-                // The runtime follows SX-Redirect itself (a 3xx would be
-                // followed invisibly by fetch).
-                HttpResponse::new(200, WIRE, "nil").with_header("sx-redirect", location)
+                // The runtime follows these itself (a 3xx would be followed
+                // invisibly by fetch): SX-Location keeps client navigation
+                // going for a boosted request, SX-Redirect loads the page.
+                let boosted = req.header("sx-boosted") == Some("true");
+                let name = if boosted {
+                    "sx-location"
+                } else {
+                    "sx-redirect"
+                };
+                HttpResponse::new(200, WIRE, "nil").with_header(name, location)
             } else {
                 if !(300..400).contains(&p.status) {
                     return Err(format!(
@@ -235,9 +242,21 @@ async fn page(
     let mut resp = if req.wants_wire() {
         let wire = sx_web::to_wire_string(&body).map_err(|e| e.to_string())?;
         let mut r = HttpResponse::new(status, WIRE, wire);
-        if let Some(t) = &title {
+        // The same text as the full page's <title> (host/title in SX).
+        let title_fn = app.borrow().interp.lookup("host/title");
+        let full_title = match title_fn {
+            Some(f) => {
+                let t = title.as_deref().map_or(Value::Nil, Value::str);
+                match run_sx(app, shared, scope, f, vec![t]).await {
+                    Ok(Value::Str(s)) => Some(s.to_string()),
+                    _ => title.clone(),
+                }
+            }
+            None => title.clone(),
+        };
+        if let Some(t) = full_title {
             let encoded =
-                percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC)
+                percent_encoding::utf8_percent_encode(&t, percent_encoding::NON_ALPHANUMERIC)
                     .to_string();
             r.headers.push(("sx-title".to_owned(), encoded));
         }

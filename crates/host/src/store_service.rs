@@ -16,7 +16,8 @@ impl Service for StoreService {
     fn perform(&self, op: &str, args: Vec<Value>) -> LocalFuture<Result<Value, EvalError>> {
         // Decode now: the arguments are SX values and stay on this thread;
         // what crosses to the pool is plain data.
-        let decoded = store::sx_ops::decode(op, &args);
+        // decode takes the full operation name, namespace included.
+        let decoded = store::sx_ops::decode(&format!("store/{op}"), &args);
         let store = self.0.clone();
         Box::pin(async move {
             let op = decoded.map_err(|e| store::sx_ops::eval_error(&e))?;

@@ -20,6 +20,7 @@ fn lib_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
     let lib = tmp.path().join("lib");
     for (from, to) in [
         (repo_root().join("lib/host"), lib.join("host")),
+        (repo_root().join("lib/store"), lib.join("store")),
         (
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testapp"),
             lib.join("testapp"),
@@ -43,7 +44,7 @@ fn config(lib: &Path) -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         lib_dir: lib.to_path_buf(),
-        apps: vec!["testapp".to_owned()],
+        apps: vec!["store".to_owned(), "testapp".to_owned()],
         static_dirs: vec![lib.join("../static")],
         data_dir: lib.join("../data"),
         dev: false,
@@ -71,7 +72,12 @@ impl Server {
         let (tmp, lib) = lib_dir(name);
         let mut cfg = config(&lib);
         f(&mut cfg);
-        let running = host::start(cfg, Vec::new(), false)
+        std::fs::create_dir_all(&cfg.data_dir).unwrap_or_else(|e| panic!("{e}"));
+        let store = store::Store::open_sqlite(&cfg.data_dir.join("store.sqlite"))
+            .unwrap_or_else(|e| panic!("store: {e}"));
+        let services: Vec<std::sync::Arc<dyn host::Service>> =
+            vec![std::sync::Arc::new(host::StoreService(store))];
+        let running = host::start(cfg, services, false)
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
         let base = format!("http://{}", running.addr);
@@ -455,7 +461,11 @@ async fn sx_requests_get_sx_wire() {
     assert_eq!(status, 200);
     assert_eq!(header(&h, "content-type"), "text/sx; charset=utf-8");
     assert_eq!(body, "(<> (h1 \"a\\\"b\"))");
-    assert_eq!(header(&h, "sx-title"), "Post%20a%22b");
+    // The same text as the full page's <title>.
+    assert_eq!(
+        header(&h, "sx-title"),
+        "Post%20a%22b%20%E2%80%94%20Rose%20Ash"
+    );
     // Errors too.
     let (status, _, body) = s
         .send(
@@ -480,6 +490,20 @@ async fn sx_requests_get_sx_wire() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "sx-redirect"), "/posts/z");
+    // A boosted form keeps client navigation going.
+    let (status, h, _) = s
+        .send(
+            s.client
+                .post(format!("{}/things", s.base))
+                .header("sx-request", "true")
+                .header("sx-boosted", "true")
+                .header("cookie", &cookie)
+                .header("x-csrf-token", &token)
+                .form(&[("slug", "y")]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "sx-location"), "/posts/y");
     s.stop().await;
 }
 
@@ -686,4 +710,33 @@ async fn a_library_that_does_not_load_stops_startup_with_its_position() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("GET / is declared twice"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_reach_the_store_through_perform() {
+    let s = Server::start("store").await;
+    let (token, cookie) = s.csrf().await;
+    let (status, h, _) = s
+        .send(
+            s.client
+                .post(format!("{}/notes", s.base))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("slug", "first"),
+                    ("text", "hello <world>"),
+                    ("_csrf", token.as_str()),
+                ]),
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&h, "location"), "/notes/first");
+    let (status, _, body) = s.get("/notes/first").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<p class=\"note\">hello &lt;world&gt;</p>"),
+        "{body}"
+    );
+    let (status, _, _) = s.get("/notes/missing").await;
+    assert_eq!(status, 404);
+    s.stop().await;
 }
