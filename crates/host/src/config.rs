@@ -57,7 +57,7 @@ impl Default for Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             lib_dir: PathBuf::from("lib"),
-            apps: vec!["site".to_owned()],
+            apps: ["store", "site", "demo"].map(str::to_owned).to_vec(),
             static_dirs: vec![PathBuf::from("static")],
             data_dir: PathBuf::from("data"),
             dev: false,

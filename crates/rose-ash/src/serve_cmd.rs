@@ -30,7 +30,7 @@ pub struct ServeArgs {
         long = "app",
         env = "ROSE_ASH_APPS",
         value_delimiter = ',',
-        default_value = "site"
+        default_value = "store,site,demo"
     )]
     apps: Vec<String>,
     /// Directories of static files, served under /static/ with hashed names.
