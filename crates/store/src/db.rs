@@ -75,6 +75,10 @@ pub trait Tx {
     fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64>;
     /// Runs a query, returning every row.
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>>;
+    /// Runs a query, returning its first row only (not stepping further).
+    fn query_first(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
 }
 
 /// A pooled connection of either kind.
@@ -189,25 +193,38 @@ impl Tx for SqliteTx<'_> {
         let mut rows = st.query(rusqlite::params_from_iter(sqlite_params(params)))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let mut row = Vec::with_capacity(n);
-            for i in 0..n {
-                use rusqlite::types::ValueRef;
-                row.push(match r.get_ref(i)? {
-                    ValueRef::Null => Col::Null,
-                    ValueRef::Integer(i) => Col::Int(i),
-                    ValueRef::Text(t) => Col::Text(String::from_utf8_lossy(t).into_owned()),
-                    other => {
-                        return Err(StoreError::Invalid(format!(
-                            "store: unexpected sqlite column type {:?}",
-                            other.data_type()
-                        )));
-                    }
-                });
-            }
-            out.push(row);
+            out.push(sqlite_row(r, n)?);
         }
         Ok(out)
     }
+    fn query_first(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+        let mut st = self.0.prepare_cached(sql)?;
+        let n = st.column_count();
+        let mut rows = st.query(rusqlite::params_from_iter(sqlite_params(params)))?;
+        match rows.next()? {
+            Some(r) => Ok(Some(sqlite_row(r, n)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn sqlite_row(r: &rusqlite::Row<'_>, n: usize) -> Result<Row> {
+    use rusqlite::types::ValueRef;
+    let mut row = Vec::with_capacity(n);
+    for i in 0..n {
+        row.push(match r.get_ref(i)? {
+            ValueRef::Null => Col::Null,
+            ValueRef::Integer(i) => Col::Int(i),
+            ValueRef::Text(t) => Col::Text(String::from_utf8_lossy(t).into_owned()),
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "store: unexpected sqlite column type {:?}",
+                    other.data_type()
+                )));
+            }
+        });
+    }
+    Ok(row)
 }
 
 fn pg_error(e: postgres::Error) -> StoreError {
@@ -342,6 +359,8 @@ impl Connector {
                 c.pragma_update(None, "journal_mode", "WAL")?;
                 c.pragma_update(None, "synchronous", "NORMAL")?;
                 c.pragma_update(None, "foreign_keys", "ON")?;
+                // 32 MiB of page cache per connection (the default is 2 MiB).
+                c.pragma_update(None, "cache_size", -32768)?;
                 c.set_prepared_statement_cache_capacity(64);
                 Ok(Conn::Sqlite(c))
             }

@@ -145,11 +145,13 @@ fn rows_to_objects(rows: Vec<Row>) -> Result<Vec<Object>> {
 
 pub fn get(tx: &mut dyn Tx, id: &str) -> Result<Option<Object>> {
     check_id(id)?;
-    let rows = tx.query(
+    let row = tx.query_first(
         "SELECT id, rev, cid, body, at FROM objects WHERE id = ?1 AND body IS NOT NULL",
         &[Param::Text(id)],
     )?;
-    Ok(rows_to_objects(rows)?.into_iter().next())
+    Ok(rows_to_objects(row.into_iter().collect())?
+        .into_iter()
+        .next())
 }
 
 pub fn get_by_cid(tx: &mut dyn Tx, cid: &str) -> Result<Option<Object>> {
@@ -186,8 +188,7 @@ fn current(tx: &mut dyn Tx, id: &str) -> Result<Option<(i64, Option<String>)>> {
     } else {
         "SELECT rev, cid FROM objects WHERE id = ?1"
     };
-    let rows = tx.query(sql, &[Param::Text(id)])?;
-    match rows.into_iter().next() {
+    match tx.query_first(sql, &[Param::Text(id)])? {
         None => Ok(None),
         Some(mut r) => Ok(Some((
             take(&mut r, 0)?.int()?,
