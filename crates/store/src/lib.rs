@@ -62,15 +62,29 @@ pub struct Store {
 }
 
 struct Inner {
+    /// Connections for writing (on SQLite: one, as SQLite has one writer).
     pool: Pool,
+    /// Connections that only read (SQLite: their page caches stay warm,
+    /// and readers never queue behind the writer). PostgreSQL: none, all
+    /// use `pool`.
+    readers: Option<Pool>,
     backend: Backend,
+}
+
+impl Inner {
+    fn read_pool(&self) -> &Pool {
+        self.readers.as_ref().unwrap_or(&self.pool)
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // A PostgreSQL client closes by blocking on its own runtime, which
         // tokio forbids inside async code: close the idle ones on a thread.
-        let conns = self.pool.drain();
+        let mut conns = self.pool.drain();
+        if let Some(r) = &mut self.readers {
+            conns.extend(r.drain());
+        }
         if !conns.is_empty() {
             let _ = std::thread::spawn(move || drop(conns)).join();
         }
@@ -87,7 +101,7 @@ impl Store {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        Store::open_with(Connector::Sqlite(path.to_path_buf()), Backend::Sqlite, 4)
+        Store::open_with(Connector::Sqlite(path.to_path_buf()), Backend::Sqlite, 1, 4)
     }
 
     /// Opens the PostgreSQL store at `url` (`postgres://user@host/db`).
@@ -114,7 +128,7 @@ impl Store {
             c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))?;
             config.options(&format!("-c search_path={s}"));
         }
-        Store::open_with(Connector::Pg(Box::new(config)), Backend::Postgres, 16)
+        Store::open_with(Connector::Pg(Box::new(config)), Backend::Postgres, 16, 0)
     }
 
     /// Opens the store a host is configured for: PostgreSQL when
@@ -133,11 +147,21 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    fn open_with(connector: Connector, backend: Backend, max: usize) -> Result<Store> {
-        let pool = Pool::new(connector, max);
+    fn open_with(
+        connector: Connector,
+        backend: Backend,
+        writers: usize,
+        readers: usize,
+    ) -> Result<Store> {
+        let pool = Pool::new(connector.clone(), writers);
         pool.run(schema::migrate)?;
+        let readers = (readers > 0).then(|| Pool::new(connector, readers));
         Ok(Store {
-            inner: Arc::new(Inner { pool, backend }),
+            inner: Arc::new(Inner {
+                pool,
+                readers,
+                backend,
+            }),
         })
     }
 
@@ -148,12 +172,12 @@ impl Store {
     /// Runs `f` on one connection, outside a transaction (single reads).
     /// Blocking.
     pub fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        self.inner.pool.run(|c| c.with(f))
+        self.inner.read_pool().run(|c| c.with(f))
     }
 
     /// Runs `f` in one read transaction: a consistent snapshot. Blocking.
     pub fn read_snapshot<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        self.inner.pool.run(|c| c.transaction(false, f))
+        self.inner.read_pool().run(|c| c.transaction(false, f))
     }
 
     /// Runs `f` in one transaction: all of it is committed, or none.
