@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use serde::Serialize;
 
+// The allocator rose-ash ships with, for every engine alike.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SX_TEMPLATES: &str = include_str!("../templates.sx");
 const BIGTABLE: &str = include_str!("../templates/bigtable.html");
 const TEAMS: &str = include_str!("../templates/teams.html");

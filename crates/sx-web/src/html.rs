@@ -226,6 +226,10 @@ pub fn is_url_attribute(name: &str) -> bool {
 /// whitespace and control characters inside a scheme (`java\tscript:` runs
 /// script), so they are dropped before the scheme is read.
 pub fn safe_url(tag: &str, name: &str, url: &str) -> bool {
+    if !url.contains(':') {
+        // No scheme at all: a relative URL.
+        return true;
+    }
     let cleaned: String = url
         .chars()
         .filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())

@@ -27,9 +27,36 @@ fn interner() -> &'static Mutex<Interner> {
     })
 }
 
+thread_local! {
+    /// This thread's copy of the names and ids it has used, so that
+    /// `as_str` and `new` on known names never take the process-wide lock
+    /// (several SX worker threads would contend on it). Names are never
+    /// freed, so a copy of the `&'static str` stays valid.
+    static LOCAL: std::cell::RefCell<(Vec<&'static str>, HashMap<&'static str, u32>)> =
+        std::cell::RefCell::new((Vec::new(), HashMap::new()));
+}
+
 impl Symbol {
     /// Interns `name`, returning its symbol.
     pub fn new(name: &str) -> Symbol {
+        let cached = LOCAL
+            .try_with(|l| l.try_borrow().ok().and_then(|l| l.1.get(name).copied()))
+            .ok()
+            .flatten();
+        if let Some(id) = cached {
+            return Symbol(id);
+        }
+        let sym = Symbol::intern(name);
+        let _ = LOCAL.try_with(|l| {
+            if let Ok(mut l) = l.try_borrow_mut() {
+                let leaked = sym.as_str();
+                l.1.insert(leaked, sym.0);
+            }
+        });
+        sym
+    }
+
+    fn intern(name: &str) -> Symbol {
         let mut table = interner().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(&id) = table.ids.get(name) {
             return Symbol(id);
@@ -43,8 +70,29 @@ impl Symbol {
 
     /// The symbol's name.
     pub fn as_str(self) -> &'static str {
+        let local = LOCAL
+            .try_with(|l| {
+                l.try_borrow()
+                    .ok()
+                    .and_then(|l| l.0.get(self.0 as usize).copied())
+            })
+            .ok()
+            .flatten();
+        if let Some(name) = local {
+            return name;
+        }
+        // Not seen on this thread yet: copy every name interned so far.
         let table = interner().lock().unwrap_or_else(|p| p.into_inner());
-        table.names.get(self.0 as usize).copied().unwrap_or("")
+        let name = table.names.get(self.0 as usize).copied().unwrap_or("");
+        let _ = LOCAL.try_with(|l| {
+            if let Ok(mut l) = l.try_borrow_mut() {
+                let have = l.0.len();
+                if let Some(more) = table.names.get(have..) {
+                    l.0.extend_from_slice(more);
+                }
+            }
+        });
+        name
     }
 
     /// The symbol's index in the intern table (stable for the process).

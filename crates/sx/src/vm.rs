@@ -546,7 +546,9 @@ impl Machine {
                 ),
             ));
         }
-        if self.steps % CHECK_EVERY < 64 || interp.budget.max_steps.is_some() {
+        // The clock and the heap counters cost more than a call: look at
+        // them about once per CHECK_EVERY calls.
+        if self.steps % CHECK_EVERY < 64 {
             if let (Some(max), Some(start)) = (b.max_time, self.started) {
                 if start.elapsed() > max {
                     return Err(EvalError::new(
@@ -583,10 +585,10 @@ impl Machine {
         self.steps += 1;
         self.fuel -= 1;
         if self.fuel == 0 {
-            self.fuel = if interp.budget.max_steps.is_some() {
-                1
-            } else {
-                64
+            // Check every 64 calls, or exactly where the step budget ends.
+            self.fuel = match interp.budget.max_steps {
+                Some(max) => max.saturating_sub(self.steps).clamp(1, 64) as u32,
+                None => 64,
             };
             self.check_budget(interp)?;
         }
@@ -1112,14 +1114,31 @@ impl Machine {
                         self.stack.push(d);
                     }
                     Op::MakeElement(tag, nattrs, nchildren) => {
+                        // Children straight off the stack (one exact-size
+                        // allocation), then the attribute pairs.
                         let at = self.stack.len() - 2 * nattrs as usize - nchildren as usize;
-                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let children = self.stack.split_off(at + 2 * nattrs as usize);
+                        let mut attrs = Vec::with_capacity(nattrs as usize);
+                        let mut pairs = self.stack.drain(at..);
+                        while let (Some(k), Some(v)) = (pairs.next(), pairs.next()) {
+                            let name = match k {
+                                Value::Keyword(s) | Value::Symbol(s) => s,
+                                Value::Str(s) => Symbol::new(&s),
+                                _ => continue,
+                            };
+                            attrs.push((name, v));
+                        }
+                        drop(pairs);
                         let tag = match proto.consts.get(tag as usize) {
                             Some(Value::Str(s)) => s.clone(),
                             _ => Rc::from("div"),
                         };
-                        let e = prims::make_element(tag, nattrs as usize, items);
-                        self.stack.push(e);
+                        self.stack
+                            .push(Value::Element(Rc::new(crate::value::Element {
+                                tag,
+                                attrs,
+                                children,
+                            })));
                     }
                     Op::Raise => {
                         let v = pop!(self);
