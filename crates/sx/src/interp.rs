@@ -238,7 +238,6 @@ impl Interp {
         crate::alloc::live_bytes()
     }
 
-
     /// A fresh symbol for macros: `prefix` plus a counter, never read from source.
     pub fn gensym(&mut self, prefix: &str) -> Symbol {
         self.gensym_counter += 1;
