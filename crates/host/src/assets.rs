@@ -11,6 +11,10 @@ use sha3::{Digest, Sha3_256};
 
 use crate::HostError;
 
+/// The browser runtime bundle (client/, built by esbuild; committed, and
+/// checked against a fresh build by scripts/test).
+pub const CLIENT_BUNDLE: &[u8] = include_bytes!("../../../client/dist/sx.js");
+
 /// One file in memory.
 #[derive(Debug, Clone)]
 pub struct Asset {
@@ -35,6 +39,10 @@ impl Assets {
     /// on equal names).
     pub fn load(dirs: &[PathBuf]) -> Result<Assets, HostError> {
         let mut assets = Assets::default();
+        // The browser runtime ships inside the binary, so `rose-ash serve`
+        // works from any directory without Node; a built client/dist/sx.js
+        // in a static directory (the default) replaces it.
+        assets.insert("sx.js", Bytes::from_static(CLIENT_BUNDLE));
         for dir in dirs {
             if !dir.exists() {
                 continue;

@@ -629,6 +629,18 @@ async fn static_files_have_hashed_names_and_long_caching() {
         )
         .await;
     assert_eq!(status, 304);
+    // The browser runtime is built in, with no static directory holding it.
+    let js = body
+        .split("<script src=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no runtime script in {body}"))
+        .to_owned();
+    assert!(js.starts_with("/static/sx.") && js.ends_with(".js"), "{js}");
+    let (status, h, code) = s.get(&js).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "content-type"), "text/javascript; charset=utf-8");
+    assert!(code.len() > 10_000);
     let (status, h, _) = s.get("/static/site.css").await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "cache-control"), "no-cache");
