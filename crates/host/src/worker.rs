@@ -199,13 +199,33 @@ pub async fn run_sx(
     f: Value,
     args: Vec<Value>,
 ) -> Result<Value, sx::EvalError> {
+    let started = std::time::Instant::now();
     let mut machine = Machine::new(f, args);
     let mut outcome = with_budget(app, &shared.budget, |interp| machine.run(interp));
     loop {
         match outcome? {
             Outcome::Done(v) => return Ok(v),
             Outcome::Perform(req) => {
-                let answer = crate::ops::perform(&shared.services, scope, req).await;
+                let io = crate::ops::perform(&shared.services, scope, req);
+                // The time budget covers IO waits too: an operation still
+                // running when it ends is abandoned, and the run stops.
+                let answer = match shared.budget.max_time {
+                    Some(max) => {
+                        let left = max.saturating_sub(started.elapsed());
+                        match tokio::time::timeout(left, io).await {
+                            Ok(answer) => answer,
+                            Err(_) => {
+                                return Err(sx::EvalError::new(
+                                    sx::ErrorKind::Budget,
+                                    format!(
+                                        "time budget exhausted: ran longer than {max:?} (waiting for IO)"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    None => io.await,
+                };
                 outcome = with_budget(app, &shared.budget, |interp| match answer {
                     Ok(v) => machine.resume(interp, v),
                     Err(e) => machine.resume_error(interp, e),

@@ -241,6 +241,16 @@ async fn budgets_end_runaway_code_with_500() {
     assert!(t.elapsed() < Duration::from_secs(10));
     let (status, _, _) = s.get("/heap").await;
     assert_eq!(status, 500);
+    s.stop().await;
+    // The time budget covers IO waits, and try cannot catch it.
+    let s = Server::start_with("budget-io", |c| {
+        c.budget.max_time = Some(Duration::from_millis(300))
+    })
+    .await;
+    let t = Instant::now();
+    let (status, _, body) = s.get("/long-io").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     let (status, _, _) = s.get("/").await;
     assert_eq!(status, 200);
     s.stop().await;
