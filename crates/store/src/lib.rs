@@ -32,13 +32,7 @@ use db::{Connector, Pool};
 /// The CID of canonical SX text: CIDv1, raw codec, sha3-256 multihash,
 /// base32-lower — the same as SX's `(cid v)` of the value it reads as.
 pub fn cid_of_canonical(text: &str) -> String {
-    use sha3::Digest as _;
-    let digest = sha3::Sha3_256::digest(text.as_bytes());
-    // A 32-byte digest always fits a 64-byte multihash.
-    match multihash::Multihash::<64>::wrap(0x16, &digest) {
-        Ok(mh) => cid::Cid::new_v1(0x55, mh).to_string(),
-        Err(_) => String::new(),
-    }
+    sx::cid_of_text(text)
 }
 
 /// Milliseconds since the Unix epoch.
