@@ -153,6 +153,37 @@ fn budgets_end_runaway_code_with_a_clear_error() {
         stderr(&out)
     );
 
+    // Named lets run as loops in their frame: budgets still stop them.
+    for (flag, value, expected) in [
+        ("--max-steps", "10000", "step budget exhausted"),
+        ("--timeout", "0.2", "time budget exhausted"),
+    ] {
+        let out = run(&[
+            "sx",
+            flag,
+            value,
+            "eval",
+            "-e",
+            "(let spin ((n 0)) (spin (+ n 1)))",
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
+    let out = run(&[
+        "sx",
+        "--max-heap-mb",
+        "64",
+        "eval",
+        "-e",
+        "(let grow ((n 0) (acc '())) (grow (+ n 1) (cons (str \"item\" n) acc)))",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("heap budget exhausted"),
+        "{}",
+        stderr(&out)
+    );
+
     let out = run(&[
         "sx",
         "--max-heap-mb",

@@ -26,9 +26,9 @@ pub mod vm;
 pub use dict::{Dict, Key};
 pub use error::{Error, ErrorKind, EvalError};
 pub use interp::{Budget, Interp};
+pub use prims::data::cid_of_text;
 pub use symbol::Symbol;
 pub use value::{List, TypeName, Value};
-pub use prims::data::cid_of_text;
 pub use vm::{Machine, Outcome, Request};
 
 /// JSON conversion exactly as `json-encode` and `json-decode` do it, for

@@ -52,6 +52,10 @@ pub enum Op {
     GroupMember(u16),
     Pop,
     Jump(u32),
+    /// Back to a loop's head (a named let run in its function's frame):
+    /// counts a step, as the call it replaces would, so budgets still stop
+    /// a loop.
+    LoopBack(u32),
     JumpIfFalse(u32),
     /// `and`: if the top is falsy jump, keeping it; else pop it.
     JumpIfFalseKeep(u32),
@@ -982,6 +986,10 @@ impl Machine {
                         self.stack.pop();
                     }
                     Op::Jump(t) => pc = t as usize,
+                    Op::LoopBack(t) => {
+                        try_!(self.tick(interp));
+                        pc = t as usize;
+                    }
                     Op::JumpIfFalse(t) => {
                         if !pop!(self).truthy() {
                             pc = t as usize;

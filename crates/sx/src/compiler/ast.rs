@@ -94,4 +94,73 @@ pub(crate) enum Expr {
         func: Box<Expr>,
     },
     Macro(Box<Expr>),
+    /// A named let run as a loop in the running function's frame (see
+    /// `Expander::named_loop`): `params` are set from `inits`, then `body`
+    /// runs; each `Recur` of this `id` (only ever in a tail position of
+    /// `body`) sets them anew and jumps back.
+    Loop {
+        id: usize,
+        params: Vec<BindingId>,
+        inits: Vec<Expr>,
+        body: Box<Expr>,
+    },
+    /// The named let's name called in a tail position of its body.
+    Recur(usize, Vec<Expr>, Pos),
+}
+
+impl Expr {
+    /// Whether every `Recur` in `self` is in a tail position (relative to
+    /// the loops it belongs to), given whether `self` itself is.
+    pub fn recurs_in_tail(&self, tail: bool) -> bool {
+        match self {
+            Expr::Recur(_, args, _) => tail && args.iter().all(|a| a.recurs_in_tail(false)),
+            Expr::If(t, a, b) => {
+                t.recurs_in_tail(false) && a.recurs_in_tail(tail) && b.recurs_in_tail(tail)
+            }
+            Expr::Seq(items) => {
+                let n = items.len();
+                items.iter().enumerate().all(|(i, x)| {
+                    let last = i + 1 == n && !matches!(x, Expr::Init(..) | Expr::Group(_));
+                    x.recurs_in_tail(tail && last)
+                })
+            }
+            Expr::Cells(_, body) => body.recurs_in_tail(tail),
+            Expr::Loop { inits, body, .. } => {
+                inits.iter().all(|x| x.recurs_in_tail(false)) && body.recurs_in_tail(tail)
+            }
+            Expr::Const(_) | Expr::Var(_) | Expr::Global(_) | Expr::Lambda(..) => true,
+            Expr::SetVar(_, v)
+            | Expr::SetGlobal(_, v)
+            | Expr::DefineGlobal(_, v)
+            | Expr::Init(_, v)
+            | Expr::Macro(v) => v.recurs_in_tail(false),
+            Expr::Component { func, .. } => func.recurs_in_tail(false),
+            Expr::Group(members) => members.iter().all(|(_, _, x)| x.recurs_in_tail(false)),
+            Expr::Call(f, args, _) => {
+                f.recurs_in_tail(false) && args.iter().all(|a| a.recurs_in_tail(false))
+            }
+            Expr::Inline(_, xs, _) | Expr::And(xs) | Expr::Or(xs) | Expr::Perform(xs, _) => {
+                xs.iter().all(|x| x.recurs_in_tail(false))
+            }
+            Expr::Try {
+                body,
+                catch,
+                finally,
+                ..
+            } => {
+                body.recurs_in_tail(false)
+                    && catch.as_ref().is_none_or(|(_, h)| h.recurs_in_tail(false))
+                    && finally
+                        .as_ref()
+                        .is_none_or(|(_, h)| h.recurs_in_tail(false))
+            }
+            Expr::Dict(entries, _) => entries.iter().all(|(_, x)| x.recurs_in_tail(false)),
+            Expr::Element {
+                attrs, children, ..
+            } => {
+                attrs.iter().all(|(_, x)| x.recurs_in_tail(false))
+                    && children.iter().all(|x| x.recurs_in_tail(false))
+            }
+        }
+    }
 }

@@ -55,6 +55,8 @@ struct Out {
     pos: Pos,
     /// Variable reads that are last uses: they move the value out.
     moves: std::collections::HashSet<*const Expr>,
+    /// Loops of this function: id to (head pc, parameter slots).
+    loops: std::collections::HashMap<usize, (u32, Vec<u16>)>,
 }
 
 impl Out {
@@ -155,6 +157,7 @@ impl Emitter<'_> {
             groups: Vec::new(),
             pos: func.pos,
             moves: super::liveness::last_uses(self.funcs, self.bindings, fid, body),
+            loops: std::collections::HashMap::new(),
         };
         for &p in &func.params {
             if self.bindings[p].needs_cell() {
@@ -308,6 +311,42 @@ impl Emitter<'_> {
                     }
                 }
                 self.expr(out, body, tail)?;
+            }
+            Expr::Loop {
+                id,
+                params,
+                inits,
+                body,
+            } => {
+                for init in inits {
+                    self.expr(out, init, false)?;
+                }
+                let slots: Vec<u16> = params.iter().map(|&b| self.bindings[b].slot).collect();
+                for &s in slots.iter().rev() {
+                    out.op(Op::SetLocal(s));
+                }
+                let head = out.here();
+                out.loops.insert(*id, (head, slots));
+                self.expr(out, body, tail)?;
+            }
+            Expr::Recur(id, args, pos) => {
+                let saved = out.pos;
+                out.pos = *pos;
+                for a in args {
+                    self.expr(out, a, false)?;
+                }
+                let Some((head, slots)) = out.loops.get(id).cloned() else {
+                    return Err(EvalError::new(
+                        ErrorKind::Syntax,
+                        "internal error: a loop's recursion outside the loop",
+                    ));
+                };
+                for &s in slots.iter().rev() {
+                    out.op(Op::SetLocal(s));
+                }
+                out.pos = *pos;
+                out.op(Op::LoopBack(head));
+                out.pos = saved;
             }
             Expr::Lambda(fid, body) => {
                 let proto = self.function(*fid, body, Some(out.fid))?;

@@ -37,6 +37,8 @@ pub(crate) fn expand_toplevel(interp: &mut Interp, form: &Value) -> Result<Progr
         scope: Vec::new(),
         ngroups: 0,
         nesting: 0,
+        loops: Vec::new(),
+        nloops: 0,
     };
     let body = x.expr(form, pos_of(form), Ctx::Toplevel)?;
     Ok(Program {
@@ -70,6 +72,20 @@ struct Expander<'a> {
     scope: Vec<(Symbol, BindingId)>,
     ngroups: usize,
     nesting: usize,
+    /// Named lets being tried as loops, innermost last.
+    loops: Vec<LoopTry>,
+    nloops: usize,
+}
+
+/// A named let being expanded as a loop: it stays one only if its name is
+/// used solely as a call with the right number of arguments, from its own
+/// function, in tail positions.
+struct LoopTry {
+    id: usize,
+    binding: BindingId,
+    func: FuncId,
+    nparams: usize,
+    ok: bool,
 }
 
 /// A parsed parameter list.
@@ -120,6 +136,10 @@ impl Expander<'_> {
     /// A reference to binding `b` from the running function: records the
     /// captures needed in every function between its owner and here.
     fn var_ref(&mut self, b: BindingId) -> Expr {
+        // A named let's name used as a value: it must be a real function.
+        for l in self.loops.iter_mut().filter(|l| l.binding == b) {
+            l.ok = false;
+        }
         let owner = self.bindings[b].func;
         let top = self.func_stack.len() - 1;
         if self.func_stack[top] == owner {
@@ -247,6 +267,19 @@ impl Expander<'_> {
                 if !self.interp.is_defined(s) && elements::is_element(s.as_str()) {
                     return self.element(Rc::from(s.as_str()), args, pos);
                 }
+            }
+        }
+        if let Value::Symbol(s) = head {
+            let cur = self.cur_func();
+            let target = self.lookup(*s).and_then(|b| {
+                self.loops
+                    .iter()
+                    .find(|l| l.binding == b && l.func == cur && l.nparams == args.len())
+                    .map(|l| l.id)
+            });
+            if let Some(id) = target {
+                let args = self.body_exprs(args, pos)?;
+                return Ok(Expr::Recur(id, args, pos));
             }
         }
         let f = self.expr(head, pos, Ctx::Inner)?;
@@ -845,6 +878,9 @@ impl Expander<'_> {
             return Err(self.err(pos, "named let needs bindings: (let loop ((i 0)) body...)"));
         };
         let pairs = self.binding_pairs(bindings, pos, "let")?;
+        if let Some(e) = self.named_loop(name, &pairs, body, pos) {
+            return Ok(e);
+        }
         // Initial values are evaluated outside the loop's scope.
         let mut inits = Vec::new();
         for (_, v) in &pairs {
@@ -876,6 +912,80 @@ impl Expander<'_> {
         exprs.push(Expr::Call(Box::new(Expr::Var(b)), call_args, pos));
         self.scope.truncate(scope_mark);
         Ok(Expr::Seq(exprs))
+    }
+
+    /// Tries a named let as a loop in the running function's frame: no
+    /// closure, no call per iteration. `None` (with every trace of the try
+    /// undone) when the name is used other than as a tail call from its own
+    /// body, or a loop variable is captured and assigned (it would need a
+    /// fresh cell per iteration); the caller then makes a real function.
+    fn named_loop(
+        &mut self,
+        name: Symbol,
+        pairs: &[(Symbol, Value)],
+        body: &[Value],
+        pos: Pos,
+    ) -> Option<Expr> {
+        let cur = self.cur_func();
+        let marks = (
+            self.bindings.len(),
+            self.funcs.len(),
+            self.ngroups,
+            self.scope.len(),
+            self.funcs[cur].nslots,
+        );
+        let attempt = (|| -> Result<Option<Expr>> {
+            let mut inits = Vec::new();
+            for (_, v) in pairs {
+                inits.push(self.expr(v, pos, Ctx::Inner)?);
+            }
+            let lb = self.new_binding(name, false, pos)?;
+            self.scope.push((name, lb));
+            let mut params = Vec::new();
+            for (n, _) in pairs {
+                let b = self.new_binding(*n, false, pos)?;
+                self.scope.push((*n, b));
+                params.push(b);
+            }
+            let id = self.nloops;
+            self.nloops += 1;
+            self.loops.push(LoopTry {
+                id,
+                binding: lb,
+                func: cur,
+                nparams: params.len(),
+                ok: true,
+            });
+            let body = self.body(body, pos);
+            let ok = self.loops.pop().is_some_and(|l| l.ok);
+            let body = body?;
+            if !ok
+                || params.iter().any(|&b| self.bindings[b].needs_cell())
+                || !body.recurs_in_tail(true)
+            {
+                return Ok(None);
+            }
+            Ok(Some(Expr::Loop {
+                id,
+                params,
+                inits,
+                body: Box::new(body),
+            }))
+        })();
+        match attempt {
+            Ok(Some(e)) => {
+                self.scope.truncate(marks.3);
+                Some(e)
+            }
+            _ => {
+                self.bindings.truncate(marks.0);
+                self.funcs.truncate(marks.1);
+                self.ngroups = marks.2;
+                self.scope.truncate(marks.3);
+                self.funcs[cur].nslots = marks.4;
+                None
+            }
+        }
     }
 
     fn letrec(&mut self, args: &[Value], pos: Pos) -> Result<Expr> {

@@ -7,9 +7,12 @@
 //! by the time `assoc` runs, its argument is the only reference and the
 //! dict is updated in place rather than copied along the path.
 //!
-//! A function body has no backward jumps (loops are calls), so one backward
-//! walk in reverse evaluation order finds, for every read, whether the
-//! variable is read again later on some path. Conservative choices: only
+//! One backward walk in reverse evaluation order finds, for every read,
+//! whether the variable is read again later on some path. The only backward
+//! jumps are named-let loops (`Expr::Loop`): at a loop's head everything
+//! its body reads counts as live, so a value from outside the loop is never
+//! moved inside it, while a loop variable read for the last time before
+//! the `Recur` that replaces it is. Conservative choices: only
 //! plain slots of the running function (never cells or captures), nothing
 //! inside a function that has a `try` (a caught error can resume evaluation
 //! in a handler that reads variables the body had already moved).
@@ -34,6 +37,7 @@ pub(crate) fn last_uses(
         bindings,
         fid,
         moves: &mut moves,
+        loop_heads: std::collections::HashMap::new(),
     };
     let mut live = HashSet::new();
     w.walk(body, &mut live);
@@ -91,6 +95,11 @@ fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
             attrs.iter().for_each(|(_, x)| visit(x, f));
             children.iter().for_each(|x| visit(x, f));
         }
+        Expr::Loop { inits, body, .. } => {
+            inits.iter().for_each(|x| visit(x, f));
+            visit(body, f);
+        }
+        Expr::Recur(_, xs, _) => xs.iter().for_each(|x| visit(x, f)),
         Expr::Const(_) | Expr::Var(_) | Expr::Global(_) | Expr::Lambda(..) | Expr::Group(_) => {}
     }
 }
@@ -100,6 +109,8 @@ struct Walk<'a> {
     bindings: &'a [Binding],
     fid: FuncId,
     moves: &'a mut HashSet<*const Expr>,
+    /// For each loop: what is live at its head (so after a `Recur`).
+    loop_heads: std::collections::HashMap<usize, (HashSet<BindingId>, Vec<BindingId>)>,
 }
 
 impl Walk<'_> {
@@ -187,6 +198,61 @@ impl Walk<'_> {
                 }
                 for (_, v) in attrs.iter().rev() {
                     self.walk(v, live);
+                }
+            }
+            Expr::Loop {
+                id,
+                params,
+                inits,
+                body,
+            } => {
+                // At the head: whatever the body reads (it may run again
+                // after any read, so nothing from outside the loop is moved
+                // inside it), plus what is read after the loop.
+                let mut head = live.clone();
+                visit(body, &mut |x| match x {
+                    Expr::Var(b) if self.tracked(*b) => {
+                        head.insert(*b);
+                    }
+                    Expr::Lambda(fid, _) => {
+                        for &b in &self.funcs[*fid].captures {
+                            if self.tracked(b) {
+                                head.insert(b);
+                            }
+                        }
+                    }
+                    Expr::Group(members) => {
+                        for (_, fid, _) in members {
+                            for &b in &self.funcs[*fid].captures {
+                                if self.tracked(b) {
+                                    head.insert(b);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                });
+                self.loop_heads.insert(*id, (head.clone(), params.clone()));
+                *live = head;
+                self.walk(body, live);
+                // Before the head the parameters are set from the inits.
+                for p in params {
+                    live.remove(p);
+                }
+                for init in inits.iter().rev() {
+                    self.walk(init, live);
+                }
+            }
+            Expr::Recur(id, args, _) => {
+                // A Recur sets the parameters and goes to the head.
+                // The old parameter values die there.
+                let (mut after, params) = self.loop_heads.get(id).cloned().unwrap_or_default();
+                for p in &params {
+                    after.remove(p);
+                }
+                *live = after;
+                for a in args.iter().rev() {
+                    self.walk(a, live);
                 }
             }
             Expr::Try { .. } => {
