@@ -123,81 +123,27 @@ fn perform_goes_to_the_cli_host() {
 
 #[test]
 fn budgets_end_runaway_code_with_a_clear_error() {
-    let out = run(&[
-        "sx",
-        "--max-steps",
-        "10000",
-        "eval",
-        "-e",
-        "(define (spin n) (spin (+ n 1))) (spin 0)",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("step budget exhausted"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = run(&[
-        "sx",
-        "--timeout",
-        "0.2",
-        "eval",
-        "-e",
-        "(define (spin n) (spin (+ n 1))) (spin 0)",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("time budget exhausted"),
-        "{}",
-        stderr(&out)
-    );
-
-    // Named lets run as loops in their frame: budgets still stop them.
-    for (flag, value, expected) in [
-        ("--max-steps", "10000", "step budget exhausted"),
-        ("--timeout", "0.2", "time budget exhausted"),
+    let spin = "(define (spin n) (spin (+ n 1))) (spin 0)";
+    let grow = "(define (grow n acc) (grow (+ n 1) (cons (str \"item\" n) acc))) (grow 0 '())";
+    // Named lets run as loops in their frame: budgets must stop them too.
+    let spin_loop = "(let spin ((n 0)) (spin (+ n 1)))";
+    let grow_loop = "(let grow ((n 0) (acc '())) (grow (+ n 1) (cons (str \"item\" n) acc)))";
+    for (flag, value, program, expected) in [
+        ("--max-steps", "10000", spin, "step budget exhausted"),
+        ("--timeout", "0.2", spin, "time budget exhausted"),
+        ("--max-heap-mb", "64", grow, "heap budget exhausted"),
+        ("--max-steps", "10000", spin_loop, "step budget exhausted"),
+        ("--timeout", "0.2", spin_loop, "time budget exhausted"),
+        ("--max-heap-mb", "64", grow_loop, "heap budget exhausted"),
     ] {
-        let out = run(&[
-            "sx",
-            flag,
-            value,
-            "eval",
-            "-e",
-            "(let spin ((n 0)) (spin (+ n 1)))",
-        ]);
-        assert_eq!(out.status.code(), Some(1));
-        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+        let out = run(&["sx", flag, value, "eval", "-e", program]);
+        assert_eq!(out.status.code(), Some(1), "{program}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{program}: {}",
+            stderr(&out)
+        );
     }
-    let out = run(&[
-        "sx",
-        "--max-heap-mb",
-        "64",
-        "eval",
-        "-e",
-        "(let grow ((n 0) (acc '())) (grow (+ n 1) (cons (str \"item\" n) acc)))",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("heap budget exhausted"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = run(&[
-        "sx",
-        "--max-heap-mb",
-        "64",
-        "eval",
-        "-e",
-        "(define (grow n acc) (grow (+ n 1) (cons (str \"item\" n) acc))) (grow 0 '())",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("heap budget exhausted"),
-        "{}",
-        stderr(&out)
-    );
 }
 
 #[test]
