@@ -278,7 +278,9 @@ async fn page(
         let doc = run_sx(app, shared, scope, document, vec![page])
             .await
             .map_err(|e| format!("host/document failed: {e}"))?;
-        let html = sx_web::render_html_string(&doc).map_err(|e| e.to_string())?;
+        // Pages are kilobytes: start big enough to rarely grow.
+        let mut html = String::with_capacity(16 * 1024);
+        sx_web::render_html(&doc, &mut html).map_err(|e| e.to_string())?;
         HttpResponse::new(status, HTML, html)
     };
     resp.headers.extend(headers);
