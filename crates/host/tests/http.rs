@@ -128,6 +128,14 @@ impl Server {
         (token, cookie)
     }
 
+    /// A POST to `path` carrying the client's CSRF cookie and token header.
+    fn post_with_token(&self, path: &str, cookie: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .header("x-csrf-token", token)
+    }
+
     async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
@@ -321,10 +329,7 @@ async fn oversized_body_gets_413() {
     let big = "x".repeat(100 * 1024);
     let (status, _, body) = s
         .send(
-            s.client
-                .post(format!("{}/echo", s.base))
-                .header("cookie", &cookie)
-                .header("x-csrf-token", &token)
+            s.post_with_token("/echo", &cookie, &token)
                 .header("content-type", "text/plain")
                 .body(big),
         )
@@ -384,10 +389,7 @@ async fn csrf_is_required_on_unsafe_methods() {
     assert_eq!(header(&h, "location"), "/posts/a");
     let (status, _, _) = s
         .send(
-            s.client
-                .post(&url)
-                .header("cookie", &cookie)
-                .header("x-csrf-token", &token)
+            s.post_with_token("/things", &cookie, &token)
                 .form(&[("slug", "b")]),
         )
         .await;
@@ -415,12 +417,7 @@ async fn request_data_reaches_sx() {
         r#"{"method":"GET","params":{},"query":{"a":"1","b":["2","3"]},"sx":false,"ua":"tester/1"}"#
     );
     let (token, cookie) = s.csrf().await;
-    let post = || {
-        s.client
-            .post(format!("{}/echo", s.base))
-            .header("cookie", &cookie)
-            .header("x-csrf-token", &token)
-    };
+    let post = || s.post_with_token("/echo", &cookie, &token);
     let (_, _, body) = s.send(post().form(&[("x", "1 & 2")])).await;
     assert_eq!(body, r#"{"body":null,"form":{"x":"1 & 2"},"json":null}"#);
     let (_, _, body) = s
@@ -490,11 +487,8 @@ async fn sx_requests_get_sx_wire() {
     let (token, cookie) = s.csrf().await;
     let (status, h, _) = s
         .send(
-            s.client
-                .post(format!("{}/things", s.base))
+            s.post_with_token("/things", &cookie, &token)
                 .header("sx-request", "true")
-                .header("cookie", &cookie)
-                .header("x-csrf-token", &token)
                 .form(&[("slug", "z")]),
         )
         .await;
@@ -503,12 +497,9 @@ async fn sx_requests_get_sx_wire() {
     // A boosted form keeps client navigation going.
     let (status, h, _) = s
         .send(
-            s.client
-                .post(format!("{}/things", s.base))
+            s.post_with_token("/things", &cookie, &token)
                 .header("sx-request", "true")
                 .header("sx-boosted", "true")
-                .header("cookie", &cookie)
-                .header("x-csrf-token", &token)
                 .form(&[("slug", "y")]),
         )
         .await;
