@@ -22,6 +22,7 @@ pub enum Param<'a> {
     Int(i64),
     Text(&'a str),
     NullText,
+    NullInt,
 }
 
 /// A result column.
@@ -158,7 +159,7 @@ fn sqlite_params<'a>(params: &'a [Param<'a>]) -> Vec<rusqlite::types::ToSqlOutpu
         .map(|p| match p {
             Param::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
             Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Param::NullText => ToSqlOutput::Owned(Value::Null),
+            Param::NullText | Param::NullInt => ToSqlOutput::Owned(Value::Null),
         })
         .collect()
 }
@@ -255,6 +256,7 @@ fn pg_params<'a>(params: &[Param<'a>]) -> PgParams<'a> {
                 Param::Int(i) => Box::new(i),
                 Param::Text(s) => Box::new(s),
                 Param::NullText => Box::new(None::<&str>),
+                Param::NullInt => Box::new(None::<i64>),
             }
         })
         .collect()

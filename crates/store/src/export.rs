@@ -5,12 +5,15 @@
 //! (object "post:a" (1 "bafk..." 1700000000000 {:title "A"}) (2 nil 1700000000500 nil))
 //! (relation "post:a" "tagged" "" "tag:x" 1700000000000)
 //! (ref "main" "bafk..." 1700000000000)
-//! (end :objects 1 :relations 1 :refs 1)
+//! (record "password" "member:a" "$argon2id$..." nil 1700000000000)
+//! (end :objects 1 :relations 1 :refs 1 :records 1)
 //! ```
 //!
 //! An object line holds every revision `(rev cid at body)` in order; a
 //! deletion has nil CID and body. Objects are in id order, relations in
-//! (src, rel, peer, dst) order, refs in name order, so the same store gives
+//! (src, rel, peer, dst) order, refs in name order,
+//! durable records in (ns, key) order (`:records` is left out of the end
+//! line when there are none), so the same store gives
 //! the same bytes from either backend.
 //!
 //! Import reads and checks the whole file first (syntax, ids, revision
@@ -45,6 +48,8 @@ pub struct Counts {
     pub revisions: u64,
     pub relations: u64,
     pub refs: u64,
+    /// Durable records (`kv.rs`).
+    pub records: u64,
 }
 
 /// One revision of an exported object.
@@ -73,6 +78,14 @@ enum Record {
     Ref {
         name: String,
         value: String,
+        at: i64,
+    },
+    /// A durable record (`kv.rs`); expiring ones are not exported.
+    Kv {
+        ns: String,
+        key: String,
+        value: String,
+        tag: Option<String>,
         at: i64,
     },
 }
@@ -117,6 +130,19 @@ impl Record {
             Record::Ref { name, value, at } => {
                 format!("(ref {} {} {at})", quoted(name), quoted(value))
             }
+            Record::Kv {
+                ns,
+                key,
+                value,
+                tag,
+                at,
+            } => format!(
+                "(record {} {} {} {} {at})",
+                quoted(ns),
+                quoted(key),
+                quoted(value),
+                tag.as_deref().map_or("nil".to_owned(), quoted)
+            ),
         }
     }
 
@@ -133,10 +159,17 @@ fn header() -> String {
 }
 
 fn end_line(c: &Counts) -> String {
-    format!(
-        "(end :objects {} :relations {} :refs {})",
+    let mut s = format!(
+        "(end :objects {} :relations {} :refs {}",
         c.objects, c.relations, c.refs
-    )
+    );
+    // Written only when there are records, so stores without any export
+    // exactly as before records existed.
+    if c.records > 0 {
+        s.push_str(&format!(" :records {}", c.records));
+    }
+    s.push(')');
+    s
 }
 
 /// Reads every record of the store, in export order, inside one snapshot.
@@ -240,6 +273,15 @@ fn each_record(tx: &mut dyn Tx, f: &mut dyn FnMut(Record) -> Result<()>) -> Resu
             at: take(&mut r, 2)?.int()?,
         })?;
     }
+    for r in crate::kv::durable(tx)? {
+        f(Record::Kv {
+            ns: r.ns,
+            key: r.key,
+            value: r.value,
+            tag: r.tag,
+            at: r.at,
+        })?;
+    }
     Ok(())
 }
 
@@ -269,6 +311,7 @@ pub fn export(store: &Store, out: &mut dyn Write) -> Result<Counts> {
                 }
                 Record::Relation { .. } => c.relations += 1,
                 Record::Ref { .. } => c.refs += 1,
+                Record::Kv { .. } => c.records += 1,
             }
             writeln!(out, "{}", r.line())?;
             Ok(())
@@ -415,9 +458,25 @@ impl Reader<'_> {
                     at: self.int(form, items.get(3), "the time")?,
                 })
             }
+            Some("record") => {
+                if items.len() != 6 {
+                    return Err(self.error(form, "a record is (record ns key value tag at)"));
+                }
+                let tag = match items.get(4) {
+                    Some(Value::Nil) => None,
+                    other => Some(self.string(form, other, "the record tag")?),
+                };
+                Ok(Record::Kv {
+                    ns: self.string(form, items.get(1), "the record namespace")?,
+                    key: self.string(form, items.get(2), "the record key")?,
+                    value: self.string(form, items.get(3), "the record value")?,
+                    tag,
+                    at: self.int(form, items.get(5), "the time")?,
+                })
+            }
             _ => Err(self.error(
                 form,
-                "expected (object ...), (relation ...), (ref ...) or (end ...)",
+                "expected (object ...), (relation ...), (ref ...), (record ...) or (end ...)",
             )),
         }
     }
@@ -505,6 +564,10 @@ fn parse(text: &str, name: &str) -> Result<(Vec<Record>, Counts)> {
                 counts.refs += 1;
                 format!("f {name}")
             }
+            Record::Kv { ns, key, .. } => {
+                counts.records += 1;
+                format!("k {ns} {key}")
+            }
         };
         if !seen.insert(key) {
             return Err(rd.error(form, "a duplicate of an earlier record"));
@@ -583,6 +646,25 @@ fn write_record(tx: &mut dyn Tx, r: &Record) -> Result<()> {
             tx.exec(
                 "INSERT INTO refs (name, value, at) VALUES (?1, ?2, ?3)",
                 &[Param::Text(name), Param::Text(value), Param::Int(*at)],
+            )?;
+        }
+        Record::Kv {
+            ns,
+            key,
+            value,
+            tag,
+            at,
+        } => {
+            crate::kv::put(
+                tx,
+                &crate::kv::Record {
+                    ns: ns.clone(),
+                    key: key.clone(),
+                    value: value.clone(),
+                    tag: tag.clone(),
+                    expires: None,
+                    at: *at,
+                },
             )?;
         }
     }

@@ -14,6 +14,7 @@
 mod db;
 mod error;
 pub mod export;
+pub mod kv;
 mod model;
 pub mod ops;
 mod schema;

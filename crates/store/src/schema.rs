@@ -64,7 +64,26 @@ const MIGRATIONS: &[Migration] = &[
         pg: "CREATE TABLE outbox (seq BIGSERIAL PRIMARY KEY, \
              peer TEXT NOT NULL, message TEXT NOT NULL, at BIGINT NOT NULL);",
     },
+    Migration {
+        sqlite: V3_RECORDS,
+        pg: V3_RECORDS,
+    },
 ];
+
+/// Records (see `kv.rs`): sessions, tokens, credentials, queues.
+const V3_RECORDS: &str = "
+CREATE TABLE kv (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    tag TEXT,
+    expires BIGINT,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (ns, key)
+);
+CREATE INDEX kv_by_tag ON kv (ns, tag);
+CREATE INDEX kv_by_expiry ON kv (expires);
+";
 
 /// The schema version this program writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

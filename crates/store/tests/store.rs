@@ -465,3 +465,89 @@ fn postgres_absent_fails_loudly() {
     let r = Store::open_postgres("postgres://postgres@127.0.0.1:1/test");
     assert!(r.is_err());
 }
+
+both!(records_expire_take_and_tag, |pg| {
+    let f = fresh(pg).await;
+    let s = f.store.clone();
+    let rec = |key: &str, tag: Option<&str>, expires: Option<i64>| kv::Record {
+        ns: "session".into(),
+        key: key.into(),
+        value: format!("v-{key}"),
+        tag: tag.map(str::to_owned),
+        expires,
+        at: 1_000,
+    };
+    let out = s
+        .run(move |s| {
+            s.write(|tx| {
+                kv::put(tx, &rec("a", Some("sid1"), None))?;
+                kv::put(tx, &rec("b", Some("sid1"), Some(5_000)))?;
+                kv::put(tx, &rec("c", Some("sid2"), Some(2_000)))?;
+                // Create-if-absent refuses a live key, replaces an expired one.
+                let dup = kv::insert(tx, &rec("a", None, None))?;
+                let mut late = rec("c", None, None);
+                late.at = 3_000;
+                let over_expired = kv::insert(tx, &late)?;
+                Ok((dup, over_expired))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, (false, true));
+    let (b_live, b_dead, tagged) = s
+        .run(|s| {
+            s.read(|tx| {
+                Ok((
+                    kv::get(tx, "session", "b", 4_999)?,
+                    kv::get(tx, "session", "b", 5_000)?,
+                    kv::tagged(tx, "session", "sid1", 4_000)?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(b_live.unwrap().value, "v-b");
+    assert_eq!(b_dead, None, "an expired record reads as absent");
+    assert_eq!(tagged.len(), 2);
+    // Take is single use.
+    let (first, second) = s
+        .run(|s| {
+            s.write(|tx| {
+                Ok((
+                    kv::take_record(tx, "session", "a", 4_000)?,
+                    kv::take_record(tx, "session", "a", 4_000)?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.unwrap().tag.as_deref(), Some("sid1"));
+    assert_eq!(second, None);
+    // Deleting by tag, purging by time.
+    let (gone, purged, left) = s
+        .run(|s| {
+            s.write(|tx| {
+                Ok((
+                    kv::delete_tagged(tx, "session", "sid1")?,
+                    kv::purge_expired(tx, 10_000)?,
+                    kv::list(tx, "session", "", 10, 10_000)?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!((gone, purged), (1, 0));
+    assert_eq!(
+        left.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        ["c"]
+    );
+    // Bad names are errors, not panics.
+    let bad = s
+        .run(|s| s.read(|tx| kv::get(tx, "", "x", 0)))
+        .await
+        .unwrap_err();
+    assert!(
+        bad.to_string().contains("invalid record namespace"),
+        "{bad}"
+    );
+});

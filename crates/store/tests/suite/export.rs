@@ -40,6 +40,18 @@ fn populate(s: &Store) {
         )?;
         ops::ref_cas(tx, "main", None, Some("bafkmain"), 5_000)?;
         ops::ref_cas(tx, "peer/cursor", None, Some("42"), 5_001)?;
+        // Durable records are exported; expiring ones are not.
+        let rec = |key: &str, tag: Option<&str>, expires: Option<i64>| kv::Record {
+            ns: "password".into(),
+            key: key.into(),
+            value: format!("$argon2id$\"{key}\"\n"),
+            tag: tag.map(str::to_owned),
+            expires,
+            at: 6_000,
+        };
+        kv::put(tx, &rec("member:a", None, None))?;
+        kv::put(tx, &rec("member:b", Some("admin"), None))?;
+        kv::put(tx, &rec("member:c", None, Some(i64::MAX)))?;
         Ok(())
     })
     .unwrap();
@@ -61,7 +73,7 @@ fn round_trip(from_pg: bool, to_pg: bool) {
     let text = export_text(&a.store);
     assert!(text.starts_with("(rose-ash-store :version 1)\n"));
     assert!(
-        text.ends_with("(end :objects 1101 :relations 1201 :refs 2)\n"),
+        text.ends_with("(end :objects 1101 :relations 1201 :refs 2 :records 2)\n"),
         "{}",
         &text[text.len() - 80..]
     );

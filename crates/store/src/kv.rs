@@ -1,0 +1,205 @@
+//! Records: small keyed values outside the object model, optionally
+//! expiring — sessions, single-use tokens, credentials, counters, a mail
+//! outbox. They have no revisions and no CIDs: what they hold is either
+//! short-lived or secret, and must not linger in an object's history.
+//!
+//! A record lives in a namespace (`ns`) under a key, holds a text value,
+//! may carry a `tag` (to find or delete a group at once: every session of
+//! one login, every refresh token of one grant) and may expire. An expired
+//! record reads as absent, and [`purge_expired`] removes it for good.
+//! Durable records (no expiry) are part of an export.
+
+use crate::db::{Param, Tx, take};
+use crate::error::{Result, StoreError};
+
+/// Longest namespace, key or tag.
+const MAX_NAME: usize = 512;
+
+/// One record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub ns: String,
+    pub key: String,
+    pub value: String,
+    pub tag: Option<String>,
+    /// When it expires, ms since the Unix epoch; `None` keeps it.
+    pub expires: Option<i64>,
+    /// When it was last written.
+    pub at: i64,
+}
+
+fn check(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() || s.len() > MAX_NAME || s.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "invalid record {what} {:?}",
+            s.chars().take(80).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "ns, key, value, tag, expires, at";
+
+fn row_record(mut r: crate::db::Row) -> Result<Record> {
+    Ok(Record {
+        ns: take(&mut r, 0)?.text()?,
+        key: take(&mut r, 1)?.text()?,
+        value: take(&mut r, 2)?.text()?,
+        tag: take(&mut r, 3)?.opt_text()?,
+        expires: match take(&mut r, 4)? {
+            crate::db::Col::Null => None,
+            c => Some(c.int()?),
+        },
+        at: take(&mut r, 5)?.int()?,
+    })
+}
+
+fn opt_int(v: Option<i64>) -> Param<'static> {
+    match v {
+        Some(i) => Param::Int(i),
+        None => Param::NullInt,
+    }
+}
+
+/// The live record `ns`/`key` (locked for the transaction on PostgreSQL,
+/// so a read-then-write sequence in one transaction is atomic).
+pub fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Record>> {
+    check("namespace", ns)?;
+    check("key", key)?;
+    let sql = if tx.pg() {
+        "SELECT ns, key, value, tag, expires, at FROM kv \
+         WHERE ns = ?1 AND key = ?2 AND (expires IS NULL OR expires > ?3) FOR UPDATE"
+    } else {
+        "SELECT ns, key, value, tag, expires, at FROM kv \
+         WHERE ns = ?1 AND key = ?2 AND (expires IS NULL OR expires > ?3)"
+    };
+    match tx.query_first(sql, &[Param::Text(ns), Param::Text(key), Param::Int(now)])? {
+        Some(r) => row_record(r).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Writes a record, replacing whatever was under its key.
+pub fn put(tx: &mut dyn Tx, rec: &Record) -> Result<()> {
+    check("namespace", &rec.ns)?;
+    check("key", &rec.key)?;
+    if let Some(t) = &rec.tag {
+        check("tag", t)?;
+    }
+    tx.exec(
+        "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, tag = excluded.tag, \
+         expires = excluded.expires, at = excluded.at",
+        &[
+            Param::Text(&rec.ns),
+            Param::Text(&rec.key),
+            Param::Text(&rec.value),
+            rec.tag.as_deref().map_or(Param::NullText, Param::Text),
+            opt_int(rec.expires),
+            Param::Int(rec.at),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes a record only if its key holds no live record; false if one is
+/// there (an expired one is replaced).
+pub fn insert(tx: &mut dyn Tx, rec: &Record) -> Result<bool> {
+    if get(tx, &rec.ns, &rec.key, rec.at)?.is_some() {
+        return Ok(false);
+    }
+    put(tx, rec)?;
+    Ok(true)
+}
+
+/// Removes and returns the live record `ns`/`key`: of two transactions
+/// taking the same key, exactly one gets it (single-use tokens).
+pub fn take_record(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Record>> {
+    let found = get(tx, ns, key, now)?;
+    if found.is_some() {
+        let n = tx.exec(
+            "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+            &[Param::Text(ns), Param::Text(key)],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes `ns`/`key`; true if something (live or expired) was there.
+pub fn delete(tx: &mut dyn Tx, ns: &str, key: &str) -> Result<bool> {
+    check("namespace", ns)?;
+    check("key", key)?;
+    Ok(tx.exec(
+        "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+        &[Param::Text(ns), Param::Text(key)],
+    )? > 0)
+}
+
+/// The live records of `ns` carrying `tag`, in key order.
+pub fn tagged(tx: &mut dyn Tx, ns: &str, tag: &str, now: i64) -> Result<Vec<Record>> {
+    check("namespace", ns)?;
+    check("tag", tag)?;
+    tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM kv WHERE ns = ?1 AND tag = ?2 \
+             AND (expires IS NULL OR expires > ?3) ORDER BY key"
+        ),
+        &[Param::Text(ns), Param::Text(tag), Param::Int(now)],
+    )?
+    .into_iter()
+    .map(row_record)
+    .collect()
+}
+
+/// Deletes every record of `ns` carrying `tag`; how many went.
+pub fn delete_tagged(tx: &mut dyn Tx, ns: &str, tag: &str) -> Result<u64> {
+    check("namespace", ns)?;
+    check("tag", tag)?;
+    tx.exec(
+        "DELETE FROM kv WHERE ns = ?1 AND tag = ?2",
+        &[Param::Text(ns), Param::Text(tag)],
+    )
+}
+
+/// Up to `limit` live records of `ns` with keys after `after`, in key
+/// order (for draining queues and listing small namespaces).
+pub fn list(tx: &mut dyn Tx, ns: &str, after: &str, limit: i64, now: i64) -> Result<Vec<Record>> {
+    check("namespace", ns)?;
+    tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM kv WHERE ns = ?1 AND key > ?2 \
+             AND (expires IS NULL OR expires > ?3) ORDER BY key LIMIT ?4"
+        ),
+        &[
+            Param::Text(ns),
+            Param::Text(after),
+            Param::Int(now),
+            Param::Int(limit),
+        ],
+    )?
+    .into_iter()
+    .map(row_record)
+    .collect()
+}
+
+/// Removes every record that expired by `now`; how many went.
+pub fn purge_expired(tx: &mut dyn Tx, now: i64) -> Result<u64> {
+    tx.exec(
+        "DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?1",
+        &[Param::Int(now)],
+    )
+}
+
+/// Every durable record (no expiry), in (ns, key) order, for export.
+pub fn durable(tx: &mut dyn Tx) -> Result<Vec<Record>> {
+    tx.query(
+        &format!("SELECT {COLUMNS} FROM kv WHERE expires IS NULL ORDER BY ns, key"),
+        &[],
+    )?
+    .into_iter()
+    .map(row_record)
+    .collect()
+}
