@@ -103,13 +103,35 @@ pub fn put(tx: &mut dyn Tx, rec: &Record) -> Result<()> {
 }
 
 /// Writes a record only if its key holds no live record; false if one is
-/// there (an expired one is replaced).
+/// there (an expired one is replaced). Of concurrent inserts of one key,
+/// exactly one succeeds.
 pub fn insert(tx: &mut dyn Tx, rec: &Record) -> Result<bool> {
-    if get(tx, &rec.ns, &rec.key, rec.at)?.is_some() {
-        return Ok(false);
+    check("namespace", &rec.ns)?;
+    check("key", &rec.key)?;
+    if let Some(t) = &rec.tag {
+        check("tag", t)?;
     }
-    put(tx, rec)?;
-    Ok(true)
+    tx.exec(
+        "DELETE FROM kv WHERE ns = ?1 AND key = ?2 AND expires IS NOT NULL AND expires <= ?3",
+        &[
+            Param::Text(&rec.ns),
+            Param::Text(&rec.key),
+            Param::Int(rec.at),
+        ],
+    )?;
+    let n = tx.exec(
+        "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (ns, key) DO NOTHING",
+        &[
+            Param::Text(&rec.ns),
+            Param::Text(&rec.key),
+            Param::Text(&rec.value),
+            rec.tag.as_deref().map_or(Param::NullText, Param::Text),
+            opt_int(rec.expires),
+            Param::Int(rec.at),
+        ],
+    )?;
+    Ok(n == 1)
 }
 
 /// Removes and returns the live record `ns`/`key`: of two transactions
