@@ -50,6 +50,10 @@ pub struct Config {
     /// Mark cookies `Secure` on every response (for a host behind a TLS
     /// proxy that does not send `X-Forwarded-Proto: https`).
     pub secure_cookies: bool,
+    /// Origins pages may submit forms to besides their own (the CSP's
+    /// `form-action`): an app's sign-out form ends at its identity
+    /// provider, and the browser checks every redirect of a submission.
+    pub form_action: Vec<String>,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             max_body: 1024 * 1024,
             budget: RequestBudget::default(),
             secure_cookies: false,
+            form_action: Vec::new(),
         }
     }
 }

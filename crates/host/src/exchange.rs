@@ -21,6 +21,8 @@ pub struct HttpRequest {
     pub csrf_ok: bool,
     /// Whether the client reached us over TLS (cookies get `Secure`).
     pub secure: bool,
+    /// The peer's address (for rate limits and logs), if known.
+    pub remote_addr: Option<std::net::SocketAddr>,
     /// Set when the HTTP side already refused the request (body too large,
     /// unreadable): the worker only renders the error page.
     pub refused: Option<Refused>,

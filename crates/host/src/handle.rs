@@ -94,6 +94,11 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
     };
     match run_sx(&app, shared, &scope, handler, vec![request]).await {
         Ok(v) => reply::reply(&app, shared, &req, &scope, v).await,
+        // `(raise (redirect ...))`, as `require-login` does: a response
+        // raised from deep inside a page ends it with that response.
+        Err(e) if e.kind == sx::ErrorKind::Raise && is_response(&e.value) => {
+            reply::reply(&app, shared, &req, &scope, e.value.clone()).await
+        }
         Err(e) => {
             tracing::error!(route = %route_name, path = %req.path, "SX error: {e}");
             let refusal = Refusal {
@@ -108,10 +113,15 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
     }
 }
 
+/// Whether `v` is a response dict (`{:response :redirect ...}`).
+fn is_response(v: &Value) -> bool {
+    matches!(v, Value::Dict(d) if matches!(d.get(&Value::kw("response")), Some(Value::Keyword(_))))
+}
+
 /// The request as SX sees it:
 /// `{:method "POST" :path "/p/x" :params {:slug "x"} :query {"q" "1"}
 ///   :form {...} :json v :body "text" :headers {...} :cookies {...}
-///   :sx-request true :url "/p/x?q=1"}`.
+///   :sx-request true :url "/p/x?q=1" :remote-addr "127.0.0.1"}`.
 /// Query and form fields given once are strings; repeated, lists.
 fn request_value(req: &HttpRequest, params: &[(String, String)]) -> Result<Value, Refusal> {
     let mut entries = vec![
@@ -152,6 +162,11 @@ fn request_value(req: &HttpRequest, params: &[(String, String)]) -> Result<Value
             ),
         ),
         (Value::kw("sx-request"), Value::Bool(req.wants_wire())),
+        (
+            Value::kw("remote-addr"),
+            req.remote_addr
+                .map_or(Value::Nil, |a| Value::str(&a.ip().to_string())),
+        ),
     ];
     if !req.body.is_empty() {
         let content_type = req

@@ -20,6 +20,7 @@ pub mod assets;
 pub mod config;
 pub mod exchange;
 pub mod handle;
+pub mod identity;
 pub mod islands;
 pub mod library;
 pub mod ops;
@@ -27,6 +28,7 @@ pub mod reply;
 pub mod routes;
 pub mod security;
 pub mod server;
+pub mod sso;
 pub mod store_service;
 pub mod worker;
 

@@ -23,9 +23,15 @@ pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 pub trait Service: Send + Sync + 'static {
     /// The namespace, e.g. `"store"`.
     fn namespace(&self) -> &str;
-    /// Carries out `op` (the name without namespace) with `args`. Decode
-    /// the arguments before the first `.await`: they are SX values.
-    fn perform(&self, op: &str, args: Vec<Value>) -> LocalFuture<Result<Value, EvalError>>;
+    /// Carries out `op` (the name without namespace) with `args`, for the
+    /// request in `scope`. Decode the arguments (and whatever is needed of
+    /// the request) before the first `.await`: they are SX values.
+    fn perform(
+        &self,
+        op: &str,
+        args: Vec<Value>,
+        scope: &RequestScope,
+    ) -> LocalFuture<Result<Value, EvalError>>;
 }
 
 /// The request a machine is running for: what request-scoped operations
@@ -55,7 +61,7 @@ pub async fn perform(
     };
     if let Some((ns, op)) = name.split_once('/') {
         if let Some(service) = services.iter().find(|s| s.namespace() == ns) {
-            return service.perform(op, req.args).await;
+            return service.perform(op, req.args, scope).await;
         }
     }
     let arg = |i: usize| req.args.get(i).cloned().unwrap_or_default();

@@ -13,14 +13,30 @@ pub const CSRF_FIELD: &str = "_csrf";
 /// The header carrying the token (from the browser runtime).
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Headers added to every response (unless the handler set them).
-pub const SECURITY_HEADERS: &[(&str, &str)] = &[
-    (
-        "content-security-policy",
+/// The content security policy of every page (unless the handler set
+/// one), with `form_action` origins allowed as form targets besides the
+/// page's own.
+pub fn content_security_policy(form_action: &[String]) -> String {
+    let mut targets = String::from("'self'");
+    for o in form_action {
+        // Origins only: no quotes, semicolons or spaces can break out.
+        if o.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']'))
+        {
+            targets.push(' ');
+            targets.push_str(o);
+        }
+    }
+    format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; \
-         frame-ancestors 'none'",
-    ),
+         img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action {targets}; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// Headers added to every response besides the CSP (unless the handler
+/// set them).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "strict-origin-when-cross-origin"),
     ("x-frame-options", "DENY"),

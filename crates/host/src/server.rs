@@ -90,6 +90,7 @@ pub async fn start(
         source,
     })?;
     let dev = config.dev;
+    let form_action = config.form_action.clone();
     let state = Arc::new(HostState {
         config,
         workers,
@@ -98,7 +99,10 @@ pub async fn start(
     if dev {
         tokio::spawn(watch(state.clone()));
     }
-    let app = router(state);
+    let app = router(
+        state,
+        crate::security::content_security_policy(&form_action),
+    );
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async move {
@@ -111,13 +115,16 @@ pub async fn start(
                 let _ = rx.await;
             }
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| HostError::Io {
-                what: "serving HTTP".to_owned(),
-                source: e,
-            })
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| HostError::Io {
+            what: "serving HTTP".to_owned(),
+            source: e,
+        })
     });
     tracing::info!("serving on http://{addr}");
     Ok(Running {
@@ -149,11 +156,14 @@ async fn shutdown_signal() {
     }
 }
 
-fn router(state: Arc<HostState>) -> Router {
+fn router(state: Arc<HostState>, csp: String) -> Router {
+    let csp = HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'self'"));
     Router::new()
         .route("/static/{*path}", get(static_file))
         .fallback(any(sx_route))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(move |resp| {
+            security_headers(resp, csp.clone())
+        }))
         .layer(CompressionLayer::new())
         .layer(
             TraceLayer::new_for_http()
@@ -163,8 +173,11 @@ fn router(state: Arc<HostState>) -> Router {
         .with_state(state)
 }
 
-async fn security_headers(mut resp: Response) -> Response {
+async fn security_headers(mut resp: Response, csp: HeaderValue) -> Response {
     let headers = resp.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     for (name, value) in SECURITY_HEADERS {
         if !headers.contains_key(*name) {
             headers.insert(*name, HeaderValue::from_static(value));
@@ -177,6 +190,10 @@ async fn security_headers(mut resp: Response) -> Response {
 /// it to an SX worker.
 async fn sx_route(State(state): State<Arc<HostState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let remote_addr = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -260,6 +277,7 @@ async fn sx_route(State(state): State<Arc<HostState>>, req: Request) -> Response
         csrf_token: csrf_token.clone(),
         csrf_ok,
         secure,
+        remote_addr,
         refused,
     };
     let mut resp = state.workers.dispatch(http_req).await;

@@ -13,7 +13,12 @@ impl Service for StoreService {
         "store"
     }
 
-    fn perform(&self, op: &str, args: Vec<Value>) -> LocalFuture<Result<Value, EvalError>> {
+    fn perform(
+        &self,
+        op: &str,
+        args: Vec<Value>,
+        _scope: &crate::ops::RequestScope,
+    ) -> LocalFuture<Result<Value, EvalError>> {
         // Decode now: the arguments are SX values and stay on this thread;
         // what crosses to the pool is plain data.
         // decode takes the full operation name, namespace included.

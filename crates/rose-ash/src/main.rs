@@ -20,6 +20,7 @@ macro_rules! eoutln {
     }};
 }
 
+mod idp_cmd;
 mod repl;
 mod serve_cmd;
 mod store_cmd;
@@ -53,6 +54,8 @@ enum Command {
     Export(store_cmd::ExportArgs),
     /// Restore a store from an export file.
     Import(store_cmd::ImportArgs),
+    /// Operate the identity provider: register OAuth clients.
+    Idp(idp_cmd::IdpArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,5 +65,6 @@ fn main() -> std::process::ExitCode {
         Command::Sx(args) => sx_cmd::run(args),
         Command::Export(args) => store_cmd::export(args),
         Command::Import(args) => store_cmd::import(args),
+        Command::Idp(args) => idp_cmd::run(args),
     }
 }

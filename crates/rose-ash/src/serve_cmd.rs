@@ -1,5 +1,12 @@
-//! `rose-ash serve`: flags and environment to a [`host::Config`], logging,
-//! the runtime, the store; then the host does the rest.
+//! `rose-ash serve`: flags and environment to [`host::Config`]s, logging,
+//! the runtime, the stores; then the hosts do the rest.
+//!
+//! With no `--domain` and no `--app`, it starts the demo cooperative: the
+//! identity provider (`id`, lib/federation) and the front door (`site`),
+//! each with its own store under the data directory, the front door
+//! registered as a first-party client of the provider. `--domain NAME`
+//! runs one of them alone, as an operator would across machines; `--app`
+//! serves a custom list of SX apps as one host.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,10 +19,32 @@ use clap::Args;
 /// Serve the platform over HTTP.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (the front door, or the one --domain).
     #[arg(long, env = "ROSE_ASH_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Where the store (SQLite file) and other state live; created if missing.
+    /// Run one domain alone: `id` (the identity provider) or `site` (the
+    /// front door). Without it (and without --app), the whole cooperative.
+    #[arg(long, env = "ROSE_ASH_DOMAIN")]
+    domain: Option<String>,
+    /// In the cooperative: where the identity provider listens.
+    #[arg(long, env = "ROSE_ASH_IDP_ADDR", default_value = "127.0.0.1:8084")]
+    idp_addr: SocketAddr,
+    /// This host's public base URL (default: http://ADDR). For the
+    /// identity provider this is its issuer URL.
+    #[arg(long, env = "ROSE_ASH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The identity provider's URL, for an app run alone (--domain site).
+    #[arg(long, env = "ROSE_ASH_ISSUER")]
+    issuer: Option<String>,
+    /// The app's OAuth client id at the identity provider (default: the
+    /// domain name). Register it with `rose-ash idp add-client`.
+    #[arg(long, env = "ROSE_ASH_CLIENT_ID")]
+    client_id: Option<String>,
+    /// The app's OAuth client secret (from `rose-ash idp add-client`).
+    #[arg(long, env = "ROSE_ASH_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Where the stores (SQLite files) and other state live; created if
+    /// missing. In the cooperative each domain has a subdirectory.
     #[arg(long, env = "ROSE_ASH_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
     /// PostgreSQL URL (postgres://...) to use instead of the SQLite file,
@@ -25,13 +54,9 @@ pub struct ServeArgs {
     /// The SX library root (lib/host is loaded first, then each --app).
     #[arg(long, env = "ROSE_ASH_LIB_DIR", default_value = "lib")]
     lib_dir: PathBuf,
-    /// Application directories under the library root, in load order.
-    #[arg(
-        long = "app",
-        env = "ROSE_ASH_APPS",
-        value_delimiter = ',',
-        default_value = "store,site,demo"
-    )]
+    /// Serve these application directories under the library root, in
+    /// load order, as one host (instead of the cooperative's domains).
+    #[arg(long = "app", env = "ROSE_ASH_APPS", value_delimiter = ',')]
     apps: Vec<String>,
     /// Directories of static files, served under /static/ with hashed names.
     #[arg(
@@ -70,6 +95,39 @@ pub struct ServeArgs {
     secure_cookies: bool,
 }
 
+/// One host to start.
+struct Site {
+    name: String,
+    addr: SocketAddr,
+    apps: Vec<String>,
+    data_dir: PathBuf,
+    public_url: String,
+    /// This host is the identity provider.
+    provider: bool,
+    /// How it signs members in (apps other than the provider).
+    sso: Option<host::sso::SsoConfig>,
+}
+
+fn url_of(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+fn origin_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split('/').next().unwrap_or(rest);
+    let scheme = url.split_once("://").map_or("http", |(s, _)| s);
+    format!("{scheme}://{host}")
+}
+
+/// The apps each domain serves.
+fn domain_apps(domain: &str) -> anyhow::Result<Vec<String>> {
+    Ok(match domain {
+        "id" => vec!["federation".into()],
+        "site" => vec!["store".into(), "site".into(), "demo".into()],
+        other => anyhow::bail!("unknown --domain {other:?}: use id or site"),
+    })
+}
+
 pub fn run(args: ServeArgs) -> std::process::ExitCode {
     match serve(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -91,38 +149,196 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.request_timeout.is_finite() && args.request_timeout > 0.0) {
         anyhow::bail!("--request-timeout must be a positive number of seconds");
     }
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
-    let config = host::Config {
-        addr: args.addr,
-        lib_dir: args.lib_dir,
-        apps: args.apps,
-        static_dirs: args.static_dirs,
-        data_dir: args.data_dir.clone(),
-        dev: args.dev,
-        workers: args
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        max_body: args.max_body,
-        budget: host::RequestBudget {
-            max_steps: Some(args.request_max_steps),
-            max_time: Some(Duration::from_secs_f64(args.request_timeout)),
-            max_heap: Some(args.request_max_heap_mb.saturating_mul(1024 * 1024)),
-        },
-        secure_cookies: args.secure_cookies,
-    };
+    let sites = plan(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let store = store::Store::connect(args.database_url, args.data_dir)
-            .await
-            .context("opening the store")?;
-        let services: Vec<Arc<dyn host::Service>> = vec![Arc::new(host::StoreService(store))];
-        let running = host::start(config, services, true).await?;
-        eoutln!("Rose Ash is serving on http://{}", running.addr);
-        running.wait().await?;
+        let cooperative = sites.len() > 1;
+        let mut provider: Option<fed::oauth::Provider> = None;
+        let mut running = Vec::new();
+        for mut site in sites {
+            std::fs::create_dir_all(&site.data_dir).with_context(|| {
+                format!("creating the data directory {}", site.data_dir.display())
+            })?;
+            // With a single database for several hosts, each domain keeps
+            // its tables in its own schema.
+            let store = match &args.database_url {
+                Some(url) if !url.is_empty() && cooperative => {
+                    let (url, schema) = (url.clone(), site.name.clone());
+                    tokio::task::spawn_blocking(move || {
+                        store::Store::open_postgres_in(&url, Some(&schema))
+                    })
+                    .await
+                    .context("opening the store")??
+                }
+                _ => store::Store::connect(args.database_url.clone(), site.data_dir.clone())
+                    .await
+                    .with_context(|| format!("opening the store of {}", site.name))?,
+            };
+            let mut services: Vec<Arc<dyn host::Service>> =
+                vec![Arc::new(host::StoreService(store.clone()))];
+            let mut form_action = Vec::new();
+            if site.provider {
+                let (s, issuer) = (store.clone(), site.public_url.clone());
+                let p = tokio::task::spawn_blocking(move || fed::oauth::Provider::open(s, &issuer))
+                    .await
+                    .context("starting the identity provider")??;
+                let idp = host::identity::IdentityService::new(p.clone());
+                idp.spawn_mailer(Arc::new(host::identity::log_mail));
+                services.push(Arc::new(idp));
+                services.push(Arc::new(host::sso::SsoService::new(
+                    None,
+                    Some(p.clone()),
+                    store.clone(),
+                )));
+                provider = Some(p);
+            } else {
+                if cooperative {
+                    // Register this app with the provider started above,
+                    // with a fresh secret each start.
+                    let p = provider
+                        .clone()
+                        .context("the identity provider must start first")?;
+                    let base = site.public_url.clone();
+                    let issuer = p.issuer.clone();
+                    let client = fed::oauth::Client {
+                        id: site.name.clone(),
+                        name: format!("Rose Ash {}", site.name),
+                        secret_hash: None,
+                        redirect_uris: vec![format!("{base}/auth/callback")],
+                        post_logout_redirect_uris: vec![format!("{base}/")],
+                        first_party: true,
+                        backchannel_logout_uri: Some(format!("{base}/auth/backchannel-logout")),
+                    };
+                    let secret =
+                        tokio::task::spawn_blocking(move || p.register_client(client, true, None))
+                            .await
+                            .context("registering the app")??
+                            .context("no client secret was made")?;
+                    site.sso = Some(host::sso::SsoConfig {
+                        app: site.name.clone(),
+                        base_url: base,
+                        issuer,
+                        client_id: site.name.clone(),
+                        client_secret: secret,
+                    });
+                }
+                if let Some(sso) = &site.sso {
+                    form_action.push(origin_of(&sso.issuer));
+                }
+                services.push(Arc::new(host::sso::SsoService::new(
+                    site.sso.clone(),
+                    None,
+                    store.clone(),
+                )));
+            }
+            let config = host::Config {
+                addr: site.addr,
+                lib_dir: args.lib_dir.clone(),
+                apps: site.apps.clone(),
+                static_dirs: args.static_dirs.clone(),
+                data_dir: site.data_dir.clone(),
+                dev: args.dev,
+                workers: args
+                    .workers
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                max_body: args.max_body,
+                budget: host::RequestBudget {
+                    max_steps: Some(args.request_max_steps),
+                    max_time: Some(Duration::from_secs_f64(args.request_timeout)),
+                    max_heap: Some(args.request_max_heap_mb.saturating_mul(1024 * 1024)),
+                },
+                secure_cookies: args.secure_cookies,
+                form_action,
+            };
+            let r = host::start(config, services, true)
+                .await
+                .with_context(|| format!("starting {}", site.name))?;
+            eoutln!("Rose Ash {} is serving on http://{}", site.name, r.addr);
+            running.push(r);
+        }
+        for r in running {
+            r.wait().await?;
+        }
         Ok(())
     })
+}
+
+/// Which hosts to start, from the flags.
+fn plan(args: &ServeArgs) -> anyhow::Result<Vec<Site>> {
+    let public = |addr: SocketAddr| {
+        args.public_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| url_of(addr))
+    };
+    if !args.apps.is_empty() {
+        let name = args.domain.clone().unwrap_or_else(|| "site".to_owned());
+        return Ok(vec![Site {
+            provider: args.apps.iter().any(|a| a == "federation"),
+            sso: sso_alone(args, &name, &public(args.addr))?,
+            name,
+            addr: args.addr,
+            apps: args.apps.clone(),
+            data_dir: args.data_dir.clone(),
+            public_url: public(args.addr),
+        }]);
+    }
+    if let Some(domain) = &args.domain {
+        return Ok(vec![Site {
+            name: domain.clone(),
+            addr: args.addr,
+            apps: domain_apps(domain)?,
+            data_dir: args.data_dir.clone(),
+            public_url: public(args.addr),
+            provider: domain == "id",
+            sso: if domain == "id" {
+                None
+            } else {
+                sso_alone(args, domain, &public(args.addr))?
+            },
+        }]);
+    }
+    Ok(vec![
+        Site {
+            name: "id".into(),
+            addr: args.idp_addr,
+            apps: domain_apps("id")?,
+            data_dir: args.data_dir.join("id"),
+            public_url: url_of(args.idp_addr),
+            provider: true,
+            sso: None,
+        },
+        Site {
+            name: "site".into(),
+            addr: args.addr,
+            apps: domain_apps("site")?,
+            data_dir: args.data_dir.join("site"),
+            public_url: public(args.addr),
+            provider: false,
+            sso: None,
+        },
+    ])
+}
+
+/// Sign-in for an app run alone: all of --issuer and --client-secret, or
+/// none (members cannot sign in there).
+fn sso_alone(
+    args: &ServeArgs,
+    name: &str,
+    base_url: &str,
+) -> anyhow::Result<Option<host::sso::SsoConfig>> {
+    match (&args.issuer, &args.client_secret) {
+        (Some(issuer), Some(secret)) => Ok(Some(host::sso::SsoConfig {
+            app: name.to_owned(),
+            base_url: base_url.to_owned(),
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            client_id: args.client_id.clone().unwrap_or_else(|| name.to_owned()),
+            client_secret: secret.clone(),
+        })),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("--issuer and --client-secret go together"),
+    }
 }

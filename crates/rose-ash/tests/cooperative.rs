@@ -1,0 +1,171 @@
+//! Single sign-on across processes: `rose-ash serve` starts the identity
+//! provider and the front door as two hosts on two ports; a member signs
+//! up at the provider, signs in to the front door through it, and signing
+//! out at the provider ends the front door's session too (back-channel
+//! logout). Each step goes over real HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn csrf(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf-token\" content=\"")
+        .expect("a csrf meta tag")
+        + "name=\"csrf-token\" content=\"".len();
+    html[start..start + 32].to_owned()
+}
+
+async fn wait_up(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if reqwest::get(url).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_through_the_provider_and_single_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site_port, idp_port) = (free_port(), free_port());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_rose-ash"))
+            .args(["serve", "--workers", "1", "--log-level", "warn"])
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{site_port}"))
+            .arg("--idp-addr")
+            .arg(format!("127.0.0.1:{idp_port}"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .current_dir(&root)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (site, idp) = (
+        format!("http://127.0.0.1:{site_port}"),
+        format!("http://127.0.0.1:{idp_port}"),
+    );
+    wait_up(&format!("{idp}/")).await;
+    wait_up(&format!("{site}/")).await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+
+    // Sign up at the provider.
+    let page = browser.get(format!("{idp}/signup")).send().await.unwrap();
+    let token = csrf(&page.text().await.unwrap());
+    let r = browser
+        .post(format!("{idp}/signup"))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("name", "Ada"),
+            ("email", "Ada@Example.org"),
+            ("password", "correct horse"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "sign-up ends on the profile page");
+
+    // A members-only page of the front door sends the browser through the
+    // provider and back, signed in.
+    let r = browser.get(format!("{site}/account")).send().await.unwrap();
+    assert_eq!(r.url().as_str(), format!("{site}/account"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Signed in as Ada"), "{body}");
+    assert!(body.contains("ada@example.org"), "{body}");
+    assert!(
+        body.contains("admin"),
+        "the first member is an admin: {body}"
+    );
+
+    // A callback that did not start in this browser is refused.
+    let stranger = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = stranger
+        .get(format!("{site}/auth/callback?code=x&state=y&iss={idp}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("did not start in this browser")
+    );
+
+    // An open redirect through next= is not possible.
+    let r = stranger
+        .get(format!("{site}/auth/login?next=//evil.example/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Signing out at the provider ends the front door's session too.
+    let page = browser.get(format!("{idp}/logout")).send().await.unwrap();
+    let token = csrf(&page.text().await.unwrap());
+    let r = browser
+        .post(format!("{idp}/logout"))
+        .form(&[("_csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Replay the front door's session cookie by hand: it must be dead.
+    let cookies = browser
+        .get(format!("{site}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(cookies.contains("Sign in"), "signed out on the front door");
+    let r = no_follow
+        .get(format!("{site}/account"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/auth/login?next=")
+    );
+}
