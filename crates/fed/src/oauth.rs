@@ -123,6 +123,9 @@ pub struct AuthRequest {
     pub nonce: Option<String>,
     pub code_challenge: String,
     pub prompt: Vec<String>,
+    /// Seconds since the member last entered their password beyond which
+    /// they must enter it again (OpenID Connect Core §3.1.2.1).
+    pub max_age: Option<i64>,
 }
 
 /// What to do with an authorization request.
@@ -136,7 +139,7 @@ pub enum Authorize {
     /// The member must sign in first.
     Login,
     /// The member must approve the client's access.
-    Consent(AuthRequest),
+    Consent(Box<AuthRequest>),
 }
 
 /// The single-use authorization code's record.
@@ -429,7 +432,7 @@ impl Provider {
             Err(e) => return refuse(&e.description),
         };
         // Exact string match (no prefix or pattern matching).
-        if !client.redirect_uris.iter().any(|u| *u == redirect_uri) {
+        if !client.redirect_uris.contains(&redirect_uri) {
             return refuse(
                 "The address the application asked to return to is not one it registered.",
             );
@@ -452,6 +455,7 @@ impl Provider {
             "code_challenge",
             "code_challenge_method",
             "prompt",
+            "max_age",
         ] {
             if let Err(e) = single(params, p) {
                 return back(e.code, &e.description);
@@ -505,7 +509,15 @@ impl Provider {
         if state.as_ref().is_some_and(|s| s.len() > 2048) {
             return back("invalid_request", "state is too long");
         }
+        let max_age = match param(params, "max_age") {
+            None | Some("") => None,
+            Some(m) => match m.parse::<i64>() {
+                Ok(n) if n >= 0 => Some(n),
+                _ => return back("invalid_request", "max_age must be a number of seconds"),
+            },
+        };
         Ok(Ok(AuthRequest {
+            max_age,
             client,
             redirect_uri,
             scope,
@@ -560,6 +572,19 @@ impl Provider {
         if has("login") && !fresh_login {
             return Ok(Authorize::Login);
         }
+        if let Some(max) = req.max_age {
+            let age_s = (now_ms() - session.auth_time) / 1000;
+            if age_s > max {
+                if has("none") {
+                    return Ok(self.error_redirect(
+                        &req,
+                        "login_required",
+                        "the member signed in too long ago for max_age",
+                    ));
+                }
+                return Ok(Authorize::Login);
+            }
+        }
         if !req.client.first_party {
             let key = format!("{}|{}", session.member, req.client.id);
             let granted = self
@@ -576,7 +601,7 @@ impl Provider {
                         "the member has not approved this application",
                     ));
                 }
-                return Ok(Authorize::Consent(req));
+                return Ok(Authorize::Consent(Box::new(req)));
             }
         }
         self.issue_code(&req, session)
@@ -709,7 +734,7 @@ impl Provider {
                 "the authorization code is invalid, expired or already used",
             ));
         };
-        let j: Json = serde_json::from_str(&rec.value).map_err(|e| server_error(e))?;
+        let j: Json = serde_json::from_str(&rec.value).map_err(server_error)?;
         let grant = CodeGrant {
             client: opt_str(&j, "client").unwrap_or_default(),
             redirect_uri: opt_str(&j, "redirect_uri").unwrap_or_default(),
@@ -1036,11 +1061,11 @@ impl Provider {
         let r = self
             .store()
             .read(|tx| kv::get(tx, ns::ACCESS, &key, now_ms()))
-            .map_err(|e| server_error(e))?
+            .map_err(server_error)?
             .ok_or_else(|| {
                 OAuthError::new("invalid_token", "the access token is invalid or expired")
             })?;
-        let j: Json = serde_json::from_str(&r.value).map_err(|e| server_error(e))?;
+        let j: Json = serde_json::from_str(&r.value).map_err(server_error)?;
         let scope = opt_str(&j, "scope").unwrap_or_default();
         if !scope.split(' ').any(|s| s == "openid") {
             return Err(OAuthError::new(

@@ -174,13 +174,13 @@ fn oauth_response(status: u16, body: &Json, extra: &[(&str, String)]) -> Value {
     Value::Dict(d)
 }
 
-fn oauth_error_response(e: &OAuthError, basic_auth: bool) -> Value {
+fn oauth_error_response(e: &OAuthError) -> Value {
     let mut extra = Vec::new();
     if e.status == 401 {
         // RFC 6749 §5.2 / RFC 6750 §3.
-        let scheme = if e.code == "invalid_token" {
-            "Bearer"
-        } else if basic_auth {
+        // Client authentication failures name the scheme clients use
+        // (Basic); bad access tokens name Bearer.
+        let scheme = if e.code == "invalid_client" {
             "Basic"
         } else {
             "Bearer"
@@ -424,11 +424,11 @@ impl Service for IdentityService {
                     let approve = pairs.iter().any(|(k, v)| k == "decision" && v == "allow");
                     let outcome = blocking(move || {
                         let sess = p.accounts.session(&cookie)?;
-                        // prompt=login is satisfied by a password entered in
-                        // the last two minutes.
+                        // prompt=login is satisfied by a password entered
+                        // just now: the sign-in form redirects straight back.
                         let fresh = sess
                             .as_ref()
-                            .is_some_and(|s| store::now_ms() - s.auth_time < 120_000);
+                            .is_some_and(|s| store::now_ms() - s.auth_time < 10_000);
                         if op == "consent" {
                             let Some(sess) = sess else {
                                 return Ok(Authorize::Login);
@@ -456,9 +456,6 @@ impl Service for IdentityService {
                     })
                 }
                 "token" | "revoke" | "introspect" => {
-                    let basic = authorization
-                        .as_deref()
-                        .is_some_and(|h| h.to_ascii_lowercase().starts_with("basic "));
                     let result = tokio::task::spawn_blocking(move || {
                         let a = authorization.as_deref();
                         match op.as_str() {
@@ -471,7 +468,7 @@ impl Service for IdentityService {
                     .map_err(|e| EvalError::new(ErrorKind::Perform, e.to_string()))?;
                     Ok(match result {
                         Ok(body) => oauth_response(200, &body, &[]),
-                        Err(e) => oauth_error_response(&e, basic),
+                        Err(e) => oauth_error_response(&e),
                     })
                 }
                 "userinfo" => {
@@ -481,7 +478,7 @@ impl Service for IdentityService {
                             .map_err(|e| EvalError::new(ErrorKind::Perform, e.to_string()))?;
                     Ok(match result {
                         Ok(body) => oauth_response(200, &body, &[]),
-                        Err(e) => oauth_error_response(&e, false),
+                        Err(e) => oauth_error_response(&e),
                     })
                 }
                 "metadata" => Ok(oauth_response(200, &p.metadata(), &[])),

@@ -19,6 +19,9 @@ use crate::exchange::{HttpRequest, HttpResponse};
 use crate::library::Library;
 use crate::ops::{RequestScope, Service};
 
+// Requests are nearly every message: boxing them would cost an allocation
+// per request to shrink the rare reload.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Request(HttpRequest, oneshot::Sender<HttpResponse>),
     /// Load this library; keep serving the old one if it fails.

@@ -56,6 +56,7 @@ fn config(lib: &Path) -> Config {
             max_heap: Some(64 * 1024 * 1024),
         },
         secure_cookies: false,
+        form_action: Vec::new(),
     }
 }
 

@@ -51,7 +51,11 @@ fn row(backend: &str, what: &str, store: &Stats, raw: &Stats) {
 fn body(i: usize) -> String {
     format!(
         r#"{{:n {i} :status "{}" :title "Post number {i}" :words ("lorem" "ipsum" "dolor")}}"#,
-        if i % 2 == 0 { "published" } else { "draft" }
+        if i.is_multiple_of(2) {
+            "published"
+        } else {
+            "draft"
+        }
     )
 }
 

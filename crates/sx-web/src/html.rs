@@ -50,7 +50,7 @@ fn node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
             out.push_str(&sx::printer::number_text(v));
             Ok(())
         }
-        Value::Element(e) if depth % STACK_CHECK_EVERY == 0 => {
+        Value::Element(e) if depth.is_multiple_of(STACK_CHECK_EVERY) => {
             stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || element(e, out, depth + 1))
         }
         Value::Element(e) => element(e, out, depth + 1),

@@ -279,7 +279,7 @@ impl<'a> Reader<'a> {
     }
 
     fn make_dict(&self, items: Vec<Value>, open: usize) -> Result<Value, ReadError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.error(ReadErrorKind::OddDict, open));
         }
         let mut dict = Dict::new();

@@ -1018,7 +1018,7 @@ impl Expander<'_> {
                 })
                 .collect()
         } else {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err(self.err(
                     pos,
                     "cond: flat clauses need test expr pairs: (cond t1 e1 t2 e2 :else e3)",

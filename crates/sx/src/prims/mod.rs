@@ -108,7 +108,7 @@ pub(crate) fn expect_symbol_name(name: &str, v: &Value) -> Result<Symbol> {
 
 /// Builds a dict from alternating keys and values.
 pub(crate) fn dict_from_pairs(name: &str, items: Vec<Value>) -> Result<Value> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(EvalError::new(
             ErrorKind::Arity,
             format!(
