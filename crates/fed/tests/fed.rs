@@ -1,0 +1,24 @@
+//! The fed crate's one integration-test binary: accounts, the OAuth 2.0 /
+//! OpenID Connect provider and the relying-party checks, end to end over
+//! a real store. Every test runs against SQLite (a temp dir) and
+//! PostgreSQL (127.0.0.1:5432, database `test`, a fresh schema per test),
+//! as `<name>::sqlite` and `<name>::postgres`. The PostgreSQL tests fail,
+//! never skip, when the server is absent.
+//!
+//! Tests marked `#[ignore = "BUG: ..."]` show a defect in `crates/fed/src`
+//! that is not fixed yet; run them with `--run-ignored only`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[path = "suite/accounts.rs"]
+mod accounts_suite;
+mod common;
+#[path = "suite/concurrency.rs"]
+mod concurrency_suite;
+#[path = "suite/errors.rs"]
+mod errors_suite;
+#[path = "suite/expiry.rs"]
+mod expiry_suite;
+#[path = "suite/logout.rs"]
+mod logout_suite;
+#[path = "suite/oauth.rs"]
+mod oauth_suite;
