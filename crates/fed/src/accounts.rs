@@ -29,6 +29,7 @@ pub mod ns {
     pub const FAILURES: &str = "login-failures";
     pub const IP: &str = "login-ip";
     pub const MAIL: &str = "mail";
+    pub const FIRST_ADMIN: &str = "first-admin";
 }
 
 const MINUTE: i64 = 60_000;
@@ -270,33 +271,27 @@ impl Accounts {
         let link = format!("{}/verify?token={token}", self.base_url);
         let member = self.store.write(|tx| {
             let now = now_ms();
-            let first = store::ops::list(
-                tx,
-                &store::ListQuery {
-                    type_name: "member".into(),
-                    limit: Some(1),
-                    ..Default::default()
-                },
-            )?
-            .items
-            .is_empty();
             if !kv::insert(tx, &record(ns::EMAIL, &email, id.clone(), None, None))? {
                 return Err(store::StoreError::Invalid(
                     "An account with this email already exists.".into(),
                 ));
             }
-            let member = Member {
+            let mut member = Member {
                 id: id.clone(),
                 email: email.clone(),
                 name: name.to_owned(),
-                roles: if first {
-                    vec!["admin".into()]
-                } else {
-                    Vec::new()
-                },
+                roles: Vec::new(),
                 verified: false,
                 created: now,
             };
+            // The first member is the admin: decided by an atomic
+            // create-if-absent, so racing first sign-ups make one admin.
+            if kv::insert(
+                tx,
+                &record(ns::FIRST_ADMIN, "first", id.clone(), None, None),
+            )? {
+                member.roles.push("admin".into());
+            }
             let body = member
                 .body()
                 .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
@@ -331,41 +326,6 @@ impl Accounts {
         })
     }
 
-    /// Counts an attempt against `ns`/`key` within the lock window;
-    /// returns the count including this one.
-    fn bump(tx: &mut dyn Tx, namespace: &str, key: &str) -> store::Result<i64> {
-        let now = now_ms();
-        let cur = kv::get(tx, namespace, key, now)?;
-        let (n, expires) = match &cur {
-            Some(r) => (
-                r.value.parse::<i64>().unwrap_or(0) + 1,
-                r.expires.unwrap_or(now + LOCK_WINDOW),
-            ),
-            None => (1, now + LOCK_WINDOW),
-        };
-        kv::put(
-            tx,
-            &Record {
-                ns: namespace.to_owned(),
-                key: key.to_owned(),
-                value: n.to_string(),
-                tag: None,
-                expires: Some(expires),
-                at: now,
-            },
-        )?;
-        Ok(n)
-    }
-
-    fn locked(&self, namespace: &str, key: &str, max: i64) -> Result<Option<i64>> {
-        let now = now_ms();
-        let r = self.store.read(|tx| kv::get(tx, namespace, key, now))?;
-        Ok(r.and_then(|r| {
-            (r.value.parse::<i64>().unwrap_or(0) >= max)
-                .then(|| (r.expires.unwrap_or(now) - now).max(1000) / 1000)
-        }))
-    }
-
     /// Checks the password and opens a provider session: returns the
     /// session cookie's token and the session. Wrong credentials give one
     /// message whether or not the email exists; too many failures for
@@ -374,15 +334,30 @@ impl Accounts {
     pub fn sign_in(&self, email: &str, pass: &str, ip: &str) -> Result<(String, Session)> {
         let wrong = || FedError::Invalid("The email or password is not right.".into());
         let ip_key = if ip.is_empty() { "unknown" } else { ip };
-        if let Some(retry_after) = self.locked(ns::IP, ip_key, MAX_PER_IP)? {
+        // Each attempt is counted before the password is checked, in one
+        // transaction with the check of the limit, so parallel guesses
+        // cannot all slip under it.
+        let email = normalize_email(email).unwrap_or_default();
+        let mut limits = vec![(ns::IP, ip_key, MAX_PER_IP)];
+        if !email.is_empty() {
+            limits.push((ns::FAILURES, email.as_str(), MAX_FAILURES));
+        }
+        let refused = self.store.write(|tx| {
+            let now = now_ms();
+            let mut refused = None;
+            for (namespace, key, max) in &limits {
+                let (n, expires) = kv::increment(tx, namespace, key, now + LOCK_WINDOW, now)?;
+                if n > *max {
+                    refused = Some((expires - now).max(1000) / 1000);
+                }
+            }
+            Ok(refused)
+        })?;
+        if let Some(retry_after) = refused {
             return Err(FedError::RateLimited { retry_after });
         }
-        let Ok(email) = normalize_email(email) else {
-            self.store.write(|tx| Self::bump(tx, ns::IP, ip_key))?;
+        if email.is_empty() {
             return Err(wrong());
-        };
-        if let Some(retry_after) = self.locked(ns::FAILURES, &email, MAX_FAILURES)? {
-            return Err(FedError::RateLimited { retry_after });
         }
         let member = self.member_by_email(&email)?;
         let hash = match &member {
@@ -400,10 +375,6 @@ impl Accounts {
             }
         };
         let Some(member) = member.filter(|_| ok) else {
-            self.store.write(|tx| {
-                Self::bump(tx, ns::IP, ip_key)?;
-                Self::bump(tx, ns::FAILURES, &email)
-            })?;
             return Err(wrong());
         };
         self.store

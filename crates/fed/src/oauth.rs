@@ -35,6 +35,7 @@ pub mod ns {
     pub const CONSENT: &str = "oauth-consent";
     pub const SID_CLIENT: &str = "oauth-sid-client";
     pub const SIGNING_KEY: &str = "oauth-signing-key";
+    pub const SID_GRANT: &str = "oauth-sid-grant";
 }
 
 const CODE_TTL: i64 = 120_000;
@@ -372,8 +373,9 @@ impl Provider {
     ) -> Result<Client, OAuthError> {
         let bad = || OAuthError::invalid_client("client authentication failed");
         let (id, secret) = match authorization {
-            Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
-                let decoded = <base64ct::Base64 as base64ct::Encoding>::decode_vec(h[6..].trim())
+            Some(h) if h.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("basic ")) => {
+                let creds = h.get(6..).unwrap_or_default().trim();
+                let decoded = <base64ct::Base64 as base64ct::Encoding>::decode_vec(creds)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .ok_or_else(bad)?;
@@ -846,7 +848,22 @@ impl Provider {
                         expires: Some(now + REFRESH_TTL_S * 1000),
                         at: now,
                     },
-                )
+                )?;
+                // Which grants a provider session made: signing out ends them.
+                if !sid.is_empty() {
+                    kv::put(
+                        tx,
+                        &Record {
+                            ns: ns::SID_GRANT.into(),
+                            key: format!("{sid}|{grant}"),
+                            value: grant.to_owned(),
+                            tag: Some(sid.to_owned()),
+                            expires: Some(now + REFRESH_TTL_S * 1000),
+                            at: now,
+                        },
+                    )?;
+                }
+                Ok(())
             })
             .map_err(server_error)?;
         let mut out = json!({
@@ -902,21 +919,35 @@ impl Provider {
             .store()
             .write(|tx| {
                 let Some(r) = kv::get(tx, ns::REFRESH, &key, now)? else {
-                    return Ok(Err("the refresh token is invalid, expired or revoked"));
+                    return Ok(Err(OAuthError::invalid_grant(
+                        "the refresh token is invalid, expired or revoked",
+                    )));
                 };
                 let mut j: Json = serde_json::from_str(&r.value)
                     .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
                 let grant = opt_str(&j, "grant").unwrap_or_default();
                 if j["client"] != json!(client.id) {
-                    return Ok(Err("the refresh token was issued to another client"));
+                    return Ok(Err(OAuthError::invalid_grant(
+                        "the refresh token was issued to another client",
+                    )));
                 }
                 if j["used"] == json!(true) {
                     // Reuse after rotation: someone holds a stolen copy.
                     // Revoke the whole grant (RFC 6819 §5.2.2.3).
                     revoke_grant(tx, &grant)?;
-                    return Ok(Err(
+                    return Ok(Err(OAuthError::invalid_grant(
                         "the refresh token was already used; the grant has been revoked",
-                    ));
+                    )));
+                }
+                // A refused request must not spend the token.
+                let granted = opt_str(&j, "scope").unwrap_or_default();
+                if let Some(r) = requested {
+                    if !r.split(' ').all(|s| granted.split(' ').any(|g| g == s)) {
+                        return Ok(Err(OAuthError::new(
+                            "invalid_scope",
+                            "a refresh cannot widen the granted scope",
+                        )));
+                    }
                 }
                 j["used"] = json!(true);
                 kv::put(
@@ -930,19 +961,10 @@ impl Provider {
                 Ok(Ok(j))
             })
             .map_err(server_error)?;
-        let j = found.map_err(OAuthError::invalid_grant)?;
-        let granted = opt_str(&j, "scope").unwrap_or_default();
+        let j = found?;
         let scope = match requested {
-            None => granted.clone(),
-            Some(r) => {
-                if !r.split(' ').all(|s| granted.split(' ').any(|g| g == s)) {
-                    return Err(OAuthError::new(
-                        "invalid_scope",
-                        "a refresh cannot widen the granted scope",
-                    ));
-                }
-                r.to_owned()
-            }
+            None => opt_str(&j, "scope").unwrap_or_default(),
+            Some(r) => r.to_owned(),
         };
         let member = self.member(&opt_str(&j, "member").unwrap_or_default())?;
         self.issue_tokens(
@@ -1054,8 +1076,13 @@ impl Provider {
     /// `GET/POST /oauth/userinfo` with a bearer access token.
     pub fn userinfo(&self, authorization: Option<&str>) -> Result<Json, OAuthError> {
         let token = authorization
-            .filter(|h| h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer "))
-            .map(|h| h[7..].trim())
+            .filter(|h| {
+                h.get(..7)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+            })
+            .and_then(|h| h.get(7..))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::new("invalid_token", "a bearer access token is needed"))?;
         let key = token_key(token);
         let r = self
@@ -1102,12 +1129,20 @@ impl Provider {
         let Some(uri) = param(params, "post_logout_redirect_uri") else {
             return Ok(None);
         };
-        let client_id = match param(params, "id_token_hint").and_then(|t| self.id_token_client(t)) {
-            Some((aud, _)) => aud,
-            None => match param(params, "client_id") {
-                Some(c) => c.to_owned(),
+        // A hint that does not verify makes the request invalid: it is not
+        // replaced by client_id (RP-Initiated Logout 1.0 §2).
+        let hinted = match param(params, "id_token_hint") {
+            Some(t) => match self.id_token_client(t) {
+                Some(h) => Some(h),
                 None => return Ok(None),
             },
+            None => None,
+        };
+        let client_id = match (hinted, param(params, "client_id")) {
+            (Some((aud, _)), Some(c)) if aud != c => return Ok(None),
+            (Some((aud, _)), _) => aud,
+            (None, Some(c)) => c.to_owned(),
+            (None, None) => return Ok(None),
         };
         let Some(client) = self.client(&client_id)? else {
             return Ok(None);
@@ -1121,14 +1156,18 @@ impl Provider {
         }))
     }
 
-    /// Ends the provider session `session` everywhere: returns a logout
-    /// token for each app it signed in to (to POST to their back-channel
-    /// logout URIs) and forgets the session's grants' access tokens.
+    /// Ends the provider session `session` everywhere: revokes every grant
+    /// (access and refresh tokens) it made, and returns a logout token for
+    /// each app it signed in to, to POST to their back-channel logout URIs.
     pub fn logout_everywhere(&self, session: &Session) -> Result<Vec<LogoutNotice>> {
         let now = now_ms();
         let rows = self.store().write(|tx| {
             let rows = kv::tagged(tx, ns::SID_CLIENT, &session.sid, now)?;
             kv::delete_tagged(tx, ns::SID_CLIENT, &session.sid)?;
+            for g in kv::tagged(tx, ns::SID_GRANT, &session.sid, now)? {
+                revoke_grant(tx, &g.value)?;
+            }
+            kv::delete_tagged(tx, ns::SID_GRANT, &session.sid)?;
             Ok(rows)
         })?;
         let mut out = Vec::new();

@@ -225,3 +225,45 @@ pub fn durable(tx: &mut dyn Tx) -> Result<Vec<Record>> {
     .map(row_record)
     .collect()
 }
+
+/// Adds one to the counter `ns`/`key` and returns the new count and its
+/// expiry, atomically (concurrent increments are never lost). A counter
+/// that does not exist, or has expired, starts again at 1 and expires at
+/// `expires`. The counter's value is its decimal text.
+pub fn increment(
+    tx: &mut dyn Tx,
+    ns: &str,
+    key: &str,
+    expires: i64,
+    now: i64,
+) -> Result<(i64, i64)> {
+    check("namespace", ns)?;
+    check("key", key)?;
+    let row = tx.query_first(
+        "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, '1', NULL, ?3, ?4) \
+         ON CONFLICT (ns, key) DO UPDATE SET \
+           value = CASE WHEN kv.expires IS NOT NULL AND kv.expires <= ?4 THEN '1' \
+                   ELSE CAST(CAST(kv.value AS BIGINT) + 1 AS TEXT) END, \
+           expires = CASE WHEN kv.expires IS NOT NULL AND kv.expires <= ?4 THEN ?3 \
+                     ELSE kv.expires END, \
+           at = ?4 \
+         RETURNING value, expires",
+        &[
+            Param::Text(ns),
+            Param::Text(key),
+            Param::Int(expires),
+            Param::Int(now),
+        ],
+    )?;
+    let mut row =
+        row.ok_or_else(|| StoreError::Invalid("store: increment returned no row".into()))?;
+    let n = take(&mut row, 0)?
+        .text()?
+        .parse::<i64>()
+        .map_err(|_| StoreError::Invalid(format!("record {ns}/{key} is not a counter")))?;
+    let exp = match take(&mut row, 1)? {
+        crate::db::Col::Null => expires,
+        c => c.int()?,
+    };
+    Ok((n, exp))
+}
