@@ -220,23 +220,36 @@ impl IdentityService {
     pub fn spawn_mailer(&self, send: Arc<dyn Fn(&fed::accounts::Mail) -> bool + Send + Sync>) {
         let accounts = self.provider.accounts.clone();
         tokio::spawn(async move {
+            let mut wait = Duration::from_secs(1);
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(wait).await;
                 let a = accounts.clone();
                 let send = send.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let Ok(mails) = a.outbox(20) else { return };
-                    for m in mails {
-                        if send(&m) {
-                            let _ = a.mail_sent(&m.key);
-                        }
-                    }
+                let delivered = tokio::task::spawn_blocking(move || {
                     // Expired sessions, codes and tokens go too.
                     let _ = a
                         .store
                         .write(|tx| store::kv::purge_expired(tx, store::now_ms()));
+                    let Ok(mails) = a.outbox(20) else {
+                        return false;
+                    };
+                    for m in mails {
+                        if !send(&m) {
+                            // The server is down: keep the rest queued.
+                            return false;
+                        }
+                        let _ = a.mail_sent(&m.key);
+                    }
+                    true
                 })
-                .await;
+                .await
+                .unwrap_or(false);
+                // Back off while the mail server fails.
+                wait = if delivered {
+                    Duration::from_secs(1)
+                } else {
+                    (wait * 2).min(Duration::from_secs(60))
+                };
             }
         });
     }
@@ -246,6 +259,55 @@ impl IdentityService {
 pub fn log_mail(m: &fed::accounts::Mail) -> bool {
     tracing::info!(target: "mail", "to: {}\nsubject: {}\n\n{}", m.to, m.subject, m.text);
     true
+}
+
+/// A mail sender over SMTP, from a URL such as
+/// `smtps://user:pass@smtp.example.org` (TLS), `smtp://host:587?tls=required`
+/// (STARTTLS) or `smtp://127.0.0.1:2525` (plain, for a local relay). Mails
+/// go out from `from`; a failed send stays in the outbox and is retried.
+pub fn smtp_mailer(
+    url: &str,
+    from: &str,
+) -> Result<Arc<dyn Fn(&fed::accounts::Mail) -> bool + Send + Sync>, String> {
+    use lettre::Transport as _;
+    let transport = lettre::SmtpTransport::from_url(url)
+        .map_err(|e| format!("invalid SMTP URL: {e}"))?
+        .timeout(Some(Duration::from_secs(20)))
+        .build();
+    let from: lettre::message::Mailbox = from
+        .parse()
+        .map_err(|e| format!("invalid sender address {from:?}: {e}"))?;
+    Ok(Arc::new(move |m: &fed::accounts::Mail| {
+        let to = match m.to.parse::<lettre::message::Mailbox>() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(target: "mail", "dropping mail to {:?}: {e}", m.to);
+                return true;
+            }
+        };
+        let msg = lettre::Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(m.subject.clone())
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(m.text.clone());
+        match msg {
+            Ok(msg) => match transport.send(&msg) {
+                Ok(_) => {
+                    tracing::info!(target: "mail", "sent {:?} to {}", m.subject, m.to);
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(target: "mail", "sending to {} failed (will retry): {e}", m.to);
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::error!(target: "mail", "dropping a malformed mail to {}: {e}", m.to);
+                true
+            }
+        }
+    }))
 }
 
 /// POSTs each logout token to its app's back-channel logout URI; a

@@ -754,3 +754,71 @@ async fn pages_reach_the_store_through_perform() {
     assert_eq!(status, 404);
     s.stop().await;
 }
+
+/// The SMTP sender speaks real SMTP: a minimal server on loopback records
+/// the conversation, and the mail arrives with its headers and body.
+#[test]
+fn smtp_mailer_delivers_a_mail() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream);
+        let mut seen = String::new();
+        write!(out, "220 sink ESMTP\r\n").unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            seen.push_str(&line);
+            let cmd = line.to_ascii_uppercase();
+            if cmd.starts_with("EHLO") {
+                write!(out, "250-sink\r\n250 8BITMIME\r\n").unwrap();
+            } else if cmd.starts_with("DATA") {
+                write!(out, "354 go on\r\n").unwrap();
+                loop {
+                    line.clear();
+                    lines.read_line(&mut line).unwrap();
+                    if line == ".\r\n" {
+                        break;
+                    }
+                    seen.push_str(&line);
+                }
+                write!(out, "250 queued\r\n").unwrap();
+            } else if cmd.starts_with("QUIT") {
+                write!(out, "221 bye\r\n").unwrap();
+                break;
+            } else {
+                write!(out, "250 ok\r\n").unwrap();
+            }
+        }
+        seen
+    });
+    let send = host::identity::smtp_mailer(
+        &format!("smtp://127.0.0.1:{port}"),
+        "Rose Ash <noreply@coop.example>",
+    )
+    .unwrap();
+    let mail = fed::accounts::Mail {
+        key: "k".into(),
+        to: "ada@example.org".into(),
+        subject: "Confirm your email address".into(),
+        text: "Open https://id.example/verify?token=abc".into(),
+    };
+    assert!(send(&mail), "the mail was accepted");
+    let seen = server.join().unwrap();
+    assert!(seen.contains("MAIL FROM:<noreply@coop.example>"), "{seen}");
+    assert!(seen.contains("RCPT TO:<ada@example.org>"), "{seen}");
+    assert!(
+        seen.contains("Subject: Confirm your email address"),
+        "{seen}"
+    );
+    assert!(seen.contains("verify?token=abc"), "{seen}");
+    // A refused connection is a failure to retry, not a panic.
+    let refused = host::identity::smtp_mailer("smtp://127.0.0.1:1", "a@b.example").unwrap();
+    assert!(!refused(&mail));
+}

@@ -40,6 +40,17 @@ pub struct ServeArgs {
     /// domain name). Register it with `rose-ash idp add-client`.
     #[arg(long, env = "ROSE_ASH_CLIENT_ID")]
     client_id: Option<String>,
+    /// The identity provider's mail server, e.g.
+    /// smtps://user:pass@smtp.example.org (default: mail goes to the log).
+    #[arg(long, env = "ROSE_ASH_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of the identity provider's mail.
+    #[arg(
+        long,
+        env = "ROSE_ASH_MAIL_FROM",
+        default_value = "Rose Ash <noreply@localhost>"
+    )]
+    mail_from: String,
     /// The app's OAuth client secret (from `rose-ash idp add-client`).
     #[arg(long, env = "ROSE_ASH_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
@@ -186,7 +197,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .await
                     .context("starting the identity provider")??;
                 let idp = host::identity::IdentityService::new(p.clone());
-                idp.spawn_mailer(Arc::new(host::identity::log_mail));
+                let mailer = match &args.smtp_url {
+                    Some(url) => host::identity::smtp_mailer(url, &args.mail_from)
+                        .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?,
+                    None => Arc::new(host::identity::log_mail),
+                };
+                idp.spawn_mailer(mailer);
                 services.push(Arc::new(idp));
                 services.push(Arc::new(host::sso::SsoService::new(
                     None,
