@@ -124,13 +124,46 @@ async fn sign_in_through_the_provider_and_single_logout() {
             .contains("did not start in this browser")
     );
 
-    // An open redirect through next= is not possible.
+    // Sign-in forms refuse posts without the CSRF token (login CSRF), at
+    // the provider's login and consent forms alike.
+    for path in ["/login", "/oauth/authorize"] {
+        let r = stranger
+            .post(format!("{idp}{path}"))
+            .form(&[("email", "ada@example.org"), ("password", "correct horse")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path} without a CSRF token");
+    }
+
+    // No open redirects: after signing in at the provider, a `next` that
+    // names another site lands on the provider's own front page; an app's
+    // `next` that does comes back to the app's front page.
+    let page = stranger.get(format!("{idp}/login")).send().await.unwrap();
+    let token = csrf(&page.text().await.unwrap());
     let r = stranger
-        .get(format!("{site}/auth/login?next=//evil.example/x"))
+        .post(format!("{idp}/login"))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("email", "ada@example.org"),
+            ("password", "correct horse"),
+            ("next", "//evil.example/x"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/");
+    let r = browser
+        .get(format!("{site}/auth/login?next=https://evil.example/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.url().as_str(),
+        format!("{site}/"),
+        "back on the app, not elsewhere"
+    );
 
     // Signing out at the provider ends the front door's session too.
     let page = browser.get(format!("{idp}/logout")).send().await.unwrap();
