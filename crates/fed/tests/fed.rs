@@ -5,8 +5,9 @@
 //! as `<name>::sqlite` and `<name>::postgres`. The PostgreSQL tests fail,
 //! never skip, when the server is absent.
 //!
-//! Tests marked `#[ignore = "BUG: ..."]` show a defect in `crates/fed/src`
-//! that is not fixed yet; run them with `--run-ignored only`.
+//! A defect found but not fixed yet is written as a failing test marked
+//! `both!(name, ignore = "BUG: ...", |env| { ... })`; run those with
+//! `cargo nextest run -p fed --run-ignored only`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[path = "suite/accounts.rs"]

@@ -150,26 +150,6 @@ macro_rules! both {
             }
         }
     };
-    ($name:ident, ignore_pg = $why:literal, |$env:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn run(pg: bool) {
-                let owned = $crate::common::Env::new(pg);
-                let $env: &$crate::common::Env = &owned;
-                $body
-            }
-            #[test]
-            fn sqlite() {
-                run(false)
-            }
-            #[test]
-            #[ignore = $why]
-            fn postgres() {
-                run(true)
-            }
-        }
-    };
     ($name:ident, ignore = $why:literal, |$env:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]

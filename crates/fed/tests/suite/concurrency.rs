@@ -40,37 +40,32 @@ both!(one_sign_up_per_email_under_a_race, |env| {
     assert_eq!(env.accounts().members().unwrap().len(), 1);
 });
 
-both!(
-    one_admin_when_first_sign_ups_race,
-    ignore =
-        "BUG: on PostgreSQL concurrent first sign-ups can all see no member and all become admin",
-    |env| {
-        // Several fresh stores: the window is small.
-        for round in 0..6 {
-            let fresh;
-            let env = if round == 0 {
-                env
-            } else {
-                fresh = Env::new(env.pg);
-                &fresh
-            };
-            let results = race(THREADS, |i| {
-                env.accounts()
-                    .sign_up(&format!("m{i}@example.org"), "M", PASSWORD)
-            });
-            assert!(results.iter().all(Result::is_ok), "{results:?}");
-            let admins: Vec<String> = env
-                .accounts()
-                .members()
-                .unwrap()
-                .into_iter()
-                .filter(fed::accounts::Member::is_admin)
-                .map(|m| m.email)
-                .collect();
-            assert_eq!(admins.len(), 1, "round {round}: admins {admins:?}");
-        }
+both!(one_admin_when_first_sign_ups_race, |env| {
+    // Several fresh stores: the window is small.
+    for round in 0..6 {
+        let fresh;
+        let env = if round == 0 {
+            env
+        } else {
+            fresh = Env::new(env.pg);
+            &fresh
+        };
+        let results = race(THREADS, |i| {
+            env.accounts()
+                .sign_up(&format!("m{i}@example.org"), "M", PASSWORD)
+        });
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let admins: Vec<String> = env
+            .accounts()
+            .members()
+            .unwrap()
+            .into_iter()
+            .filter(fed::accounts::Member::is_admin)
+            .map(|m| m.email)
+            .collect();
+        assert_eq!(admins.len(), 1, "round {round}: admins {admins:?}");
     }
-);
+});
 
 both!(a_code_is_exchanged_once_under_a_race, |env| {
     env.register(client("app", true, false), false);
@@ -116,26 +111,22 @@ both!(a_reset_token_is_used_once_under_a_race, |env| {
         .unwrap();
 });
 
-both!(
-    lockout_holds_under_parallel_guessing,
-    ignore = "BUG: the lock is checked before the password and counted after it, so parallel guesses all get checked",
-    |env| {
-        env.member("ann@example.org");
-        let n = 4 * MAX_FAILURES as usize;
-        let results = race(n, |i| {
-            env.accounts().sign_in(
-                "ann@example.org",
-                &format!("guess number {i}"),
-                &format!("198.51.100.{i}"),
-            )
-        });
-        let checked = results
-            .iter()
-            .filter(|r| matches!(r, Err(FedError::Invalid(_))))
-            .count();
-        assert!(
-            checked <= MAX_FAILURES as usize,
-            "{checked} passwords were tried against one account; the limit is {MAX_FAILURES}"
-        );
-    }
-);
+both!(lockout_holds_under_parallel_guessing, |env| {
+    env.member("ann@example.org");
+    let n = 4 * MAX_FAILURES as usize;
+    let results = race(n, |i| {
+        env.accounts().sign_in(
+            "ann@example.org",
+            &format!("guess number {i}"),
+            &format!("198.51.100.{i}"),
+        )
+    });
+    let checked = results
+        .iter()
+        .filter(|r| matches!(r, Err(FedError::Invalid(_))))
+        .count();
+    assert!(
+        checked <= MAX_FAILURES as usize,
+        "{checked} passwords were tried against one account; the limit is {MAX_FAILURES}"
+    );
+});

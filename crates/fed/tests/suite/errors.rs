@@ -503,7 +503,6 @@ both!(unknown_scope, |env| {
 
 both!(
     non_ascii_authorization_header_is_an_error_not_a_panic,
-    ignore = "BUG: userinfo/authenticate_client slice the Authorization header at a byte that may split a UTF-8 character and panic",
     |env| {
         env.register(client("app", true, false), false);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
