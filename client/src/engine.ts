@@ -392,8 +392,11 @@ async function handleResponse(o: RequestOpts, res: Response, url: string, target
   const isError = res.status >= 400;
   if (isError) {
     emit(el, 'sx:responseError', { status: res.status }, false);
-    // errors swap only where the page asks: sx-target-error (and optionally sx-swap-error)
-    target = getTarget(el, 'sx-target-error');
+    // errors swap only where the page asks: sx-target-error (and optionally
+    // sx-swap-error) — except in client navigation, where the server sent a
+    // whole page (a form shown again with its errors, a 404 page) that a
+    // browser without the runtime would show too.
+    if (!o.boost) target = getTarget(el, 'sx-target-error');
     const es = inherited(el, 'sx-swap-error');
     if (es) swapSpec = parseSwap(es[0]);
   }

@@ -64,13 +64,30 @@ function freePort() {
   });
 }
 
-/** The host as a child process. `log` keeps its output for failure reports. */
+/** The host serving lib/demo, as a child process. */
 export async function startHost() {
   const port = await freePort();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rose-ash-e2e-'));
   const base = `http://127.0.0.1:${port}`;
+  return spawnHost(['--addr', `127.0.0.1:${port}`, '--app', 'demo'], [`${base}/demo`], { base });
+}
+
+/**
+ * The cooperative as `rose-ash serve` starts it with no flags: the front
+ * door (`base`) and the identity provider (`idp`), on free ports.
+ */
+export async function startCooperative() {
+  const [port, idpPort] = [await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${port}`;
+  const idp = `http://127.0.0.1:${idpPort}`;
+  return spawnHost(['--addr', `127.0.0.1:${port}`, '--idp-addr', `127.0.0.1:${idpPort}`],
+    [`${idp}/`, `${base}/`], { base, idp });
+}
+
+/** A `rose-ash serve` child process. `log` keeps its output for failure reports. */
+async function spawnHost(serveArgs, readyUrls, urls) {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rose-ash-e2e-'));
   const log = [];
-  const child = spawn(BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--app', 'demo',
+  const child = spawn(BIN, ['serve', ...serveArgs,
     '--data-dir', dataDir, '--workers', '2', '--log-level', 'warn'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,20 +110,22 @@ export async function startHost() {
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { reap(); process.exit(130); });
 
   const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) throw new Error(`the host exited while starting (${JSON.stringify(exited)}):\n${log.join('\n')}`);
-    try {
-      const r = await fetch(`${base}/demo`, { signal: AbortSignal.timeout(2000) });
-      if (r.status === 200) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the host did not answer ${base}/demo within 30 s:\n${log.join('\n')}`);
+  for (const url of readyUrls) {
+    for (;;) {
+      if (exited) throw new Error(`the host exited while starting (${JSON.stringify(exited)}):\n${log.join('\n')}`);
+      try {
+        const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+        if (r.status === 200) break;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`the host did not answer ${url} within 30 s:\n${log.join('\n')}`);
+      }
+      await new Promise(r => setTimeout(r, 100));
     }
-    await new Promise(r => setTimeout(r, 100));
   }
   return {
-    base,
+    ...urls,
     log,
     tail: (n = 30) => log.slice(-n).join('\n'),
     async stop() {

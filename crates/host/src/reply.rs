@@ -167,8 +167,11 @@ async fn respond(
                 // The runtime follows these itself (a 3xx would be followed
                 // invisibly by fetch): SX-Location keeps client navigation
                 // going for a boosted request, SX-Redirect loads the page.
+                // A location on another site is always a full page load:
+                // the runtime only swaps responses of its own origin.
+                let elsewhere = location.starts_with("//") || location.contains("://");
                 let boosted = req.header("sx-boosted") == Some("true");
-                let name = if boosted {
+                let name = if boosted && !elsewhere {
                     "sx-location"
                 } else {
                     "sx-redirect"
