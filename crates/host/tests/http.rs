@@ -506,6 +506,17 @@ async fn sx_requests_get_sx_wire() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "sx-location"), "/posts/y");
+    // ...but a redirect to another site is a full page load even then.
+    let (status, h, _) = s
+        .send(
+            s.post_with_token("/away", &cookie, &token)
+                .header("sx-request", "true")
+                .header("sx-boosted", "true"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "sx-redirect"), "https://elsewhere.example/signed-out");
+    assert!(!h.contains_key("sx-location"));
     s.stop().await;
 }
 
