@@ -551,6 +551,13 @@ impl Accounts {
                 return Ok(None);
             };
             kv::put(tx, &record(ns::PASSWORD, &r.value, hash, None, None))?;
+            // Whoever knew the old password loses what it gave them: every
+            // provider session, and the apps' tokens those sessions made.
+            for s in kv::tagged(tx, ns::SESSION, &r.value, now_ms())? {
+                if let Some(sess) = parse_session(&s.value) {
+                    crate::oauth::revoke_session_grants(tx, &sess.sid, now_ms())?;
+                }
+            }
             kv::delete_tagged(tx, ns::SESSION, &r.value)?;
             Ok(Some(r.value))
         })?;

@@ -718,6 +718,10 @@ impl Provider {
         let verifier = single(form, "code_verifier")?;
         let key = token_key(code);
         let now = now_ms();
+        // The code is spent whatever happens next, and remembered in the
+        // same transaction, so a replay (even one racing this exchange)
+        // finds it and revokes the grant.
+        let grant_id = random_token().map_err(server_error)?;
         let taken = self
             .store()
             .write(|tx| {
@@ -728,6 +732,17 @@ impl Provider {
                     }
                     return Ok(None);
                 };
+                kv::put(
+                    tx,
+                    &Record {
+                        ns: ns::USED_CODE.into(),
+                        key: key.clone(),
+                        value: grant_id.clone(),
+                        tag: None,
+                        expires: Some(now + USED_CODE_TTL),
+                        at: now,
+                    },
+                )?;
                 Ok(Some(r))
             })
             .map_err(server_error)?;
@@ -747,24 +762,6 @@ impl Provider {
             sid: opt_str(&j, "sid").unwrap_or_default(),
             auth_time: j["auth_time"].as_i64().unwrap_or(0),
         };
-        // The code is spent whatever happens next; remember it so a replay
-        // revokes the grant.
-        let grant_id = random_token().map_err(server_error)?;
-        self.store()
-            .write(|tx| {
-                kv::put(
-                    tx,
-                    &Record {
-                        ns: ns::USED_CODE.into(),
-                        key: key.clone(),
-                        value: grant_id.clone(),
-                        tag: None,
-                        expires: Some(now + USED_CODE_TTL),
-                        at: now,
-                    },
-                )
-            })
-            .map_err(server_error)?;
         if grant.client != client.id {
             return Err(OAuthError::invalid_grant(
                 "the authorization code was issued to another client",
@@ -1164,10 +1161,7 @@ impl Provider {
         let rows = self.store().write(|tx| {
             let rows = kv::tagged(tx, ns::SID_CLIENT, &session.sid, now)?;
             kv::delete_tagged(tx, ns::SID_CLIENT, &session.sid)?;
-            for g in kv::tagged(tx, ns::SID_GRANT, &session.sid, now)? {
-                revoke_grant(tx, &g.value)?;
-            }
-            kv::delete_tagged(tx, ns::SID_GRANT, &session.sid)?;
+            revoke_session_grants(tx, &session.sid, now)?;
             Ok(rows)
         })?;
         let mut out = Vec::new();
@@ -1191,6 +1185,15 @@ impl Provider {
         }
         Ok(out)
     }
+}
+
+/// Revokes every grant a provider session made (its sign-ins to apps).
+pub fn revoke_session_grants(tx: &mut dyn Tx, sid: &str, now: i64) -> store::Result<()> {
+    for g in kv::tagged(tx, ns::SID_GRANT, sid, now)? {
+        revoke_grant(tx, &g.value)?;
+    }
+    kv::delete_tagged(tx, ns::SID_GRANT, sid)?;
+    Ok(())
 }
 
 /// Deletes every access and refresh token of a grant.
