@@ -401,3 +401,25 @@ both!(roles_and_names, |env| {
 });
 
 use crate::common::invalid;
+
+both!(password_reset_revokes_the_apps_tokens, |env| {
+    use crate::common::{Login, client, field};
+    let secret = env.register(client("app", true, false), true);
+    let (_, _, s) = env.signed_in("ann@example.org");
+    let tokens = env.tokens(&Login::new("app", "openid"), &s, secret.as_deref());
+    let access = field(&tokens, "access_token");
+    assert!(env.userinfo(&access).is_ok());
+    let acc = env.accounts();
+    acc.request_reset("ann@example.org").unwrap();
+    let token = env.mail_token("/reset");
+    acc.reset_password(&token, "a new password").unwrap();
+    // Whoever held the old password also held the app's tokens: gone.
+    assert!(
+        env.userinfo(&access).is_err(),
+        "the access token outlived the reset"
+    );
+    assert!(
+        env.list(fed::oauth::ns::REFRESH).is_empty(),
+        "the refresh token outlived the reset"
+    );
+});
