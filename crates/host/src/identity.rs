@@ -194,6 +194,14 @@ fn oauth_error_response(e: &OAuthError) -> Value {
     )
 }
 
+/// The provider session a cookie names, with its member (blocking).
+pub fn provider_session(p: &Provider, cookie: &str) -> fed::Result<Option<(Session, Member)>> {
+    let Some(s) = p.accounts.session(cookie)? else {
+        return Ok(None);
+    };
+    Ok(p.accounts.member(&s.member)?.map(|m| (s, m)))
+}
+
 /// The identity provider's service.
 pub struct IdentityService {
     provider: Provider,
@@ -397,12 +405,7 @@ impl Service for IdentityService {
             };
             let session = {
                 let (p, c) = (p.clone(), cookie.clone());
-                move || -> fed::Result<Option<(Session, Member)>> {
-                    let Some(s) = p.accounts.session(&c)? else {
-                        return Ok(None);
-                    };
-                    Ok(p.accounts.member(&s.member)?.map(|m| (s, m)))
-                }
+                move || provider_session(&p, &c)
             };
             match op.as_str() {
                 "session" => {

@@ -20,7 +20,9 @@ use store::kv::{self, Record};
 use sx::Value;
 use sx::error::{ErrorKind, EvalError};
 
-use crate::identity::{IDP_COOKIE, blocking, kw_value, request_cookie, request_pairs};
+use crate::identity::{
+    IDP_COOKIE, blocking, kw_value, provider_session, request_cookie, request_pairs,
+};
 use crate::ops::{LocalFuture, RequestScope, Service};
 
 const SESSION_NS: &str = "sso-session";
@@ -213,13 +215,7 @@ impl Service for SsoService {
                         let Some(c) = idp_cookie else {
                             return Ok(Value::Nil);
                         };
-                        let found = blocking(move || {
-                            let Some(s) = p.accounts.session(&c)? else {
-                                return Ok(None);
-                            };
-                            Ok(p.accounts.member(&s.member)?.map(|m| (s, m)))
-                        })
-                        .await?;
+                        let found = blocking(move || provider_session(&p, &c)).await?;
                         return Ok(match found {
                             Some((s, m)) => kw_value(&json!({
                                 "id": m.id, "email": m.email, "name": m.name,

@@ -515,7 +515,10 @@ async fn sx_requests_get_sx_wire() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(header(&h, "sx-redirect"), "https://elsewhere.example/signed-out");
+    assert_eq!(
+        header(&h, "sx-redirect"),
+        "https://elsewhere.example/signed-out"
+    );
     assert!(!h.contains_key("sx-location"));
     s.stop().await;
 }

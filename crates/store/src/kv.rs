@@ -61,6 +61,28 @@ fn opt_int(v: Option<i64>) -> Param<'static> {
     }
 }
 
+/// A record's columns as statement parameters, in [`COLUMNS`] order.
+fn params(rec: &Record) -> [Param<'_>; 6] {
+    [
+        Param::Text(&rec.ns),
+        Param::Text(&rec.key),
+        Param::Text(&rec.value),
+        rec.tag.as_deref().map_or(Param::NullText, Param::Text),
+        opt_int(rec.expires),
+        Param::Int(rec.at),
+    ]
+}
+
+/// Checks a record's names before it is written.
+fn check_record(rec: &Record) -> Result<()> {
+    check("namespace", &rec.ns)?;
+    check("key", &rec.key)?;
+    if let Some(t) = &rec.tag {
+        check("tag", t)?;
+    }
+    Ok(())
+}
+
 /// The live record `ns`/`key` (locked for the transaction on PostgreSQL,
 /// so a read-then-write sequence in one transaction is atomic).
 pub fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Record>> {
@@ -81,23 +103,12 @@ pub fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Reco
 
 /// Writes a record, replacing whatever was under its key.
 pub fn put(tx: &mut dyn Tx, rec: &Record) -> Result<()> {
-    check("namespace", &rec.ns)?;
-    check("key", &rec.key)?;
-    if let Some(t) = &rec.tag {
-        check("tag", t)?;
-    }
+    check_record(rec)?;
     tx.exec(
         "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, tag = excluded.tag, \
          expires = excluded.expires, at = excluded.at",
-        &[
-            Param::Text(&rec.ns),
-            Param::Text(&rec.key),
-            Param::Text(&rec.value),
-            rec.tag.as_deref().map_or(Param::NullText, Param::Text),
-            opt_int(rec.expires),
-            Param::Int(rec.at),
-        ],
+        &params(rec),
     )?;
     Ok(())
 }
@@ -106,11 +117,7 @@ pub fn put(tx: &mut dyn Tx, rec: &Record) -> Result<()> {
 /// there (an expired one is replaced). Of concurrent inserts of one key,
 /// exactly one succeeds.
 pub fn insert(tx: &mut dyn Tx, rec: &Record) -> Result<bool> {
-    check("namespace", &rec.ns)?;
-    check("key", &rec.key)?;
-    if let Some(t) = &rec.tag {
-        check("tag", t)?;
-    }
+    check_record(rec)?;
     tx.exec(
         "DELETE FROM kv WHERE ns = ?1 AND key = ?2 AND expires IS NOT NULL AND expires <= ?3",
         &[
@@ -122,14 +129,7 @@ pub fn insert(tx: &mut dyn Tx, rec: &Record) -> Result<bool> {
     let n = tx.exec(
         "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (ns, key) DO NOTHING",
-        &[
-            Param::Text(&rec.ns),
-            Param::Text(&rec.key),
-            Param::Text(&rec.value),
-            rec.tag.as_deref().map_or(Param::NullText, Param::Text),
-            opt_int(rec.expires),
-            Param::Int(rec.at),
-        ],
+        &params(rec),
     )?;
     Ok(n == 1)
 }
