@@ -30,6 +30,8 @@ pub mod ns {
     pub const IP: &str = "login-ip";
     pub const MAIL: &str = "mail";
     pub const FIRST_ADMIN: &str = "first-admin";
+    pub const SIGN_UPS: &str = "sign-ups";
+    pub const RESET_REQUESTS: &str = "reset-requests";
 }
 
 const MINUTE: i64 = 60_000;
@@ -45,6 +47,11 @@ pub const MAX_FAILURES: i64 = 5;
 pub const LOCK_WINDOW: i64 = 15 * MINUTE;
 /// Sign-in attempts from one address within the window.
 pub const MAX_PER_IP: i64 = 30;
+/// Accounts one address may create in an hour.
+pub const MAX_SIGN_UPS_PER_IP: i64 = 10;
+/// Reset mails one address may be sent in an hour (more are not sent, and
+/// the form still says nothing, so it cannot be used to flood a mailbox).
+pub const MAX_RESETS_PER_EMAIL: i64 = 3;
 
 /// A member of the cooperative.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,12 +493,34 @@ impl Accounts {
         })
     }
 
+    /// Counts a sign-up from `ip` and refuses it past the hourly limit.
+    pub fn limit_sign_ups(&self, ip: &str) -> Result<()> {
+        let ip = if ip.is_empty() { "unknown" } else { ip };
+        let now = now_ms();
+        let (n, expires) = self
+            .store
+            .write(|tx| kv::increment(tx, ns::SIGN_UPS, ip, now + HOUR, now))?;
+        if n > MAX_SIGN_UPS_PER_IP {
+            return Err(FedError::RateLimited {
+                retry_after: (expires - now).max(1000) / 1000,
+            });
+        }
+        Ok(())
+    }
+
     /// Queues a password-reset mail if the email has an account. Says
     /// nothing either way, so the form does not reveal who is a member.
     pub fn request_reset(&self, email: &str) -> Result<()> {
         let Some(m) = self.member_by_email(email)? else {
             return Ok(());
         };
+        let now = now_ms();
+        let (sent, _) = self
+            .store
+            .write(|tx| kv::increment(tx, ns::RESET_REQUESTS, &m.email, now + HOUR, now))?;
+        if sent > MAX_RESETS_PER_EMAIL {
+            return Ok(());
+        }
         let token = random_token()?;
         let link = format!("{}/reset?token={token}", self.base_url);
         self.store.write(|tx| {

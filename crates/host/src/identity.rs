@@ -359,9 +359,12 @@ impl Service for IdentityService {
         // Decode everything needed from the SX side now.
         let decoded: Result<Decoded, EvalError> = (|| {
             Ok(match op.as_str() {
-                "sign-up" => {
-                    Decoded::Strings(vec![arg(0, "email")?, arg(1, "name")?, arg(2, "password")?])
-                }
+                "sign-up" => Decoded::Strings(vec![
+                    arg(0, "email")?,
+                    arg(1, "name")?,
+                    arg(2, "password")?,
+                    remote_addr(scope),
+                ]),
                 "sign-in" => Decoded::Strings(vec![
                     arg(0, "email")?,
                     arg(1, "password")?,
@@ -420,7 +423,11 @@ impl Service for IdentityService {
                     })
                 }
                 "sign-up" => {
-                    let m = blocking(move || p.accounts.sign_up(&s(0), &s(1), &s(2))).await?;
+                    let m = blocking(move || {
+                        p.accounts.limit_sign_ups(&s(3))?;
+                        p.accounts.sign_up(&s(0), &s(1), &s(2))
+                    })
+                    .await?;
                     Ok(member_value(&m))
                 }
                 "sign-in" => {

@@ -423,3 +423,23 @@ both!(password_reset_revokes_the_apps_tokens, |env| {
         "the refresh token outlived the reset"
     );
 });
+
+both!(reset_mails_and_sign_ups_are_limited, |env| {
+    use fed::accounts::{MAX_RESETS_PER_EMAIL, MAX_SIGN_UPS_PER_IP};
+    env.member("ann@example.org");
+    let acc = env.accounts();
+    let before = acc.outbox(100).unwrap().len();
+    for _ in 0..MAX_RESETS_PER_EMAIL + 3 {
+        acc.request_reset("ann@example.org").unwrap();
+    }
+    let resets = acc.outbox(100).unwrap().len() - before;
+    assert_eq!(resets as i64, MAX_RESETS_PER_EMAIL, "no mailbox flooding");
+    for _ in 0..MAX_SIGN_UPS_PER_IP {
+        acc.limit_sign_ups("198.51.100.1").unwrap();
+    }
+    assert!(matches!(
+        acc.limit_sign_ups("198.51.100.1"),
+        Err(FedError::RateLimited { .. })
+    ));
+    acc.limit_sign_ups("198.51.100.2").unwrap();
+});
