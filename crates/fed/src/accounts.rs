@@ -196,6 +196,15 @@ fn queue_mail(tx: &mut dyn Tx, to: &str, subject: &str, text: &str) -> Result<()
     Ok(())
 }
 
+const VERIFY_SUBJECT: &str = "Confirm your email address";
+
+fn verify_text(name: &str, link: &str) -> String {
+    format!(
+        "Hello {name},\n\nConfirm your email address for your Rose Ash account by \
+         opening this link within 24 hours:\n\n{link}\n"
+    )
+}
+
 /// The accounts of one identity provider.
 #[derive(Clone)]
 pub struct Accounts {
@@ -315,16 +324,8 @@ impl Accounts {
                     Some(VERIFY_TTL),
                 ),
             )?;
-            queue_mail(
-                tx,
-                &email,
-                "Confirm your email address",
-                &format!(
-                    "Hello {name},\n\nConfirm your email address for your Rose Ash account by \
-                     opening this link within 24 hours:\n\n{link}\n"
-                ),
-            )
-            .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+            queue_mail(tx, &email, VERIFY_SUBJECT, &verify_text(name, &link))
+                .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
             Ok(member)
         });
         member.map_err(|e| match e {
@@ -506,6 +507,47 @@ impl Accounts {
             });
         }
         Ok(())
+    }
+
+    /// Sends the verification mail again (a fresh link; earlier ones keep
+    /// working until they expire), at most `MAX_RESETS_PER_EMAIL` an hour.
+    /// Returns false when the member is verified already or over the limit.
+    pub fn resend_verification(&self, id: &str) -> Result<bool> {
+        let m = self
+            .member(id)?
+            .ok_or_else(|| FedError::Invalid(format!("There is no member {id}.")))?;
+        if m.verified {
+            return Ok(false);
+        }
+        let token = random_token()?;
+        let link = format!("{}/verify?token={token}", self.base_url);
+        let now = now_ms();
+        let sent = self.store.write(|tx| {
+            let (n, _) = kv::increment(
+                tx,
+                ns::RESET_REQUESTS,
+                &format!("verify {}", m.email),
+                now + HOUR,
+                now,
+            )?;
+            if n > MAX_RESETS_PER_EMAIL {
+                return Ok(false);
+            }
+            kv::put(
+                tx,
+                &record(
+                    ns::VERIFY,
+                    &token_key(&token),
+                    m.id.clone(),
+                    None,
+                    Some(VERIFY_TTL),
+                ),
+            )?;
+            queue_mail(tx, &m.email, VERIFY_SUBJECT, &verify_text(&m.name, &link))
+                .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+            Ok(true)
+        })?;
+        Ok(sent)
     }
 
     /// Queues a password-reset mail if the email has an account. Says

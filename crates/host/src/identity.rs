@@ -461,12 +461,15 @@ impl Service for IdentityService {
                     let m = blocking(move || p.accounts.reset_password(&s(0), &s(1))).await?;
                     Ok(member_value(&m))
                 }
-                "rename" | "change-password" => {
+                "rename" | "change-password" | "resend-verification" => {
                     let found = blocking(session).await?;
                     let Some((_, me)) = found else {
                         return Err(EvalError::new(ErrorKind::Value, "Sign in first."));
                     };
-                    if op == "rename" {
+                    if op == "resend-verification" {
+                        let sent = blocking(move || p.accounts.resend_verification(&me.id)).await?;
+                        Ok(Value::Bool(sent))
+                    } else if op == "rename" {
                         let m = blocking(move || p.accounts.rename(&me.id, &s(0))).await?;
                         Ok(member_value(&m))
                     } else {

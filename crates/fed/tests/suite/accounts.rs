@@ -443,3 +443,19 @@ both!(reset_mails_and_sign_ups_are_limited, |env| {
     ));
     acc.limit_sign_ups("198.51.100.2").unwrap();
 });
+
+both!(verification_mail_sent_again, |env| {
+    let m = env.member("ann@example.org");
+    let acc = env.accounts();
+    assert!(acc.resend_verification(&m.id).unwrap());
+    let mails = acc.outbox(100).unwrap();
+    let links: Vec<_> = mails
+        .iter()
+        .filter(|x| x.subject == "Confirm your email address")
+        .collect();
+    assert_eq!(links.len(), 2, "the first mail and the one sent again");
+    let token = link_token(&links[1].text, "/verify");
+    assert!(acc.verify_email(&token).unwrap().verified);
+    // Verified: nothing more is sent.
+    assert!(!acc.resend_verification(&m.id).unwrap());
+});
