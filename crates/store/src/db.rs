@@ -413,6 +413,18 @@ impl Pool {
         out
     }
 
+    /// An idle connection, if one is free now (never waits or connects);
+    /// give it back with [`Pool::put_back`].
+    pub fn try_idle(&self) -> Option<Conn> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.idle.pop()
+    }
+
+    /// Returns a connection taken with [`Pool::try_idle`].
+    pub fn put_back(&self, conn: Conn) {
+        self.put(conn);
+    }
+
     /// Takes every idle connection (for closing).
     pub fn drain(&mut self) -> Vec<Conn> {
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());

@@ -193,25 +193,44 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// A read for the async API. On SQLite, with a reader connection idle,
+    /// it runs right here: in WAL mode a read never waits for the writer,
+    /// and a point read (~10 µs) costs less than the hand-off to the
+    /// blocking pool (~15–40 µs) it would otherwise take. Otherwise, and
+    /// always on PostgreSQL (a network round trip), it goes to the pool.
+    pub async fn read_op<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    {
+        if let Some(readers) = &self.inner.readers {
+            if let Some(mut conn) = readers.try_idle() {
+                let out = conn.with(f);
+                readers.put_back(conn);
+                return out;
+            }
+        }
+        self.run(move |s| s.read(f)).await
+    }
+
     // ---- The async API ----
 
     /// The current revision of `id`, if it exists and is not deleted.
     pub async fn get(&self, id: impl Into<String>) -> Result<Option<Object>> {
         let id = id.into();
-        self.run(move |s| s.read(|tx| ops::get(tx, &id))).await
+        self.read_op(move |tx| ops::get(tx, &id)).await
     }
 
     /// The revision with this CID (any object, any time).
     pub async fn get_by_cid(&self, cid: impl Into<String>) -> Result<Option<Object>> {
         let cid = cid.into();
-        self.run(move |s| s.read(|tx| ops::get_by_cid(tx, &cid)))
-            .await
+        self.read_op(move |tx| ops::get_by_cid(tx, &cid)).await
     }
 
     /// Every revision of `id`, oldest first.
     pub async fn history(&self, id: impl Into<String>) -> Result<Vec<Revision>> {
         let id = id.into();
-        self.run(move |s| s.read(|tx| ops::history(tx, &id))).await
+        self.read_op(move |tx| ops::history(tx, &id)).await
     }
 
     /// Writes `body` (canonical SX text of a dict) as the next revision of
@@ -237,7 +256,7 @@ impl Store {
     }
 
     pub async fn list(&self, q: ListQuery) -> Result<Page<Object>> {
-        self.run(move |s| s.read(|tx| ops::list(tx, &q))).await
+        self.read_op(move |tx| ops::list(tx, &q)).await
     }
 
     pub async fn relate(
@@ -263,7 +282,7 @@ impl Store {
     }
 
     pub async fn related(&self, q: RelatedQuery) -> Result<Page<Target>> {
-        self.run(move |s| s.read(|tx| ops::related(tx, &q))).await
+        self.read_op(move |tx| ops::related(tx, &q)).await
     }
 
     pub async fn count(
@@ -273,14 +292,13 @@ impl Store {
         dir: Dir,
     ) -> Result<i64> {
         let (id, rel) = (id.into(), rel.into());
-        self.run(move |s| s.read(|tx| ops::count(tx, &id, "", &rel, dir)))
+        self.read_op(move |tx| ops::count(tx, &id, "", &rel, dir))
             .await
     }
 
     pub async fn get_ref(&self, name: impl Into<String>) -> Result<Option<String>> {
         let name = name.into();
-        self.run(move |s| s.read(|tx| ops::get_ref(tx, &name)))
-            .await
+        self.read_op(move |tx| ops::get_ref(tx, &name)).await
     }
 
     /// Compare-and-swap on a ref: `expected` None means "must not exist",

@@ -10,7 +10,7 @@ use sx::{Dict, Key, Value};
 
 use crate::error::{Result, StoreError};
 use crate::model::*;
-use crate::{Store, now_ms, ops};
+use crate::{Store, Tx, now_ms, ops};
 
 /// The SX library for the store (`lib/store/store.sx`): `deftype`, the
 /// `store/...` wrappers, effect constructors and the behaviour driver.
@@ -401,19 +401,65 @@ pub fn decode(op: &str, args: &[Value]) -> Result<StoreOp> {
 }
 
 impl Store {
-    /// Runs a decoded operation (on tokio's blocking pool).
+    /// Runs a decoded operation: reads as [`Store::read_op`] does (inline
+    /// on an idle SQLite reader), writes on tokio's blocking pool.
     pub async fn execute(&self, op: StoreOp) -> Result<OpResult> {
+        if op.is_read() {
+            return self.read_op(move |tx| execute_read(tx, op)).await;
+        }
         self.run(move |s| execute_blocking(s, op)).await
     }
+}
+
+impl StoreOp {
+    /// Whether the operation only reads.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            StoreOp::Get(_)
+                | StoreOp::Object(_)
+                | StoreOp::ByCid(_)
+                | StoreOp::History(_)
+                | StoreOp::List(_)
+                | StoreOp::Related(_)
+                | StoreOp::Count { .. }
+                | StoreOp::Ref(_)
+        )
+    }
+}
+
+/// Runs a reading operation in `tx` (anything else is refused).
+fn execute_read(tx: &mut dyn Tx, op: StoreOp) -> Result<OpResult> {
+    Ok(match op {
+        StoreOp::Get(id) => OpResult::Body(ops::get(tx, &id)?.map(|o| o.body)),
+        StoreOp::Object(id) => OpResult::Object(ops::get(tx, &id)?),
+        StoreOp::ByCid(cid) => OpResult::Object(ops::get_by_cid(tx, &cid)?),
+        StoreOp::History(id) => OpResult::History(ops::history(tx, &id)?),
+        StoreOp::List(q) => OpResult::Objects(ops::list(tx, &q)?),
+        StoreOp::Related(q) => OpResult::Targets(ops::related(tx, &q)?),
+        StoreOp::Count { id, peer, rel, dir } => {
+            OpResult::Int(ops::count(tx, &id, &peer, &rel, dir)?)
+        }
+        StoreOp::Ref(name) => OpResult::Ref(ops::get_ref(tx, &name)?),
+        other => {
+            return Err(StoreError::Invalid(format!(
+                "store: {other:?} is not a read"
+            )));
+        }
+    })
 }
 
 /// Runs a decoded operation on the calling thread (blocking).
 pub fn execute_blocking(s: &Store, op: StoreOp) -> Result<OpResult> {
     Ok(match op {
-        StoreOp::Get(id) => OpResult::Body(s.read(|tx| ops::get(tx, &id))?.map(|o| o.body)),
-        StoreOp::Object(id) => OpResult::Object(s.read(|tx| ops::get(tx, &id))?),
-        StoreOp::ByCid(cid) => OpResult::Object(s.read(|tx| ops::get_by_cid(tx, &cid))?),
-        StoreOp::History(id) => OpResult::History(s.read(|tx| ops::history(tx, &id))?),
+        read @ (StoreOp::Get(_)
+        | StoreOp::Object(_)
+        | StoreOp::ByCid(_)
+        | StoreOp::History(_)
+        | StoreOp::List(_)
+        | StoreOp::Related(_)
+        | StoreOp::Count { .. }
+        | StoreOp::Ref(_)) => s.read(|tx| execute_read(tx, read))?,
         StoreOp::Put { id, body, expect } => {
             let b = ops::check_body(body)?;
             OpResult::Written(Some(
@@ -423,18 +469,12 @@ pub fn execute_blocking(s: &Store, op: StoreOp) -> Result<OpResult> {
         StoreOp::Delete { id, expect } => {
             OpResult::Written(s.write(|tx| ops::delete(tx, &id, &expect, now_ms()))?)
         }
-        StoreOp::List(q) => OpResult::Objects(s.read(|tx| ops::list(tx, &q))?),
         StoreOp::Relate { src, rel, to } => {
             OpResult::Bool(s.write(|tx| ops::relate(tx, &src, &rel, &to, now_ms()))?)
         }
         StoreOp::Unrelate { src, rel, to } => {
             OpResult::Bool(s.write(|tx| ops::unrelate(tx, &src, &rel, &to))?)
         }
-        StoreOp::Related(q) => OpResult::Targets(s.read(|tx| ops::related(tx, &q))?),
-        StoreOp::Count { id, peer, rel, dir } => {
-            OpResult::Int(s.read(|tx| ops::count(tx, &id, &peer, &rel, dir))?)
-        }
-        StoreOp::Ref(name) => OpResult::Ref(s.read(|tx| ops::get_ref(tx, &name))?),
         StoreOp::RefCas {
             name,
             expected,
