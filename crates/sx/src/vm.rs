@@ -64,6 +64,8 @@ pub enum Op {
     Call(u16),
     TailCall(u16),
     Return,
+    /// `Local(s) Return` (or `LocalMove(s) Return`): return a slot's value.
+    ReturnLocal(u16),
     /// Make a closure of nested proto N.
     Closure(u32),
     /// Make letrec group N of the current proto, storing members in slots.
@@ -90,6 +92,17 @@ pub enum Op {
     /// Fused `Local(s) Int(k) Inline(cmp, 2) JumpIfFalse(t)`, followed by
     /// that unfused sequence as the fallback.
     JumpUnlessLocalInt(Inline, u16, i32, u32),
+    /// Fused `Local(a) Local(b) Inline(cmp, 2) JumpIfFalse(t)`, followed by
+    /// that fallback. With `negate`, the test is `(not (cmp a b))`: the
+    /// fallback has `Inline(Not, 1)` before the jump, and it runs instead
+    /// when either builtin has been redefined.
+    JumpUnlessLocalLocal {
+        which: Inline,
+        a: u16,
+        b: u16,
+        negate: bool,
+        target: u32,
+    },
     /// Fused `Inline(cmp, 2) JumpIfFalse(t)`, followed by that fallback.
     JumpUnlessCmp(Inline, u32),
     /// Fused `Local(s) Inline(op, 1)` for `first`, `rest`, `empty?`, `nil?`
@@ -584,19 +597,26 @@ impl Machine {
 
     /// Calls the value below the top `argc` stack values.
     /// Counts a call and checks the budgets every so often.
-    #[inline]
+    #[inline(always)]
     fn tick(&mut self, interp: &Interp) -> Result<()> {
         self.steps += 1;
         self.fuel -= 1;
         if self.fuel == 0 {
-            // Check every 64 calls, or exactly where the step budget ends.
-            self.fuel = match interp.budget.max_steps {
-                Some(max) => max.saturating_sub(self.steps).clamp(1, 64) as u32,
-                None => 64,
-            };
-            self.check_budget(interp)?;
+            return self.refuel(interp);
         }
         Ok(())
+    }
+
+    /// Checks the budgets and sets how many calls pass before the next check.
+    #[cold]
+    #[inline(never)]
+    fn refuel(&mut self, interp: &Interp) -> Result<()> {
+        // Check every 64 calls, or exactly where the step budget ends.
+        self.fuel = match interp.budget.max_steps {
+            Some(max) => max.saturating_sub(self.steps).clamp(1, 64) as u32,
+            None => 64,
+        };
+        self.check_budget(interp)
     }
 
     /// Rewrites `[apply f a.. xs]` and `[eval form]` at `fpos` into the
@@ -827,33 +847,101 @@ impl Machine {
                 Entered::Value => return Ok(Outcome::Done(pop!(self))),
             }
         }
-        // The outer loop (re)loads the running frame after a call or return;
-        // the inner loop runs its instructions with the code borrowed once.
+        // While its code runs, the running frame lives in `cur` and
+        // `self.frames` holds only its callers, so a call or return moves a
+        // frame without touching reference counts. Everywhere else (the
+        // general call paths, errors, perform) the running frame is on top
+        // of `self.frames`: `spill!` puts it there and `fill!` takes it back.
+        let mut cur = match self.frames.pop() {
+            Some(f) => f,
+            None => return Ok(Outcome::Done(pop!(self))),
+        };
+        // The outer loop starts running `cur` after a call or return; the
+        // inner loop runs its instructions with the code borrowed once.
         'frame: loop {
-            let Some(frame) = self.frames.last() else {
-                return Ok(Outcome::Done(pop!(self)));
-            };
-            let closure = frame.closure.clone();
+            let closure: &Rc<Closure> = &cur.closure;
             let proto: &Proto = &closure.proto;
-            let base = frame.base;
-            let mut pc = frame.pc;
+            let base = cur.base;
+            let ret_to = cur.ret_to;
+            let mut pc = cur.pc;
 
-            macro_rules! save_pc {
+            /// Puts the running frame back on `self.frames` (its pc saved).
+            macro_rules! spill {
                 () => {
-                    if let Some(f) = self.frames.last_mut() {
-                        f.pc = pc;
-                    }
+                    cur.pc = pc;
+                    self.frames.push(cur);
                 };
             }
-            macro_rules! reload {
-                () => {
-                    continue 'frame
-                };
+            /// Takes the frame on top of `self.frames` as the running one.
+            macro_rules! fill {
+                () => {{
+                    cur = match self.frames.pop() {
+                        Some(f) => f,
+                        None => return Ok(Outcome::Done(pop!(self))),
+                    };
+                    continue 'frame;
+                }};
             }
             macro_rules! fail {
                 ($e:expr) => {{
-                    save_pc!();
-                    return Err($e);
+                    let e = $e;
+                    spill!();
+                    return Err(e);
+                }};
+            }
+            /// Returns the value on top of the stack to the caller.
+            macro_rules! ret {
+                () => {{
+                    let top = self.stack.len().wrapping_sub(1);
+                    if top > ret_to && top < self.stack.len() {
+                        self.stack.swap(ret_to, top);
+                        truncate_to(&mut self.stack, ret_to + 1);
+                    } else if top != ret_to {
+                        let v = pop!(self);
+                        truncate_to(&mut self.stack, ret_to);
+                        self.stack.push(v);
+                    }
+                    match self.frames.pop() {
+                        Some(caller) => {
+                            cur = caller;
+                            continue 'frame;
+                        }
+                        None => return Ok(Outcome::Done(pop!(self))),
+                    }
+                }};
+            }
+            /// Runs a closure known to be simple and to take `argc`
+            /// arguments, which start at stack index `args`; `callee_slot`
+            /// is where the callee sits (`args` when there is none).
+            macro_rules! enter_fast {
+                ($c:expr, $callee_slot:expr, $args:expr, $tail:expr) => {{
+                    let c: Rc<Closure> = $c;
+                    try_!(self.tick(interp));
+                    let (base, ret_to) = if $tail {
+                        // Replace this frame: slide the callee's slot (if
+                        // any) and arguments down to where this frame began.
+                        slide_down(&mut self.stack, ret_to, $callee_slot);
+                        (ret_to + ($args - $callee_slot), ret_to)
+                    } else {
+                        ($args, $callee_slot)
+                    };
+                    let want = base + c.proto.nslots as usize;
+                    if self.stack.len() != want {
+                        self.stack.resize(want, Value::Nil);
+                    }
+                    let next = Frame {
+                        closure: c,
+                        pc: 0,
+                        base,
+                        ret_to,
+                    };
+                    if $tail {
+                        cur = next;
+                    } else {
+                        cur.pc = pc;
+                        self.frames.push(std::mem::replace(&mut cur, next));
+                    }
+                    continue 'frame;
                 }};
             }
             macro_rules! try_ {
@@ -896,7 +984,7 @@ impl Machine {
                     }
                     Op::SetLocal(s) => {
                         let v = pop!(self);
-                        self.stack[base + s as usize] = v;
+                        overwrite(&mut self.stack[base + s as usize], v);
                     }
                     Op::Capture(i) => {
                         let v = closure
@@ -983,18 +1071,24 @@ impl Machine {
                         })));
                     }
                     Op::Pop => {
-                        self.stack.pop();
+                        if let Some(v) = self.stack.pop() {
+                            discard(v);
+                        }
                     }
                     Op::Jump(t) => pc = t as usize,
                     Op::LoopBack(t) => {
                         try_!(self.tick(interp));
                         pc = t as usize;
                     }
-                    Op::JumpIfFalse(t) => {
-                        if !pop!(self).truthy() {
-                            pc = t as usize;
+                    Op::JumpIfFalse(t) => match self.stack.pop() {
+                        Some(Value::Bool(true)) => {}
+                        Some(Value::Bool(false) | Value::Nil) | None => pc = t as usize,
+                        Some(v) => {
+                            if !v.truthy() {
+                                pc = t as usize;
+                            }
                         }
-                    }
+                    },
                     Op::JumpIfFalseKeep(t) => {
                         if self.stack.last().is_some_and(Value::truthy) {
                             self.stack.pop();
@@ -1009,27 +1103,56 @@ impl Machine {
                             self.stack.pop();
                         }
                     }
-                    Op::Call(argc) => {
-                        save_pc!();
-                        match try_!(self.call(interp, argc as usize)) {
-                            Entered::Frame => reload!(),
-                            Entered::Value => {}
+                    Op::Call(argc) | Op::TailCall(argc) => {
+                        let tail = matches!(op, Op::TailCall(_));
+                        let argc = argc as usize;
+                        let Some(fpos) = self.stack.len().checked_sub(argc + 1) else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: empty stack"
+                            ));
+                        };
+                        let fast = matches!(&self.stack[fpos], Value::Closure(c)
+                            if c.proto.simple() && c.proto.nparams as usize == argc);
+                        if fast {
+                            if let Value::Closure(c) = std::mem::take(&mut self.stack[fpos]) {
+                                enter_fast!(c, fpos, fpos + 1, tail);
+                            }
                         }
-                    }
-                    Op::TailCall(argc) => {
-                        let fpos = self.stack.len() - argc as usize - 1;
-                        save_pc!();
-                        match try_!(self.tail_call(interp, fpos, argc as usize)) {
-                            Some(out) => return Ok(out),
-                            None => reload!(),
+                        spill!();
+                        if tail {
+                            if let Some(out) = self.tail_call(interp, fpos, argc)? {
+                                return Ok(out);
+                            }
+                        } else {
+                            self.call(interp, argc)?;
                         }
+                        fill!();
                     }
-                    Op::Return => {
-                        if let Some(out) = self.do_return() {
-                            return Ok(out);
+                    Op::ReturnLocal(s) => {
+                        let i = base + s as usize;
+                        if ret_to <= i && i < self.stack.len() {
+                            if i != ret_to {
+                                self.stack.swap(ret_to, i);
+                            }
+                            truncate_to(&mut self.stack, ret_to + 1);
+                            match self.frames.pop() {
+                                Some(caller) => {
+                                    cur = caller;
+                                    continue 'frame;
+                                }
+                                None => return Ok(Outcome::Done(pop!(self))),
+                            }
                         }
-                        reload!();
+                        let v = self
+                            .stack
+                            .get_mut(i)
+                            .map(std::mem::take)
+                            .unwrap_or_default();
+                        self.stack.push(v);
+                        ret!();
                     }
+                    Op::Return => ret!(),
                     Op::Closure(i) => {
                         let Some(p) = proto.protos.get(i as usize).cloned() else {
                             fail!(EvalError::new(
@@ -1100,7 +1223,8 @@ impl Machine {
                         }
                     }
                     Op::PushHandler(t) => self.handlers.push(Handler {
-                        frames: self.frames.len(),
+                        // The running frame counts: it is not in `frames` now.
+                        frames: self.frames.len() + 1,
                         stack: self.stack.len(),
                         catch_pc: t as usize,
                     }),
@@ -1112,7 +1236,7 @@ impl Machine {
                         let mut parts = self.stack.drain(at..);
                         let op = parts.next().unwrap_or_default();
                         let args: Vec<Value> = parts.collect();
-                        save_pc!();
+                        spill!();
                         return Ok(Outcome::Perform(Request { op, args }));
                     }
                     Op::MakeDict(n) => {
@@ -1184,11 +1308,47 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let x = self.stack[base + a as usize].clone();
-                        let y = self.stack[base + b as usize].clone();
-                        let v = try_!(prims::inline2(which, x, y));
+                        let x = &self.stack[base + a as usize];
+                        let y = &self.stack[base + b as usize];
+                        let v = match (x, y) {
+                            (Value::Int(x), Value::Int(y)) => int2(which, *x, *y),
+                            _ => None,
+                        };
+                        let v = match v {
+                            Some(v) => v,
+                            None => try_!(prims::inline2(which, x.clone(), y.clone())),
+                        };
                         self.stack.push(v);
                         pc += 3;
+                    }
+                    Op::JumpUnlessLocalLocal {
+                        which,
+                        a,
+                        b,
+                        negate,
+                        target,
+                    } => {
+                        if interp.inline_overridden(which)
+                            || (negate && interp.inline_overridden(Inline::Not))
+                        {
+                            continue;
+                        }
+                        let x = &self.stack[base + a as usize];
+                        let y = &self.stack[base + b as usize];
+                        let truth = match (x, y) {
+                            (Value::Int(x), Value::Int(y)) => int_cmp(which, *x, *y),
+                            _ => None,
+                        };
+                        let truth = match truth {
+                            Some(t) => t,
+                            None => try_!(prims::inline2(which, x.clone(), y.clone())).truthy(),
+                        };
+                        let fallback = if negate { 5 } else { 4 };
+                        pc = if truth != negate {
+                            pc + fallback
+                        } else {
+                            target as usize
+                        };
                     }
                     Op::JumpUnlessLocalInt(which, s, k, target) => {
                         if interp.inline_overridden(which) {
@@ -1237,33 +1397,18 @@ impl Machine {
                             Some(Some(v)) => v,
                             _ => fail!(interp.unbound_error(g)),
                         };
-                        let args_at = self.stack.len() - argc;
+                        let Some(args_at) = self.stack.len().checked_sub(argc) else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: empty stack"
+                            ));
+                        };
                         match callee {
                             Value::Closure(c)
                                 if c.proto.simple() && c.proto.nparams as usize == argc =>
                             {
                                 let c = c.clone();
-                                save_pc!();
-                                try_!(self.tick(interp));
-                                let ret_to = if tail {
-                                    let ret_to = self.frames.last().map_or(0, |f| f.ret_to);
-                                    slide_down(&mut self.stack, ret_to, args_at);
-                                    self.frames.pop();
-                                    ret_to
-                                } else {
-                                    args_at
-                                };
-                                let want = ret_to + c.proto.nslots as usize;
-                                if self.stack.len() != want {
-                                    self.stack.resize(want, Value::Nil);
-                                }
-                                self.frames.push(Frame {
-                                    closure: c,
-                                    pc: 0,
-                                    base: ret_to,
-                                    ret_to,
-                                });
-                                reload!();
+                                enter_fast!(c, args_at, args_at, tail);
                             }
                             Value::Native(n)
                                 if n.special == Special::None
@@ -1272,32 +1417,26 @@ impl Machine {
                             {
                                 // Natives run on the arguments in place: no callee slot.
                                 let f = n.f;
-                                save_pc!();
                                 try_!(self.tick(interp));
                                 let result = try_!(f(interp, &mut self.stack[args_at..]));
                                 self.stack.truncate(args_at);
                                 self.stack.push(result);
                                 if tail {
-                                    if let Some(out) = self.do_return() {
-                                        return Ok(out);
-                                    }
-                                    reload!();
+                                    ret!();
                                 }
                             }
                             other => {
                                 let callee = other.clone();
                                 self.stack.insert(args_at, callee);
-                                save_pc!();
+                                spill!();
                                 if tail {
-                                    match try_!(self.tail_call(interp, args_at, argc)) {
-                                        Some(out) => return Ok(out),
-                                        None => reload!(),
+                                    if let Some(out) = self.tail_call(interp, args_at, argc)? {
+                                        return Ok(out);
                                     }
+                                } else {
+                                    self.call(interp, argc)?;
                                 }
-                                match try_!(self.call(interp, argc)) {
-                                    Entered::Frame => reload!(),
-                                    Entered::Value => {}
-                                }
+                                fill!();
                             }
                         }
                     }
@@ -1305,37 +1444,25 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             // Redefined by the program: call whatever it is now.
                             let callee = interp.inline_global(which);
-                            let at = self.stack.len() - argc as usize;
+                            let at = self.stack.len().saturating_sub(argc as usize);
                             self.stack.insert(at, callee);
-                            save_pc!();
-                            match try_!(self.call(interp, argc as usize)) {
-                                Entered::Frame => reload!(),
-                                Entered::Value => {}
-                            }
+                            spill!();
+                            self.call(interp, argc as usize)?;
+                            fill!();
                         } else if let (2, [.., Value::Int(x), Value::Int(y)]) =
                             (argc, self.stack.as_slice())
                         {
                             // Both integers: compute in place on the stack top.
                             let (x, y) = (*x, *y);
-                            let v = match which {
-                                Inline::Add => x.checked_add(y).map(Value::Int),
-                                Inline::Sub => x.checked_sub(y).map(Value::Int),
-                                Inline::Mul => x.checked_mul(y).map(Value::Int),
-                                Inline::Lt => Some(Value::Bool(x < y)),
-                                Inline::Gt => Some(Value::Bool(x > y)),
-                                Inline::Le => Some(Value::Bool(x <= y)),
-                                Inline::Ge => Some(Value::Bool(x >= y)),
-                                Inline::Eq => Some(Value::Bool(x == y)),
-                                _ => None,
-                            };
-                            let v = match v {
+                            let v = match int2(which, x, y) {
                                 Some(v) => v,
                                 None => try_!(prims::inline2(which, Value::Int(x), Value::Int(y))),
                             };
-                            let n = self.stack.len();
-                            self.stack.truncate(n - 1);
+                            if let Some(y) = self.stack.pop() {
+                                discard(y);
+                            }
                             if let Some(top) = self.stack.last_mut() {
-                                *top = v;
+                                overwrite(top, v);
                             }
                         } else if argc == 1
                             && matches!(which, Inline::Not | Inline::IsNil | Inline::IsEmpty)
@@ -1449,6 +1576,68 @@ fn slide_down(stack: &mut Vec<Value>, to: usize, from: usize) {
         stack.swap(to + i, from + i);
     }
     stack.truncate(to + n);
+}
+
+/// Drops the values above `to`, one pop each: cheaper than `Vec::truncate`
+/// (a call into the slice's drop) for the few values a frame leaves.
+#[inline(always)]
+fn truncate_to(stack: &mut Vec<Value>, to: usize) {
+    while stack.len() > to {
+        if let Some(v) = stack.pop() {
+            discard(v);
+        }
+    }
+}
+
+/// Drops a value, skipping the call into the drop glue for immediates
+/// (numbers, booleans, nil, symbols), which hold nothing.
+#[inline(always)]
+fn discard(v: Value) {
+    match v {
+        Value::Nil
+        | Value::Bool(_)
+        | Value::Int(_)
+        | Value::Float(_)
+        | Value::Symbol(_)
+        | Value::Keyword(_) => std::mem::forget(v),
+        _ => drop(v),
+    }
+}
+
+/// Stores `v` in `slot`, dropping the old value as [`discard`] does.
+#[inline(always)]
+fn overwrite(slot: &mut Value, v: Value) {
+    discard(std::mem::replace(slot, v));
+}
+
+/// An integer operation of the inlined builtins; `None` for a non-integer
+/// result or overflow (the generic primitive then reports the error).
+#[inline(always)]
+fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
+    match which {
+        Inline::Add => x.checked_add(y).map(Value::Int),
+        Inline::Sub => x.checked_sub(y).map(Value::Int),
+        Inline::Mul => x.checked_mul(y).map(Value::Int),
+        Inline::Lt => Some(Value::Bool(x < y)),
+        Inline::Gt => Some(Value::Bool(x > y)),
+        Inline::Le => Some(Value::Bool(x <= y)),
+        Inline::Ge => Some(Value::Bool(x >= y)),
+        Inline::Eq => Some(Value::Bool(x == y)),
+        _ => None,
+    }
+}
+
+/// An integer comparison of the inlined builtins; `None` for other ops.
+#[inline(always)]
+fn int_cmp(which: Inline, x: i64, y: i64) -> Option<bool> {
+    match which {
+        Inline::Lt => Some(x < y),
+        Inline::Gt => Some(x > y),
+        Inline::Le => Some(x <= y),
+        Inline::Ge => Some(x >= y),
+        Inline::Eq => Some(x == y),
+        _ => None,
+    }
 }
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its

@@ -80,6 +80,19 @@ impl Out {
                 Op::JumpIfTrueKeep(_) => Op::JumpIfTrueKeep(target),
                 Op::PushHandler(_) => Op::PushHandler(target),
                 Op::JumpUnlessLocalInt(w, s, k, _) => Op::JumpUnlessLocalInt(w, s, k, target),
+                Op::JumpUnlessLocalLocal {
+                    which,
+                    a,
+                    b,
+                    negate,
+                    ..
+                } => Op::JumpUnlessLocalLocal {
+                    which,
+                    a,
+                    b,
+                    negate,
+                    target,
+                },
                 Op::JumpUnlessCmp(w, _) => Op::JumpUnlessCmp(w, target),
                 Op::JumpUnlessLocalUnary(w, s, _) => Op::JumpUnlessLocalUnary(w, s, target),
                 other => other,
@@ -220,6 +233,12 @@ impl Emitter<'_> {
                 Self::ret(out, tail);
             }
             Expr::Var(b) => {
+                if tail {
+                    if let Access::Slot(s, false) = self.access(out.fid, *b) {
+                        out.op(Op::ReturnLocal(s));
+                        return Ok(());
+                    }
+                }
                 let op = match self.access(out.fid, *b) {
                     Access::Slot(s, false) if out.moves.contains(&(e as *const Expr)) => {
                         Op::LocalMove(s)
@@ -607,6 +626,41 @@ impl Emitter<'_> {
                 let second = out.op(Op::JumpIfFalse(0));
                 out.pos = saved;
                 return Ok(vec![first, second]);
+            }
+        }
+        // `(not (cmp a b))` and `(cmp a b)` of two plain locals.
+        let (negate, cmp) = match test {
+            Expr::Inline(Inline::Not, args, _) if args.len() == 1 => (true, &args[0]),
+            _ => (false, test),
+        };
+        if let Expr::Inline(op, args, pos) = cmp {
+            if matches!(
+                op,
+                Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq
+            ) {
+                if let Some(Fused::LocalLocal(a, b)) = self.fused_operands(out.fid, *op, args) {
+                    let saved = out.pos;
+                    out.pos = *pos;
+                    let first = out.op(Op::JumpUnlessLocalLocal {
+                        which: *op,
+                        a,
+                        b,
+                        negate,
+                        target: 0,
+                    });
+                    out.op(Op::Local(a));
+                    out.op(Op::Local(b));
+                    out.op(Op::Inline(*op, 2));
+                    if negate {
+                        if let Expr::Inline(_, _, not_pos) = test {
+                            out.pos = *not_pos;
+                        }
+                        out.op(Op::Inline(Inline::Not, 1));
+                    }
+                    let second = out.op(Op::JumpIfFalse(0));
+                    out.pos = saved;
+                    return Ok(vec![first, second]);
+                }
             }
         }
         if let Expr::Inline(op, args, pos) = test {
