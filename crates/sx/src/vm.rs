@@ -30,6 +30,14 @@ pub enum Op {
     Local(u16),
     /// Push a frame slot's value, leaving nil (its last use).
     LocalMove(u16),
+    /// Push two frame slots (consecutive call arguments), each copied or,
+    /// when its flag is set, moved as `LocalMove` does.
+    Local2 {
+        a: u16,
+        b: u16,
+        move_a: bool,
+        move_b: bool,
+    },
     /// Pop into a frame slot.
     SetLocal(u16),
     /// Push a captured value.
@@ -66,6 +74,8 @@ pub enum Op {
     Return,
     /// `Local(s) Return` (or `LocalMove(s) Return`): return a slot's value.
     ReturnLocal(u16),
+    /// Fused `Inline(op, 2) Return`, followed by that fallback.
+    InlineReturn(Inline),
     /// Make a closure of nested proto N.
     Closure(u32),
     /// Make letrec group N of the current proto, storing members in slots.
@@ -89,6 +99,10 @@ pub enum Op {
     LocalInt(Inline, u16, i32),
     /// Fused `Local(a) Local(b) Inline(op, 2)`, followed by the same fallback.
     LocalLocal(Inline, u16, u16),
+    /// `LocalInt` for `+` and `-` (op), the constant already negated for
+    /// `-`: pushes slot + k when the slot holds an integer and the sum
+    /// fits; anything else runs the fallback that follows.
+    AddLocalInt(Inline, u16, i32),
     /// Fused `Local(s) Int(k) Inline(cmp, 2) JumpIfFalse(t)`, followed by
     /// that unfused sequence as the fallback.
     JumpUnlessLocalInt(Inline, u16, i32, u32),
@@ -231,6 +245,10 @@ pub struct Proto {
     pub rest: bool,
     /// All slots: parameters and locals.
     pub nslots: u16,
+    /// The argument count of a function without `&key` or `&rest`
+    /// parameters (`nparams`), `u32::MAX` for the others: one comparison
+    /// tells a call whether it can take the fast path.
+    pub arity: u32,
     /// Where the function was defined.
     pub pos: Pos,
 }
@@ -864,6 +882,7 @@ impl Machine {
             let base = cur.base;
             let ret_to = cur.ret_to;
             let mut pc = cur.pc;
+            let code: &[Op] = &proto.code;
 
             /// Puts the running frame back on `self.frames` (its pc saved).
             macro_rules! spill {
@@ -910,6 +929,32 @@ impl Machine {
                     }
                 }};
             }
+            /// Returns the value of slot `s` to the caller.
+            macro_rules! return_local {
+                ($s:expr) => {{
+                    let i = base + $s as usize;
+                    if ret_to <= i && i < self.stack.len() {
+                        if i != ret_to {
+                            self.stack.swap(ret_to, i);
+                        }
+                        truncate_to(&mut self.stack, ret_to + 1);
+                        match self.frames.pop() {
+                            Some(caller) => {
+                                cur = caller;
+                                continue 'frame;
+                            }
+                            None => return Ok(Outcome::Done(pop!(self))),
+                        }
+                    }
+                    let v = self
+                        .stack
+                        .get_mut(i)
+                        .map(std::mem::take)
+                        .unwrap_or_default();
+                    self.stack.push(v);
+                    ret!();
+                }};
+            }
             /// Runs a closure known to be simple and to take `argc`
             /// arguments, which start at stack index `args`; `callee_slot`
             /// is where the callee sits (`args` when there is none).
@@ -929,18 +974,19 @@ impl Machine {
                     if self.stack.len() != want {
                         self.stack.resize(want, Value::Nil);
                     }
-                    let next = Frame {
-                        closure: c,
-                        pc: 0,
-                        base,
-                        ret_to,
-                    };
                     if $tail {
-                        cur = next;
+                        cur.closure = c;
                     } else {
-                        cur.pc = pc;
-                        self.frames.push(std::mem::replace(&mut cur, next));
+                        self.frames.push(Frame {
+                            closure: std::mem::replace(&mut cur.closure, c),
+                            pc,
+                            base: cur.base,
+                            ret_to: cur.ret_to,
+                        });
                     }
+                    cur.pc = 0;
+                    cur.base = base;
+                    cur.ret_to = ret_to;
                     continue 'frame;
                 }};
             }
@@ -953,7 +999,6 @@ impl Machine {
                 };
             }
 
-            let code: &[Op] = &proto.code;
             loop {
                 let Some(&op) = code.get(pc) else {
                     fail!(EvalError::new(
@@ -981,6 +1026,17 @@ impl Machine {
                     Op::LocalMove(s) => {
                         let v = std::mem::take(&mut self.stack[base + s as usize]);
                         self.stack.push(v);
+                    }
+                    Op::Local2 {
+                        a,
+                        b,
+                        move_a,
+                        move_b,
+                    } => {
+                        let x = read_slot(&mut self.stack[base + a as usize], move_a);
+                        let y = read_slot(&mut self.stack[base + b as usize], move_b);
+                        self.stack.push(x);
+                        self.stack.push(y);
                     }
                     Op::SetLocal(s) => {
                         let v = pop!(self);
@@ -1113,7 +1169,7 @@ impl Machine {
                             ));
                         };
                         let fast = matches!(&self.stack[fpos], Value::Closure(c)
-                            if c.proto.simple() && c.proto.nparams as usize == argc);
+                            if c.proto.arity as usize == argc);
                         if fast {
                             if let Value::Closure(c) = std::mem::take(&mut self.stack[fpos]) {
                                 enter_fast!(c, fpos, fpos + 1, tail);
@@ -1129,30 +1185,36 @@ impl Machine {
                         }
                         fill!();
                     }
-                    Op::ReturnLocal(s) => {
-                        let i = base + s as usize;
-                        if ret_to <= i && i < self.stack.len() {
-                            if i != ret_to {
-                                self.stack.swap(ret_to, i);
-                            }
-                            truncate_to(&mut self.stack, ret_to + 1);
-                            match self.frames.pop() {
-                                Some(caller) => {
-                                    cur = caller;
-                                    continue 'frame;
-                                }
-                                None => return Ok(Outcome::Done(pop!(self))),
-                            }
+                    Op::ReturnLocal(s) => return_local!(s),
+                    Op::Return => ret!(),
+                    Op::InlineReturn(which) => {
+                        if interp.inline_overridden(which) {
+                            continue;
                         }
-                        let v = self
-                            .stack
-                            .get_mut(i)
-                            .map(std::mem::take)
-                            .unwrap_or_default();
-                        self.stack.push(v);
+                        let n = self.stack.len();
+                        let v = match self.stack.as_slice() {
+                            [.., Value::Int(x), Value::Int(y)] => int2(which, *x, *y),
+                            _ => None,
+                        };
+                        if let Some(v) = v {
+                            if ret_to + 2 <= n {
+                                // The result goes straight to `ret_to`.
+                                truncate_to(&mut self.stack, ret_to + 1);
+                                if let Some(slot) = self.stack.get_mut(ret_to) {
+                                    overwrite(slot, v);
+                                }
+                            } else {
+                                truncate_to(&mut self.stack, n.saturating_sub(2));
+                                self.stack.push(v);
+                            }
+                        } else {
+                            let b = pop!(self);
+                            let a = pop!(self);
+                            let v = try_!(prims::inline2(which, a, b));
+                            self.stack.push(v);
+                        }
                         ret!();
                     }
-                    Op::Return => ret!(),
                     Op::Closure(i) => {
                         let Some(p) = proto.protos.get(i as usize).cloned() else {
                             fail!(EvalError::new(
@@ -1276,33 +1338,28 @@ impl Machine {
                         let v = pop!(self);
                         fail!(EvalError::raised(v));
                     }
+                    Op::AddLocalInt(which, s, k) => {
+                        if interp.inline_overridden(which) {
+                            continue;
+                        }
+                        if let Value::Int(x) = self.stack[base + s as usize] {
+                            if let Some(r) = x.checked_add(i64::from(k)) {
+                                self.stack.push(Value::Int(r));
+                                pc += 3;
+                            }
+                        }
+                        // Otherwise the fallback computes it (or the error).
+                    }
                     Op::LocalInt(which, s, k) => {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let a = &self.stack[base + s as usize];
-                        let v = match (which, a) {
-                            (Inline::Add, Value::Int(x)) => {
-                                x.checked_add(i64::from(k)).map(Value::Int)
+                        if let Value::Int(x) = self.stack[base + s as usize] {
+                            if let Some(v) = int2(which, x, i64::from(k)) {
+                                self.stack.push(v);
+                                pc += 3;
                             }
-                            (Inline::Sub, Value::Int(x)) => {
-                                x.checked_sub(i64::from(k)).map(Value::Int)
-                            }
-                            (Inline::Lt, Value::Int(x)) => Some(Value::Bool(*x < i64::from(k))),
-                            (Inline::Gt, Value::Int(x)) => Some(Value::Bool(*x > i64::from(k))),
-                            (Inline::Le, Value::Int(x)) => Some(Value::Bool(*x <= i64::from(k))),
-                            (Inline::Ge, Value::Int(x)) => Some(Value::Bool(*x >= i64::from(k))),
-                            (Inline::Eq, Value::Int(x)) => Some(Value::Bool(*x == i64::from(k))),
-                            _ => None,
-                        };
-                        let v = match v {
-                            Some(v) => v,
-                            None => {
-                                try_!(prims::inline2(which, a.clone(), Value::Int(i64::from(k))))
-                            }
-                        };
-                        self.stack.push(v);
-                        pc += 3;
+                        }
                     }
                     Op::LocalLocal(which, a, b) => {
                         if interp.inline_overridden(which) {
@@ -1310,16 +1367,12 @@ impl Machine {
                         }
                         let x = &self.stack[base + a as usize];
                         let y = &self.stack[base + b as usize];
-                        let v = match (x, y) {
-                            (Value::Int(x), Value::Int(y)) => int2(which, *x, *y),
-                            _ => None,
-                        };
-                        let v = match v {
-                            Some(v) => v,
-                            None => try_!(prims::inline2(which, x.clone(), y.clone())),
-                        };
-                        self.stack.push(v);
-                        pc += 3;
+                        if let (Value::Int(x), Value::Int(y)) = (x, y) {
+                            if let Some(v) = int2(which, *x, *y) {
+                                self.stack.push(v);
+                                pc += 3;
+                            }
+                        }
                     }
                     Op::JumpUnlessLocalLocal {
                         which,
@@ -1335,36 +1388,25 @@ impl Machine {
                         }
                         let x = &self.stack[base + a as usize];
                         let y = &self.stack[base + b as usize];
-                        let truth = match (x, y) {
-                            (Value::Int(x), Value::Int(y)) => int_cmp(which, *x, *y),
-                            _ => None,
-                        };
-                        let truth = match truth {
-                            Some(t) => t,
-                            None => try_!(prims::inline2(which, x.clone(), y.clone())).truthy(),
-                        };
-                        let fallback = if negate { 5 } else { 4 };
-                        pc = if truth != negate {
-                            pc + fallback
-                        } else {
-                            target as usize
-                        };
+                        if let (Value::Int(x), Value::Int(y)) = (x, y) {
+                            if int_cmp(which, *x, *y) != negate {
+                                pc += if negate { 5 } else { 4 };
+                            } else {
+                                pc = target as usize;
+                            }
+                        }
                     }
                     Op::JumpUnlessLocalInt(which, s, k, target) => {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let a = &self.stack[base + s as usize];
-                        let k = i64::from(k);
-                        let truth = match (which, a) {
-                            (Inline::Lt, Value::Int(x)) => *x < k,
-                            (Inline::Gt, Value::Int(x)) => *x > k,
-                            (Inline::Le, Value::Int(x)) => *x <= k,
-                            (Inline::Ge, Value::Int(x)) => *x >= k,
-                            (Inline::Eq, Value::Int(x)) => *x == k,
-                            _ => try_!(prims::inline2(which, a.clone(), Value::Int(k))).truthy(),
-                        };
-                        pc = if truth { pc + 4 } else { target as usize };
+                        if let Value::Int(x) = self.stack[base + s as usize] {
+                            if int_cmp(which, x, i64::from(k)) {
+                                pc += 4;
+                            } else {
+                                pc = target as usize;
+                            }
+                        }
                     }
                     Op::LocalUnary(which, s) => {
                         if interp.inline_overridden(which) {
@@ -1404,9 +1446,7 @@ impl Machine {
                             ));
                         };
                         match callee {
-                            Value::Closure(c)
-                                if c.proto.simple() && c.proto.nparams as usize == argc =>
-                            {
+                            Value::Closure(c) if c.proto.arity as usize == argc => {
                                 let c = c.clone();
                                 enter_fast!(c, args_at, args_at, tail);
                             }
@@ -1569,13 +1609,26 @@ impl Machine {
 /// Moves `stack[from..]` down to start at `to`, dropping what was between
 /// (a tail call replacing its caller's frame). Cheaper than `Vec::drain`
 /// for the few values a call moves.
-#[inline]
+#[inline(always)]
 fn slide_down(stack: &mut Vec<Value>, to: usize, from: usize) {
-    let n = stack.len() - from;
+    let n = stack.len().saturating_sub(from);
+    if to >= from {
+        return;
+    }
     for i in 0..n {
         stack.swap(to + i, from + i);
     }
-    stack.truncate(to + n);
+    truncate_to(stack, to + n);
+}
+
+/// A slot's value for a push: copied, or moved out when `take` is set.
+#[inline(always)]
+fn read_slot(slot: &mut Value, take: bool) -> Value {
+    match slot {
+        Value::Int(i) => Value::Int(*i),
+        _ if take => std::mem::take(slot),
+        other => other.clone(),
+    }
 }
 
 /// Drops the values above `to`, one pop each: cheaper than `Vec::truncate`
@@ -1627,17 +1680,21 @@ fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
     }
 }
 
-/// An integer comparison of the inlined builtins; `None` for other ops.
+/// An integer comparison of the inlined builtins (false for other ops),
+/// without a branch per op: bit 0, 1 or 2 of the op's mask says whether
+/// it holds for less, equal or greater.
 #[inline(always)]
-fn int_cmp(which: Inline, x: i64, y: i64) -> Option<bool> {
-    match which {
-        Inline::Lt => Some(x < y),
-        Inline::Gt => Some(x > y),
-        Inline::Le => Some(x <= y),
-        Inline::Ge => Some(x >= y),
-        Inline::Eq => Some(x == y),
-        _ => None,
-    }
+fn int_cmp(which: Inline, x: i64, y: i64) -> bool {
+    let mask: u8 = match which {
+        Inline::Lt => 0b001,
+        Inline::Le => 0b011,
+        Inline::Eq => 0b010,
+        Inline::Ge => 0b110,
+        Inline::Gt => 0b100,
+        _ => 0,
+    };
+    let ord = u8::from(x > y) * 2 + u8::from(x == y);
+    (mask >> ord) & 1 != 0
 }
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its

@@ -203,6 +203,11 @@ impl Emitter<'_> {
             keys: func.keys.clone(),
             rest: func.rest,
             nslots: func.nslots,
+            arity: if func.keys.is_empty() && !func.rest {
+                u32::from(func.nparams)
+            } else {
+                u32::MAX
+            },
             pos: func.pos,
         }))
     }
@@ -380,9 +385,7 @@ impl Emitter<'_> {
                 };
                 let saved = out.pos;
                 out.pos = *pos;
-                for a in args {
-                    self.expr(out, a, false)?;
-                }
+                self.args(out, args)?;
                 out.pos = *pos;
                 let g = self.interp.global_slot(name);
                 let n = count(args.len(), "arguments")?;
@@ -397,9 +400,7 @@ impl Emitter<'_> {
                 let saved = out.pos;
                 out.pos = *pos;
                 self.expr(out, f, false)?;
-                for a in args {
-                    self.expr(out, a, false)?;
-                }
+                self.args(out, args)?;
                 out.pos = *pos;
                 let n = count(args.len(), "arguments")?;
                 out.op(if tail { Op::TailCall(n) } else { Op::Call(n) });
@@ -420,6 +421,10 @@ impl Emitter<'_> {
                     // The fused form, then the plain sequence it stands for
                     // (run instead if the builtin has been redefined).
                     let fused_op = match fused {
+                        Fused::LocalInt(s, k) if *op == Inline::Add => Op::AddLocalInt(*op, s, k),
+                        Fused::LocalInt(s, k) if *op == Inline::Sub && k != i32::MIN => {
+                            Op::AddLocalInt(*op, s, -k)
+                        }
                         Fused::LocalInt(s, k) => Op::LocalInt(*op, s, k),
                         Fused::LocalLocal(a, b) => Op::LocalLocal(*op, a, b),
                     };
@@ -436,6 +441,10 @@ impl Emitter<'_> {
                     self.expr(out, a, false)?;
                 }
                 out.pos = *pos;
+                if tail && args.len() == 2 && op.arity() == 2 {
+                    // Fused with the return, then the plain sequence.
+                    out.op(Op::InlineReturn(*op));
+                }
                 out.op(Op::Inline(*op, count(args.len(), "arguments")?));
                 out.pos = saved;
                 Self::ret(out, tail);
@@ -563,6 +572,45 @@ impl Emitter<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A call's arguments, left to right; two plain locals in a row become
+    /// one `Local2`.
+    fn args(&mut self, out: &mut Out, args: &[Expr]) -> Result<()> {
+        let mut i = 0;
+        while i < args.len() {
+            if let (Some(a), Some(b)) = (args.get(i), args.get(i + 1)) {
+                if let (Some((a, move_a)), Some((b, move_b))) =
+                    (self.plain_local(out, a), self.plain_local(out, b))
+                {
+                    out.op(Op::Local2 {
+                        a,
+                        b,
+                        move_a,
+                        move_b,
+                    });
+                    i += 2;
+                    continue;
+                }
+            }
+            if let Some(a) = args.get(i) {
+                self.expr(out, a, false)?;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// The slot of a read of a plain (cell-less) local of this function,
+    /// and whether the read is its last use (so it may move the value).
+    fn plain_local(&self, out: &Out, e: &Expr) -> Option<(u16, bool)> {
+        match e {
+            Expr::Var(b) => match self.access(out.fid, *b) {
+                Access::Slot(s, false) => Some((s, out.moves.contains(&(e as *const Expr)))),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// Operands of a binary inline op that fit a fused instruction.
