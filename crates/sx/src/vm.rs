@@ -879,8 +879,6 @@ impl Machine {
         'frame: loop {
             let closure: &Rc<Closure> = &cur.closure;
             let proto: &Proto = &closure.proto;
-            let base = cur.base;
-            let ret_to = cur.ret_to;
             let mut pc = cur.pc;
             let code: &[Op] = &proto.code;
 
@@ -912,12 +910,12 @@ impl Machine {
             macro_rules! ret {
                 () => {{
                     let top = self.stack.len().wrapping_sub(1);
-                    if top > ret_to && top < self.stack.len() {
-                        self.stack.swap(ret_to, top);
-                        truncate_to(&mut self.stack, ret_to + 1);
-                    } else if top != ret_to {
+                    if top > cur.ret_to && top < self.stack.len() {
+                        self.stack.swap(cur.ret_to, top);
+                        truncate_to(&mut self.stack, cur.ret_to + 1);
+                    } else if top != cur.ret_to {
                         let v = pop!(self);
-                        truncate_to(&mut self.stack, ret_to);
+                        truncate_to(&mut self.stack, cur.ret_to);
                         self.stack.push(v);
                     }
                     match self.frames.pop() {
@@ -932,12 +930,12 @@ impl Machine {
             /// Returns the value of slot `s` to the caller.
             macro_rules! return_local {
                 ($s:expr) => {{
-                    let i = base + $s as usize;
-                    if ret_to <= i && i < self.stack.len() {
-                        if i != ret_to {
-                            self.stack.swap(ret_to, i);
+                    let i = cur.base + $s as usize;
+                    if cur.ret_to <= i && i < self.stack.len() {
+                        if i != cur.ret_to {
+                            self.stack.swap(cur.ret_to, i);
                         }
-                        truncate_to(&mut self.stack, ret_to + 1);
+                        truncate_to(&mut self.stack, cur.ret_to + 1);
                         match self.frames.pop() {
                             Some(caller) => {
                                 cur = caller;
@@ -965,8 +963,8 @@ impl Machine {
                     let (base, ret_to) = if $tail {
                         // Replace this frame: slide the callee's slot (if
                         // any) and arguments down to where this frame began.
-                        slide_down(&mut self.stack, ret_to, $callee_slot);
-                        (ret_to + ($args - $callee_slot), ret_to)
+                        slide_down(&mut self.stack, cur.ret_to, $callee_slot);
+                        (cur.ret_to + ($args - $callee_slot), cur.ret_to)
                     } else {
                         ($args, $callee_slot)
                     };
@@ -1017,14 +1015,14 @@ impl Machine {
                     Op::False => self.stack.push(Value::Bool(false)),
                     Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
                     Op::Local(s) => {
-                        let v = match &self.stack[base + s as usize] {
+                        let v = match &self.stack[cur.base + s as usize] {
                             Value::Int(i) => Value::Int(*i),
                             other => other.clone(),
                         };
                         self.stack.push(v);
                     }
                     Op::LocalMove(s) => {
-                        let v = std::mem::take(&mut self.stack[base + s as usize]);
+                        let v = std::mem::take(&mut self.stack[cur.base + s as usize]);
                         self.stack.push(v);
                     }
                     Op::Local2 {
@@ -1033,14 +1031,14 @@ impl Machine {
                         move_a,
                         move_b,
                     } => {
-                        let x = read_slot(&mut self.stack[base + a as usize], move_a);
-                        let y = read_slot(&mut self.stack[base + b as usize], move_b);
+                        let x = read_slot(&mut self.stack[cur.base + a as usize], move_a);
+                        let y = read_slot(&mut self.stack[cur.base + b as usize], move_b);
                         self.stack.push(x);
                         self.stack.push(y);
                     }
                     Op::SetLocal(s) => {
                         let v = pop!(self);
-                        overwrite(&mut self.stack[base + s as usize], v);
+                        overwrite(&mut self.stack[cur.base + s as usize], v);
                     }
                     Op::Capture(i) => {
                         let v = closure
@@ -1051,14 +1049,14 @@ impl Machine {
                         self.stack.push(v);
                     }
                     Op::MakeCell(s) => {
-                        let slot = &mut self.stack[base + s as usize];
+                        let slot = &mut self.stack[cur.base + s as usize];
                         let v = std::mem::take(slot);
                         let cell = Rc::new(std::cell::RefCell::new(v));
                         crate::cycles::register(&cell);
-                        self.stack[base + s as usize] = Value::Cell(cell);
+                        self.stack[cur.base + s as usize] = Value::Cell(cell);
                     }
                     Op::CellLocal(s) => {
-                        let v = match &self.stack[base + s as usize] {
+                        let v = match &self.stack[cur.base + s as usize] {
                             Value::Cell(c) => c.borrow().clone(),
                             other => other.clone(),
                         };
@@ -1066,9 +1064,9 @@ impl Machine {
                     }
                     Op::SetCellLocal(s) => {
                         let v = pop!(self);
-                        match &self.stack[base + s as usize] {
+                        match &self.stack[cur.base + s as usize] {
                             Value::Cell(c) => *c.borrow_mut() = v,
-                            _ => self.stack[base + s as usize] = v,
+                            _ => self.stack[cur.base + s as usize] = v,
                         }
                     }
                     Op::CellCapture(i) => {
@@ -1197,10 +1195,10 @@ impl Machine {
                             _ => None,
                         };
                         if let Some(v) = v {
-                            if ret_to + 2 <= n {
-                                // The result goes straight to `ret_to`.
-                                truncate_to(&mut self.stack, ret_to + 1);
-                                if let Some(slot) = self.stack.get_mut(ret_to) {
+                            if cur.ret_to + 2 <= n {
+                                // The result goes straight to `cur.ret_to`.
+                                truncate_to(&mut self.stack, cur.ret_to + 1);
+                                if let Some(slot) = self.stack.get_mut(cur.ret_to) {
                                     overwrite(slot, v);
                                 }
                             } else {
@@ -1222,7 +1220,7 @@ impl Machine {
                                 "internal error: bad proto"
                             ));
                         };
-                        let caps = self.gather_captures(&closure, base, &p.captures);
+                        let caps = self.gather_captures(&closure, cur.base, &p.captures);
                         self.stack.push(Value::Closure(Rc::new(Closure {
                             proto: p,
                             captures: caps,
@@ -1244,7 +1242,7 @@ impl Machine {
                                     "internal error: bad proto"
                                 ));
                             };
-                            let caps = self.gather_captures(&closure, base, &p.captures);
+                            let caps = self.gather_captures(&closure, cur.base, &p.captures);
                             members.push((p, caps));
                         }
                         let group = Rc::new(Group { members });
@@ -1252,11 +1250,12 @@ impl Machine {
                             let Some((p, caps)) = group.members.get(j) else {
                                 continue;
                             };
-                            self.stack[base + slot as usize] = Value::Closure(Rc::new(Closure {
-                                proto: p.clone(),
-                                captures: caps.clone(),
-                                group: Some(group.clone()),
-                            }));
+                            self.stack[cur.base + slot as usize] =
+                                Value::Closure(Rc::new(Closure {
+                                    proto: p.clone(),
+                                    captures: caps.clone(),
+                                    group: Some(group.clone()),
+                                }));
                         }
                     }
                     Op::MakeComponent(name, island) => {
@@ -1342,7 +1341,7 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        if let Value::Int(x) = self.stack[base + s as usize] {
+                        if let Value::Int(x) = self.stack[cur.base + s as usize] {
                             if let Some(r) = x.checked_add(i64::from(k)) {
                                 self.stack.push(Value::Int(r));
                                 pc += 3;
@@ -1354,7 +1353,7 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        if let Value::Int(x) = self.stack[base + s as usize] {
+                        if let Value::Int(x) = self.stack[cur.base + s as usize] {
                             if let Some(v) = int2(which, x, i64::from(k)) {
                                 self.stack.push(v);
                                 pc += 3;
@@ -1365,8 +1364,8 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let x = &self.stack[base + a as usize];
-                        let y = &self.stack[base + b as usize];
+                        let x = &self.stack[cur.base + a as usize];
+                        let y = &self.stack[cur.base + b as usize];
                         if let (Value::Int(x), Value::Int(y)) = (x, y) {
                             if let Some(v) = int2(which, *x, *y) {
                                 self.stack.push(v);
@@ -1386,8 +1385,8 @@ impl Machine {
                         {
                             continue;
                         }
-                        let x = &self.stack[base + a as usize];
-                        let y = &self.stack[base + b as usize];
+                        let x = &self.stack[cur.base + a as usize];
+                        let y = &self.stack[cur.base + b as usize];
                         if let (Value::Int(x), Value::Int(y)) = (x, y) {
                             if int_cmp(which, *x, *y) != negate {
                                 pc += if negate { 5 } else { 4 };
@@ -1400,7 +1399,7 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        if let Value::Int(x) = self.stack[base + s as usize] {
+                        if let Value::Int(x) = self.stack[cur.base + s as usize] {
                             if int_cmp(which, x, i64::from(k)) {
                                 pc += 4;
                             } else {
@@ -1412,7 +1411,7 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let v = try_!(unary_in_place(which, &self.stack[base + s as usize]));
+                        let v = try_!(unary_in_place(which, &self.stack[cur.base + s as usize]));
                         self.stack.push(v);
                         pc += 2;
                     }
@@ -1420,7 +1419,7 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let v = try_!(unary_in_place(which, &self.stack[base + s as usize]));
+                        let v = try_!(unary_in_place(which, &self.stack[cur.base + s as usize]));
                         pc = if v.truthy() { pc + 3 } else { target as usize };
                     }
                     Op::JumpUnlessCmp(which, target) => {
