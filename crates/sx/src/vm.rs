@@ -1698,7 +1698,7 @@ fn int_cmp(which: Inline, x: i64, y: i64) -> bool {
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its
 /// slot: no clone of the list itself.
-#[inline]
+#[inline(always)]
 fn unary_in_place(which: Inline, v: &Value) -> Result<Value> {
     match (which, v) {
         (Inline::First, Value::List(l)) => Ok(l.first().cloned().unwrap_or_default()),
