@@ -130,36 +130,43 @@ pub enum Op {
 }
 
 /// Builtins the compiler emits as instructions.
+///
+/// A comparison's number is also its truth table: bit 0, 1 or 2 says
+/// whether it holds when the left side is less, equal or greater (see
+/// `int_cmp`). The numbers index `ALL` and the interpreter's bit set of
+/// redefined builtins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Inline {
-    Add,
-    Sub,
-    Mul,
-    Lt,
-    Gt,
-    Le,
-    Ge,
-    Eq,
-    Not,
-    Inc,
-    Dec,
-    First,
-    Rest,
-    Cons,
-    IsNil,
-    IsEmpty,
+    Add = 0,
+    Lt = 0b001,
+    Eq = 0b010,
+    Le = 0b011,
+    Gt = 0b100,
+    Sub = 5,
+    Ge = 0b110,
+    Mul = 7,
+    Not = 8,
+    Inc = 9,
+    Dec = 10,
+    First = 11,
+    Rest = 12,
+    Cons = 13,
+    IsNil = 14,
+    IsEmpty = 15,
 }
 
 impl Inline {
+    /// Every inlined builtin, `ALL[i] as usize == i`.
     pub const ALL: [Inline; 16] = [
         Inline::Add,
-        Inline::Sub,
-        Inline::Mul,
         Inline::Lt,
-        Inline::Gt,
-        Inline::Le,
-        Inline::Ge,
         Inline::Eq,
+        Inline::Le,
+        Inline::Gt,
+        Inline::Sub,
+        Inline::Ge,
+        Inline::Mul,
         Inline::Not,
         Inline::Inc,
         Inline::Dec,
@@ -1630,6 +1637,14 @@ fn read_slot(slot: &mut Value, take: bool) -> Value {
     }
 }
 
+const _: () = {
+    let mut i = 0;
+    while i < Inline::ALL.len() {
+        assert!(Inline::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 /// Drops the values above `to`, one pop each: cheaper than `Vec::truncate`
 /// (a call into the slice's drop) for the few values a frame leaves.
 #[inline(always)]
@@ -1679,21 +1694,12 @@ fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
     }
 }
 
-/// An integer comparison of the inlined builtins (false for other ops),
-/// without a branch per op: bit 0, 1 or 2 of the op's mask says whether
-/// it holds for less, equal or greater.
+/// An integer comparison (`which` must be one): its number is its truth
+/// table, bit 0, 1 or 2 for less, equal or greater, so no branch per op.
 #[inline(always)]
 fn int_cmp(which: Inline, x: i64, y: i64) -> bool {
-    let mask: u8 = match which {
-        Inline::Lt => 0b001,
-        Inline::Le => 0b011,
-        Inline::Eq => 0b010,
-        Inline::Ge => 0b110,
-        Inline::Gt => 0b100,
-        _ => 0,
-    };
     let ord = u8::from(x > y) * 2 + u8::from(x == y);
-    (mask >> ord) & 1 != 0
+    ((which as u8) >> ord) & 1 != 0
 }
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its
