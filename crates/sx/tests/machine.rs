@@ -1,0 +1,211 @@
+//! The machine's fast paths (fused integer ops, direct calls and returns)
+//! must behave exactly like the plain instruction sequences they stand
+//! for: with redefined builtins, non-integer operands, overflow, wrong
+//! arity, errors caught across frames, budgets and backtraces.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use sx::{Budget, Interp};
+
+/// The canonical form of the last value of `src`, or `ERR <message>`.
+fn ev(src: &str) -> String {
+    ev_in(&mut Interp::new(), src)
+}
+
+fn ev_in(interp: &mut Interp, src: &str) -> String {
+    match interp.eval_str(src, "<machine-test>") {
+        Ok(v) => sx::printer::serialize(&v).unwrap_or_else(|e| format!("<{e}>")),
+        Err(e) => format!("ERR {e}"),
+    }
+}
+
+const FIB: &str = "(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))";
+const TAK: &str =
+    "(define (tak x y z) (if (not (< y x)) z (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))";
+
+#[test]
+fn recursive_integer_functions() {
+    assert_eq!(ev(&format!("{FIB} (fib 20)")), "6765");
+    assert_eq!(ev(&format!("{TAK} (tak 18 12 6)")), "7");
+    // Floats take the plain sequences after the fused ops.
+    assert_eq!(
+        ev("(define (f n) (if (< n 2.5) n (+ (f (- n 1.0)) (f (- n 2.0))))) (f 6.0)"),
+        ev("(define (f n) (if (< n 2.5) n (+ (f (- n 1)) (f (- n 2))))) (f 6.0)")
+    );
+    assert_eq!(
+        ev("(define (walk x y) (if (not (< y x)) (list x y) (walk (- x 1.5) y))) (walk 5 1.0)"),
+        "(0.5 1.0)"
+    );
+}
+
+#[test]
+fn redefined_builtins_are_called() {
+    // Each fused form, after its builtin is redefined.
+    let src = r#"
+        (define (lt-ll a b) (if (< a b) :yes :no))
+        (define (not-lt a b) (if (not (< a b)) :yes :no))
+        (define (lt-k a) (if (< a 10) :yes :no))
+        (define (sub-k a) (- a 1))
+        (define (add-tail a b) (+ a b))
+        (define (call-arg n) (list (- n 1)))
+        (define before (list (lt-ll 1 2) (not-lt 1 2) (lt-k 1) (sub-k 5) (add-tail 2 3) (call-arg 4)))
+        (define (< a b) (> a b))
+        (define (not x) x)
+        (define (- a b) (* a b))
+        (define (+ a b) (str a "+" b))
+        (list before (list (lt-ll 1 2) (not-lt 1 2) (lt-k 1) (sub-k 5) (add-tail 2 3) (call-arg 4)))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"((:yes :no :yes 4 5 (3)) (:no :no :no 5 "2+3" (4)))"#
+    );
+}
+
+#[test]
+fn overflow_is_an_error_in_every_fused_form() {
+    let max = i64::MAX;
+    for src in [
+        format!("(define (f n) (+ n 1)) (f {max})"),
+        format!("(define (f n) (list (+ n 1))) (f {max})"),
+        format!("(define (f a b) (+ a b)) (f {max} 1)"),
+        format!("(define (f a b) (list (+ a b))) (f {max} 1)"),
+        format!("(define (f n) (- n 1)) (f {})", i64::MIN),
+        format!("(define (f a b) (* a b)) (f {max} 2)"),
+    ] {
+        let out = ev(&src);
+        assert!(out.starts_with("ERR"), "{src} gave {out}");
+        assert!(out.contains("overflow"), "{src} gave {out}");
+    }
+}
+
+#[test]
+fn type_errors_keep_their_position() {
+    let out = ev("(define (f n)\n  (- n 1))\n(f \"x\")");
+    assert!(out.starts_with("ERR"), "{out}");
+    assert!(out.contains(":2:"), "error should point at line 2: {out}");
+    assert!(out.contains("in f"), "backtrace names f: {out}");
+}
+
+#[test]
+fn arity_errors_on_every_call_path() {
+    for src in [
+        "(define (f a b) a) (f 1)",
+        "(define (f a b) a) (define (g) (f 1)) (g)",
+        "(define (g) (let ((h (fn (a b) a))) (h 1))) (g)",
+        "(define (g) (let ((h (fn (a b) a))) (list (h 1)))) (g)",
+    ] {
+        let out = ev(src);
+        assert!(out.starts_with("ERR"), "{src} gave {out}");
+        assert!(out.contains("argument"), "{src} gave {out}");
+    }
+}
+
+#[test]
+fn calls_of_local_closures_and_keyword_functions() {
+    assert_eq!(
+        ev("(define (f x) (let ((g (fn (a b) (+ a b)))) (g x (g x x)))) (f 3)"),
+        "9"
+    );
+    assert_eq!(
+        ev("(define (f x) (let ((g (fn (a b) (+ a b)))) (list (g x 1) (g 2 x)))) (f 3)"),
+        "(4 5)"
+    );
+    assert_eq!(
+        ev("(define (k a &key b) (list a b)) (define (f) (k 1 :b 2)) (f)"),
+        "(1 2)"
+    );
+    assert_eq!(ev("(define (r a &rest xs) (list a xs)) (r 1 2 3)"), "(1 (2 3))");
+    assert_eq!(ev("(define (f) (apply + (list 1 2))) (f)"), "3");
+    assert_eq!(ev("(define (f x) (first x)) (f (list 7 8))"), "7");
+}
+
+#[test]
+fn errors_are_caught_across_fast_frames() {
+    let src = r#"
+        (define (boom n) (if (= n 0) (raise "deep") (+ 1 (boom (- n 1)))))
+        (define (safe n) (try (boom n) (catch e (str "caught " e))))
+        (define (after n) (list (safe n) (+ n 1)))
+        (after 50)
+    "#;
+    assert_eq!(ev(src), r#"("caught deep" 51)"#);
+}
+
+#[test]
+fn deep_non_tail_recursion() {
+    assert_eq!(
+        ev("(define (depth n) (if (= n 0) 0 (+ 1 (depth (- n 1))))) (depth 200000)"),
+        "200000"
+    );
+}
+
+#[test]
+fn tail_calls_run_in_constant_frames() {
+    assert_eq!(
+        ev("(define (loop i acc) (if (= i 0) acc (loop (- i 1) (+ acc 1)))) (loop 1000000 0)"),
+        "1000000"
+    );
+    // Mutual tail calls through the general call path.
+    assert_eq!(
+        ev(r#"(define (ev? n) (if (= n 0) true (od? (- n 1))))
+              (define (od? n) (if (= n 0) false (ev? (- n 1))))
+              (ev? 100001)"#),
+        "false"
+    );
+}
+
+#[test]
+fn step_budget_counts_fast_calls() {
+    let mut interp = Interp::new();
+    ev_in(&mut interp, FIB);
+    interp.budget = Budget {
+        max_steps: Some(1000),
+        ..Budget::default()
+    };
+    let out = ev_in(&mut interp, "(fib 20)");
+    assert!(out.contains("step budget"), "{out}");
+    // And a budget error is not caught by try.
+    let out = ev_in(&mut interp, "(try (fib 20) (catch e :caught))");
+    assert!(out.contains("step budget"), "{out}");
+    interp.budget = Budget::default();
+    assert_eq!(ev_in(&mut interp, "(fib 10)"), "55");
+}
+
+#[test]
+fn depth_budget_stops_runaway_recursion() {
+    let mut interp = Interp::new();
+    interp.budget = Budget {
+        max_depth: 1000,
+        ..Budget::default()
+    };
+    let out = ev_in(
+        &mut interp,
+        "(define (down n) (+ 1 (down (+ n 1)))) (down 0)",
+    );
+    assert!(out.contains("recursion too deep"), "{out}");
+}
+
+#[test]
+fn perform_suspends_inside_fast_frames() {
+    let mut interp = Interp::new();
+    let src = r#"
+        (define (ask n) (+ n (perform :echo n)))
+        (define (walk i acc) (if (= i 0) acc (walk (- i 1) (+ acc (ask i)))))
+        (walk 100 0)
+    "#;
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        Ok(req.args.into_iter().next().unwrap_or_default())
+    };
+    let v = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect("runs");
+    assert_eq!(v, sx::Value::Int(2 * 5050));
+}
+
+#[test]
+fn backtraces_name_the_functions() {
+    let out = ev("(define (inner x) (first x))\n(define (outer x) (list (inner x)))\n(outer 5)");
+    assert!(out.starts_with("ERR"), "{out}");
+    let inner = out.find("in inner").expect("inner in backtrace");
+    let outer = out.find("in outer").expect("outer in backtrace");
+    assert!(inner < outer, "innermost first: {out}");
+}
