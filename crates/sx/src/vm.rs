@@ -1227,7 +1227,7 @@ impl Machine {
                                 "internal error: bad proto"
                             ));
                         };
-                        let caps = self.gather_captures(&closure, cur.base, &p.captures);
+                        let caps = self.gather_captures(closure, cur.base, &p.captures);
                         self.stack.push(Value::Closure(Rc::new(Closure {
                             proto: p,
                             captures: caps,
@@ -1249,7 +1249,7 @@ impl Machine {
                                     "internal error: bad proto"
                                 ));
                             };
-                            let caps = self.gather_captures(&closure, cur.base, &p.captures);
+                            let caps = self.gather_captures(closure, cur.base, &p.captures);
                             members.push((p, caps));
                         }
                         let group = Rc::new(Group { members });

@@ -20,8 +20,7 @@ fn ev_in(interp: &mut Interp, src: &str) -> String {
 }
 
 const FIB: &str = "(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))";
-const TAK: &str =
-    "(define (tak x y z) (if (not (< y x)) z (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))";
+const TAK: &str = "(define (tak x y z) (if (not (< y x)) z (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))";
 
 #[test]
 fn recursive_integer_functions() {
@@ -114,7 +113,10 @@ fn calls_of_local_closures_and_keyword_functions() {
         ev("(define (k a &key b) (list a b)) (define (f) (k 1 :b 2)) (f)"),
         "(1 2)"
     );
-    assert_eq!(ev("(define (r a &rest xs) (list a xs)) (r 1 2 3)"), "(1 (2 3))");
+    assert_eq!(
+        ev("(define (r a &rest xs) (list a xs)) (r 1 2 3)"),
+        "(1 (2 3))"
+    );
     assert_eq!(ev("(define (f) (apply + (list 1 2))) (f)"), "3");
     assert_eq!(ev("(define (f x) (first x)) (f (list 7 8))"), "7");
 }
