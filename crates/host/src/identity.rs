@@ -225,7 +225,7 @@ impl IdentityService {
 
     /// Drains the mail outbox every second through `send` until the
     /// process ends. The default sender writes each mail to the log.
-    pub fn spawn_mailer(&self, send: Arc<dyn Fn(&fed::accounts::Mail) -> bool + Send + Sync>) {
+    pub fn spawn_mailer(&self, send: MailSender) {
         let accounts = self.provider.accounts.clone();
         tokio::spawn(async move {
             let mut wait = Duration::from_secs(1);
@@ -263,6 +263,9 @@ impl IdentityService {
     }
 }
 
+/// Sends one mail; false leaves it queued to retry later.
+pub type MailSender = Arc<dyn Fn(&fed::accounts::Mail) -> bool + Send + Sync>;
+
 /// The default mail sender: the whole message goes to the log.
 pub fn log_mail(m: &fed::accounts::Mail) -> bool {
     tracing::info!(target: "mail", "to: {}\nsubject: {}\n\n{}", m.to, m.subject, m.text);
@@ -273,10 +276,7 @@ pub fn log_mail(m: &fed::accounts::Mail) -> bool {
 /// `smtps://user:pass@smtp.example.org` (TLS), `smtp://host:587?tls=required`
 /// (STARTTLS) or `smtp://127.0.0.1:2525` (plain, for a local relay). Mails
 /// go out from `from`; a failed send stays in the outbox and is retried.
-pub fn smtp_mailer(
-    url: &str,
-    from: &str,
-) -> Result<Arc<dyn Fn(&fed::accounts::Mail) -> bool + Send + Sync>, String> {
+pub fn smtp_mailer(url: &str, from: &str) -> Result<MailSender, String> {
     use lettre::Transport as _;
     let transport = lettre::SmtpTransport::from_url(url)
         .map_err(|e| format!("invalid SMTP URL: {e}"))?
