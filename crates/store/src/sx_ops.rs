@@ -452,14 +452,6 @@ fn execute_read(tx: &mut dyn Tx, op: StoreOp) -> Result<OpResult> {
 /// Runs a decoded operation on the calling thread (blocking).
 pub fn execute_blocking(s: &Store, op: StoreOp) -> Result<OpResult> {
     Ok(match op {
-        read @ (StoreOp::Get(_)
-        | StoreOp::Object(_)
-        | StoreOp::ByCid(_)
-        | StoreOp::History(_)
-        | StoreOp::List(_)
-        | StoreOp::Related(_)
-        | StoreOp::Count { .. }
-        | StoreOp::Ref(_)) => s.read(|tx| execute_read(tx, read))?,
         StoreOp::Put { id, body, expect } => {
             let b = ops::check_body(body)?;
             OpResult::Written(Some(
@@ -486,6 +478,8 @@ pub fn execute_blocking(s: &Store, op: StoreOp) -> Result<OpResult> {
         StoreOp::Apply(effects) => {
             OpResult::Applied(s.write(|tx| ops::apply(tx, &effects, now_ms()))?)
         }
+        // Every other operation only reads (`StoreOp::is_read`).
+        read => s.read(|tx| execute_read(tx, read))?,
     })
 }
 
