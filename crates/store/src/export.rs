@@ -466,12 +466,22 @@ impl Reader<'_> {
                     Some(Value::Nil) => None,
                     other => Some(self.string(form, other, "the record tag")?),
                 };
-                Ok(Record::Kv {
+                let rec = crate::kv::Record {
                     ns: self.string(form, items.get(1), "the record namespace")?,
                     key: self.string(form, items.get(2), "the record key")?,
                     value: self.string(form, items.get(3), "the record value")?,
                     tag,
+                    expires: None,
                     at: self.int(form, items.get(5), "the time")?,
+                };
+                // Checked now, so a bad name is refused before anything is written.
+                crate::kv::check_record(&rec).map_err(wrap)?;
+                Ok(Record::Kv {
+                    ns: rec.ns,
+                    key: rec.key,
+                    value: rec.value,
+                    tag: rec.tag,
+                    at: rec.at,
                 })
             }
             _ => Err(self.error(

@@ -74,7 +74,7 @@ fn params(rec: &Record) -> [Param<'_>; 6] {
 }
 
 /// Checks a record's names before it is written.
-fn check_record(rec: &Record) -> Result<()> {
+pub(crate) fn check_record(rec: &Record) -> Result<()> {
     check("namespace", &rec.ns)?;
     check("key", &rec.key)?;
     if let Some(t) = &rec.tag {

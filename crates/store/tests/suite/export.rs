@@ -225,6 +225,16 @@ fn hostile_cases() -> Vec<(String, &'static str, u32)> {
             "unexpected end of input",
             3,
         ),
+        (
+            // A record with an empty namespace is refused before anything
+            // (the good object on line 2 included) is written.
+            format!(
+                "{h}{good_obj}(record \"\" \"k\" \"v\" nil 1)\n\
+                 (end :objects 1 :relations 0 :refs 0 :records 1)\n"
+            ),
+            "invalid record namespace",
+            3,
+        ),
     ]
 }
 
