@@ -10,6 +10,8 @@
 //! - [`rp`]: the relying-party side used by every app: login requests,
 //!   ID token and logout token checks.
 //! - [`jwt`], [`crypto`], [`password`]: the primitives.
+//! - [`httpsig`]: signed requests between peers (HTTP Message Signatures,
+//!   RFC 9421, with Ed25519 over a Content-Digest).
 //!
 //! Everything persists in the [`store`] as records (`store::kv`). This
 //! crate speaks neither HTTP nor SX: the host turns requests into calls
@@ -20,6 +22,7 @@
 pub mod accounts;
 pub mod crypto;
 pub mod error;
+pub mod httpsig;
 pub mod jwt;
 pub mod oauth;
 pub mod password;

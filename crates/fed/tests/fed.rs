@@ -19,6 +19,8 @@ mod concurrency_suite;
 mod errors_suite;
 #[path = "suite/expiry.rs"]
 mod expiry_suite;
+#[path = "suite/httpsig.rs"]
+mod httpsig_suite;
 #[path = "suite/logout.rs"]
 mod logout_suite;
 #[path = "suite/oauth.rs"]
