@@ -11,7 +11,8 @@
 //!   ID token and logout token checks.
 //! - [`jwt`], [`crypto`], [`password`]: the primitives.
 //! - [`httpsig`]: signed requests between peers (HTTP Message Signatures,
-//!   RFC 9421, with Ed25519 over a Content-Digest).
+//!   RFC 9421, with Ed25519 over a Content-Digest); [`peers`]: this
+//!   peer's signing key and the nonces seen, kept in the store.
 //!
 //! Everything persists in the [`store`] as records (`store::kv`). This
 //! crate speaks neither HTTP nor SX: the host turns requests into calls
@@ -26,6 +27,7 @@ pub mod httpsig;
 pub mod jwt;
 pub mod oauth;
 pub mod password;
+pub mod peers;
 pub mod rp;
 
 pub use error::{FedError, OAuthError, Result};

@@ -25,3 +25,5 @@ mod httpsig_suite;
 mod logout_suite;
 #[path = "suite/oauth.rs"]
 mod oauth_suite;
+#[path = "suite/peers.rs"]
+mod peers_suite;
