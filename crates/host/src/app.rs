@@ -19,6 +19,8 @@ pub struct Route {
     pub handler: Value,
     /// Whether unsafe methods must carry the CSRF token (default true).
     pub csrf: bool,
+    /// Only requests signed by a configured peer reach it (`:peer true`).
+    pub peer: bool,
 }
 
 /// The outcome of looking a request up.
@@ -154,6 +156,7 @@ fn read_routes(interp: &Interp) -> Result<Vec<Route>, HostError> {
             )));
         }
         let csrf = !matches!(d.get(&Value::kw("csrf")), Some(Value::Bool(false)));
+        let peer = matches!(d.get(&Value::kw("peer")), Some(Value::Bool(true)));
         if let Some(other) = routes
             .iter()
             .find(|r| r.method == method && r.pattern == pattern)
@@ -169,6 +172,7 @@ fn read_routes(interp: &Interp) -> Result<Vec<Route>, HostError> {
             pattern,
             handler,
             csrf,
+            peer,
         });
     }
     // Stable: among equally specific routes, declaration order wins.

@@ -8,7 +8,7 @@ use sx::Value;
 
 use crate::app::{App, Lookup, dict};
 use crate::exchange::{HttpRequest, HttpResponse};
-use crate::ops::RequestScope;
+use crate::ops::{PeerIdentity, PeerRefusal, RequestScope};
 use crate::reply;
 use crate::worker::{Shared, run_sx};
 
@@ -42,6 +42,7 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
             Lookup::Found(route, params) => Ok((
                 route.handler.clone(),
                 route.csrf,
+                route.peer,
                 route.name.clone(),
                 params,
             )),
@@ -49,7 +50,7 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
             Lookup::NotFound => Err(None),
         }
     };
-    let (handler, csrf_required, route_name, params) = match found {
+    let (handler, csrf_required, peer_only, route_name, params) = match found {
         Ok(f) => f,
         Err(Some(allowed)) => {
             let refusal = Refusal {
@@ -74,6 +75,14 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
             return reply::error_page(&app, shared, &req, refusal, None).await;
         }
     };
+    let peer = if peer_only {
+        match authenticate_peer(&req, shared).await {
+            Ok(p) => Some(p),
+            Err(r) => return peer_refused(&r),
+        }
+    } else {
+        None
+    };
     if csrf_required && !req.csrf_ok {
         let refusal = Refusal {
             status: 403,
@@ -84,7 +93,7 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
         };
         return reply::error_page(&app, shared, &req, refusal, None).await;
     }
-    let request = match request_value(&req, &params) {
+    let request = match request_value(&req, &params, peer.as_ref()) {
         Ok(v) => v,
         Err(refusal) => return reply::error_page(&app, shared, &req, refusal, None).await,
     };
@@ -113,6 +122,35 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
     }
 }
 
+/// The signer of a request to a `:peer true` route, or why it is refused.
+async fn authenticate_peer(
+    req: &HttpRequest,
+    shared: &Shared,
+) -> Result<PeerIdentity, PeerRefusal> {
+    for service in shared.services.iter() {
+        if let Some(check) = service.authenticate_peer(req) {
+            return check.await;
+        }
+    }
+    Err(PeerRefusal {
+        status: 401,
+        message: "this host has no peers configured, so it takes no peer requests".to_owned(),
+    })
+}
+
+/// A refused peer request: SX data `{:error "..."}` (peers read SX, not
+/// error pages), with `Accept-Signature` saying what a signature must cover.
+fn peer_refused(r: &PeerRefusal) -> HttpResponse {
+    let mut body = String::new();
+    sx::printer::to_str(
+        &dict([(Value::kw("error"), Value::str(&r.message))]),
+        &mut body,
+    );
+    tracing::warn!(status = r.status, "peer request refused: {}", r.message);
+    HttpResponse::new(r.status, "text/sx; charset=utf-8", body)
+        .with_header("accept-signature", crate::peers::ACCEPT_SIGNATURE)
+}
+
 /// Whether `v` is a response dict (`{:response :redirect ...}`).
 fn is_response(v: &Value) -> bool {
     matches!(v, Value::Dict(d) if matches!(d.get(&Value::kw("response")), Some(Value::Keyword(_))))
@@ -123,7 +161,11 @@ fn is_response(v: &Value) -> bool {
 ///   :form {...} :json v :body "text" :headers {...} :cookies {...}
 ///   :sx-request true :url "/p/x?q=1" :remote-addr "127.0.0.1"}`.
 /// Query and form fields given once are strings; repeated, lists.
-fn request_value(req: &HttpRequest, params: &[(String, String)]) -> Result<Value, Refusal> {
+fn request_value(
+    req: &HttpRequest,
+    params: &[(String, String)],
+    peer: Option<&PeerIdentity>,
+) -> Result<Value, Refusal> {
     let mut entries = vec![
         (Value::kw("method"), Value::str(&req.method)),
         (Value::kw("path"), Value::str(&req.path)),
@@ -168,6 +210,15 @@ fn request_value(req: &HttpRequest, params: &[(String, String)]) -> Result<Value
                 .map_or(Value::Nil, |a| Value::str(&a.ip().to_string())),
         ),
     ];
+    if let Some(p) = peer {
+        entries.push((
+            Value::kw("peer"),
+            dict([
+                (Value::kw("name"), Value::str(&p.name)),
+                (Value::kw("url"), Value::str(&p.url)),
+            ]),
+        ));
+    }
     if !req.body.is_empty() {
         let content_type = req
             .header("content-type")
@@ -193,6 +244,19 @@ fn request_value(req: &HttpRequest, params: &[(String, String)]) -> Result<Value
                         ),
                     })?;
                 entries.push((Value::kw("json"), sx::json::from_json(j)));
+            }
+            "text/sx" => {
+                let text = std::str::from_utf8(&req.body).map_err(|e| Refusal {
+                    status: 400,
+                    title: "Bad request",
+                    message: format!("The SX body is not UTF-8 text: {e}."),
+                })?;
+                let data = sx::reader::read_one(text, "<request body>").map_err(|e| Refusal {
+                    status: 400,
+                    title: "Bad request",
+                    message: format!("The SX body is not valid: {e}"),
+                })?;
+                entries.push((Value::kw("data"), data));
             }
             "multipart/form-data" => {
                 return Err(Refusal {

@@ -11,6 +11,10 @@
 //!   the handler, and back out as a page, redirect, JSON, text or SX wire.
 //! - [`ops`]: what `perform` does on a server, and [`ops::Service`] for
 //!   namespaces such as `store/`.
+//! - [`peers`]: signed requests to the cooperative's other peers, and the
+//!   signature check on `:peer true` routes.
+//! - [`identity`], [`sso`]: the identity provider's and the apps' sides of
+//!   single sign-on.
 //! - [`app`], [`routes`], [`library`], [`assets`], [`security`]: the loaded
 //!   SX application, path patterns, source files, hashed static files,
 //!   CSRF and cookies.
@@ -24,6 +28,7 @@ pub mod identity;
 pub mod islands;
 pub mod library;
 pub mod ops;
+pub mod peers;
 pub mod reply;
 pub mod routes;
 pub mod security;

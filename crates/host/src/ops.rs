@@ -14,6 +14,8 @@ use std::time::Duration;
 use sx::error::{ErrorKind, EvalError};
 use sx::{Request, Value};
 
+use crate::exchange::HttpRequest;
+
 /// A future that stays on the worker thread (it may hold SX values).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -32,6 +34,34 @@ pub trait Service: Send + Sync + 'static {
         args: Vec<Value>,
         scope: &RequestScope,
     ) -> LocalFuture<Result<Value, EvalError>>;
+
+    /// Checks the signature of a request to a `:peer true` route. Only the
+    /// service that knows this host's peers answers (`Some`); the request
+    /// is refused when none does.
+    fn authenticate_peer(
+        &self,
+        _req: &HttpRequest,
+    ) -> Option<LocalFuture<Result<PeerIdentity, PeerRefusal>>> {
+        None
+    }
+}
+
+/// The peer that signed a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// Its name in this host's peer list (`blog`, `shop`).
+    pub name: String,
+    /// Its base URL (the signature's key id).
+    pub url: String,
+}
+
+/// Why a request to a `:peer true` route was refused.
+#[derive(Debug, Clone)]
+pub struct PeerRefusal {
+    /// 401 for a missing, bad, expired or replayed signature; 503 when the
+    /// check itself could not be made (the signer's key unreachable).
+    pub status: u16,
+    pub message: String,
 }
 
 /// The request a machine is running for: what request-scoped operations

@@ -79,6 +79,11 @@ pub async fn start(
     })
     .await
     .map_err(|e| HostError::Load(format!("loading the library failed: {e}")))??;
+    // Start-up hooks (demo seeds) run before the first request; a failing
+    // one is logged, and the host serves what it has.
+    for failure in workers.run_start_hooks().await {
+        tracing::error!("{failure}");
+    }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| HostError::Bind {

@@ -26,6 +26,8 @@ enum Msg {
     Request(HttpRequest, oneshot::Sender<HttpResponse>),
     /// Load this library; keep serving the old one if it fails.
     Reload(Arc<Library>, Arc<Vec<(String, String)>>),
+    /// Run the library's start-up hooks; answer with their failures.
+    Start(oneshot::Sender<Vec<String>>),
 }
 
 struct Worker {
@@ -117,6 +119,20 @@ impl Workers {
         }
     }
 
+    /// Runs the library's start-up hooks (`host/on-start`) on one worker,
+    /// in order; returns the failures, one message each.
+    pub async fn run_start_hooks(&self) -> Vec<String> {
+        let Some(worker) = self.workers.first() else {
+            return vec!["no SX workers are running".to_owned()];
+        };
+        let (tx, rx) = oneshot::channel();
+        if worker.tx.send(Msg::Start(tx)).is_err() {
+            return vec!["the SX worker has stopped".to_owned()];
+        }
+        rx.await
+            .unwrap_or_else(|_| vec!["the SX worker dropped the start-up hooks".to_owned()])
+    }
+
     /// Asks every worker to load a new library (dev reload).
     pub fn reload(&self, library: Arc<Library>, asset_urls: Arc<Vec<(String, String)>>) {
         for w in &self.workers {
@@ -175,6 +191,13 @@ fn worker_main(
                         let _ = reply.send(resp);
                     });
                 }
+                Msg::Start(reply) => {
+                    let app = current.clone();
+                    let shared = shared.clone();
+                    tokio::task::spawn_local(async move {
+                        let _ = reply.send(start_hooks(&app, &shared).await);
+                    });
+                }
                 Msg::Reload(lib, urls) => match App::load(&lib, &urls, shared.dev) {
                     Ok(app) => {
                         // Requests in flight keep the app they started with.
@@ -190,6 +213,25 @@ fn worker_main(
             }
         }
     });
+}
+
+/// Runs every function in `host/start-hooks` with no request.
+async fn start_hooks(app: &Rc<RefCell<App>>, shared: &Shared) -> Vec<String> {
+    let hooks: Vec<Value> = match app.borrow().interp.lookup("host/start-hooks") {
+        Some(Value::List(l)) => l.iter().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let scope = RequestScope {
+        csrf_token: String::new(),
+        request: Value::Nil,
+    };
+    let mut failures = Vec::new();
+    for f in hooks {
+        if let Err(e) = run_sx(app, shared, &scope, f.clone(), Vec::new()).await {
+            failures.push(format!("start-up hook {f}: {e}"));
+        }
+    }
+    failures
 }
 
 /// Runs `f` with `args` on a fresh machine to the end, carrying out each
