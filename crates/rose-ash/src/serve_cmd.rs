@@ -2,11 +2,13 @@
 //! the runtime, the stores; then the hosts do the rest.
 //!
 //! With no `--domain` and no `--app`, it starts the demo cooperative: the
-//! identity provider (`id`, lib/federation) and the front door (`site`),
-//! each with its own store under the data directory, the front door
-//! registered as a first-party client of the provider. `--domain NAME`
-//! runs one of them alone, as an operator would across machines; `--app`
-//! serves a custom list of SX apps as one host.
+//! identity provider (`id`, lib/federation), the blog, events and shop
+//! peers and the front door (`site`), each with its own store under the
+//! data directory and its own base URL, every app registered as a
+//! first-party client of the provider and every host knowing the others
+//! as peers. `--domain NAME` runs one of them alone, as an operator would
+//! across machines, with `--peer name=URL` for the peers it talks to;
+//! `--app` serves a custom list of SX apps as one host.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,13 +24,28 @@ pub struct ServeArgs {
     /// Address to listen on (the front door, or the one --domain).
     #[arg(long, env = "ROSE_ASH_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Run one domain alone: `id` (the identity provider) or `site` (the
-    /// front door). Without it (and without --app), the whole cooperative.
+    /// Run one domain alone: `blog`, `events`, `shop`, `id` (the identity
+    /// provider) or `site` (the front door). Without it (and without
+    /// --app), the whole cooperative.
     #[arg(long, env = "ROSE_ASH_DOMAIN")]
     domain: Option<String>,
+    /// Another peer this host talks to, as NAME=URL (repeatable), e.g.
+    /// --peer shop=https://shop.example.org. Requests to it are signed;
+    /// requests it signs are accepted on peer routes.
+    #[arg(long = "peer", env = "ROSE_ASH_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    peers: Vec<(String, String)>,
     /// In the cooperative: where the identity provider listens.
     #[arg(long, env = "ROSE_ASH_IDP_ADDR", default_value = "127.0.0.1:8084")]
     idp_addr: SocketAddr,
+    /// In the cooperative: where the blog peer listens.
+    #[arg(long, env = "ROSE_ASH_BLOG_ADDR", default_value = "127.0.0.1:8081")]
+    blog_addr: SocketAddr,
+    /// In the cooperative: where the events peer listens.
+    #[arg(long, env = "ROSE_ASH_EVENTS_ADDR", default_value = "127.0.0.1:8082")]
+    events_addr: SocketAddr,
+    /// In the cooperative: where the shop peer listens.
+    #[arg(long, env = "ROSE_ASH_SHOP_ADDR", default_value = "127.0.0.1:8083")]
+    shop_addr: SocketAddr,
     /// This host's public base URL (default: http://ADDR). For the
     /// identity provider this is its issuer URL.
     #[arg(long, env = "ROSE_ASH_PUBLIC_URL")]
@@ -117,6 +134,36 @@ struct Site {
     provider: bool,
     /// How it signs members in (apps other than the provider).
     sso: Option<host::sso::SsoConfig>,
+    /// The peers it knows: name and base URL.
+    peers: Vec<(String, String)>,
+}
+
+/// `NAME=URL` of `--peer`.
+fn parse_peer(s: &str) -> Result<(String, String), String> {
+    let (name, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=URL, got {s:?}"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!(
+            "the peer name {name:?} must be lowercase letters, digits and dashes"
+        ));
+    }
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("the peer URL {url:?} must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "the peer URL {url:?} must be a base URL like https://shop.example.org"
+        ));
+    }
+    Ok((name.to_owned(), url.to_owned()))
 }
 
 fn url_of(addr: SocketAddr) -> String {
@@ -135,7 +182,12 @@ fn domain_apps(domain: &str) -> anyhow::Result<Vec<String>> {
     Ok(match domain {
         "id" => vec!["federation".into()],
         "site" => vec!["store".into(), "site".into(), "demo".into()],
-        other => anyhow::bail!("unknown --domain {other:?}: use id or site"),
+        "blog" => vec!["store".into(), "blog".into()],
+        "events" => vec!["store".into(), "events".into()],
+        "shop" => vec!["store".into(), "shop".into()],
+        other => {
+            anyhow::bail!("unknown --domain {other:?}: use blog, events, shop, id or site")
+        }
     })
 }
 
@@ -250,6 +302,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     store.clone(),
                 )));
             }
+            // Every host is a peer: it has a signing key and publishes it,
+            // even with no peers of its own (others may still call it).
+            let peer_config = host::peers::PeerConfig {
+                name: site.name.clone(),
+                base_url: site.public_url.clone(),
+                peers: site.peers.clone(),
+            };
+            let s = store.clone();
+            services.push(Arc::new(
+                tokio::task::spawn_blocking(move || host::peers::PeerService::open(peer_config, s))
+                    .await
+                    .context("starting the peer service")??,
+            ));
             let config = host::Config {
                 addr: site.addr,
                 lib_dir: args.lib_dir.clone(),
@@ -300,6 +365,7 @@ fn plan(args: &ServeArgs) -> anyhow::Result<Vec<Site>> {
             apps: args.apps.clone(),
             data_dir: args.data_dir.clone(),
             public_url: public(args.addr),
+            peers: args.peers.clone(),
         }]);
     }
     if let Some(domain) = &args.domain {
@@ -315,28 +381,45 @@ fn plan(args: &ServeArgs) -> anyhow::Result<Vec<Site>> {
             } else {
                 sso_alone(args, domain, &public(args.addr))?
             },
+            peers: args.peers.clone(),
         }]);
     }
-    Ok(vec![
-        Site {
-            name: "id".into(),
-            addr: args.idp_addr,
-            apps: domain_apps("id")?,
-            data_dir: args.data_dir.join("id"),
-            public_url: url_of(args.idp_addr),
-            provider: true,
+    if !args.peers.is_empty() {
+        anyhow::bail!("--peer is for a host run alone (--domain); the cooperative knows its peers");
+    }
+    // The provider starts first: the apps register with it.
+    let hosts = [
+        ("id", args.idp_addr),
+        ("blog", args.blog_addr),
+        ("events", args.events_addr),
+        ("shop", args.shop_addr),
+        ("site", args.addr),
+    ];
+    let url = |name: &str, addr: SocketAddr| {
+        if name == "site" {
+            public(addr)
+        } else {
+            url_of(addr)
+        }
+    };
+    let mut sites = Vec::new();
+    for (name, addr) in hosts {
+        sites.push(Site {
+            name: name.to_owned(),
+            addr,
+            apps: domain_apps(name)?,
+            data_dir: args.data_dir.join(name),
+            public_url: url(name, addr),
+            provider: name == "id",
             sso: None,
-        },
-        Site {
-            name: "site".into(),
-            addr: args.addr,
-            apps: domain_apps("site")?,
-            data_dir: args.data_dir.join("site"),
-            public_url: public(args.addr),
-            provider: false,
-            sso: None,
-        },
-    ])
+            peers: hosts
+                .iter()
+                .filter(|(other, _)| *other != name)
+                .map(|(other, a)| ((*other).to_owned(), url(other, *a)))
+                .collect(),
+        });
+    }
+    Ok(sites)
 }
 
 /// Sign-in for an app run alone: all of --issuer and --client-secret, or

@@ -1,0 +1,262 @@
+//! Signed peer requests across processes: `rose-ash serve --domain shop
+//! --peer events=URL` next to `--domain events --peer shop=URL`. The test
+//! speaks as the events peer with the events peer's own key (read from
+//! its store), and as forgers without it. A good request makes an order;
+//! an unsigned, forged, tampered, expired, replayed or stranger's request
+//! gets 401 and makes nothing. Retrying with the same idempotency key
+//! finds the same order.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fed::httpsig::{Outgoing, PeerKey, sign};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(domain: &str, port: u16, data: &Path, peers: &[(&str, u16)]) -> Server {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rose-ash"));
+    cmd.args(["serve", "--workers", "1", "--log-level", "error"])
+        .args(["--domain", domain])
+        .arg("--addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data);
+    for (name, p) in peers {
+        cmd.arg("--peer")
+            .arg(format!("{name}=http://127.0.0.1:{p}"));
+    }
+    Server(
+        cmd.current_dir(&root)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn wait_up(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if reqwest::get(url).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A request as a peer would send it; every field can be bent.
+struct Req<'a> {
+    key: &'a PeerKey,
+    key_id: &'a str,
+    port: u16,
+    path: &'a str,
+    query: &'a str,
+    body: &'a str,
+    created: i64,
+    expires: i64,
+    nonce: String,
+}
+
+impl Req<'_> {
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        sign(
+            self.key,
+            &Outgoing {
+                method: "POST",
+                authority: &format!("127.0.0.1:{}", self.port),
+                path: self.path,
+                query: self.query,
+                body: self.body.as_bytes(),
+                key_id: self.key_id,
+                created: self.created,
+                expires: self.expires,
+                nonce: &self.nonce,
+            },
+        )
+    }
+}
+
+async fn post(
+    port: u16,
+    path_and_query: &str,
+    body: &str,
+    headers: &[(&'static str, String)],
+) -> (u16, String) {
+    let mut rb = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}{path_and_query}"))
+        .header("content-type", "text/sx")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        rb = rb.header(*k, v);
+    }
+    let resp = rb.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+async fn order_count(shop: &store::Store) -> usize {
+    shop.list(store::ListQuery {
+        type_name: "order".into(),
+        limit: Some(1000),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .items
+    .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_correctly_signed_peer_requests_change_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events_port, shop_port, blog_port) = (free_port(), free_port(), free_port());
+    let events_dir = dir.path().join("events");
+    let shop_dir = dir.path().join("shop");
+    let _events = serve(
+        "events",
+        events_port,
+        &events_dir,
+        &[("shop", shop_port), ("blog", blog_port)],
+    );
+    let _shop = serve("shop", shop_port, &shop_dir, &[("events", events_port)]);
+    let events_url = format!("http://127.0.0.1:{events_port}");
+    wait_up(&format!("{events_url}/")).await;
+    wait_up(&format!("http://127.0.0.1:{shop_port}/")).await;
+
+    // The events peer's own key, from its store (the process has it open;
+    // SQLite in WAL mode lets us read alongside).
+    let events_store = store::Store::open(None, &events_dir).unwrap();
+    let events_key = fed::peers::peer_key(&events_store).unwrap();
+    let shop_store = store::Store::open(None, &shop_dir).unwrap();
+    let body = r#"{:key "k-0123456789abcdef" :title "Summer Gig" :buyer {:sub "m1" :name "Ann"}}"#;
+    let good = |nonce: &str| Req {
+        key: &events_key,
+        key_id: &events_url,
+        port: shop_port,
+        path: "/order",
+        query: "event=event:summer-gig",
+        body,
+        created: now(),
+        expires: now() + 60,
+        nonce: nonce.to_owned(),
+    };
+    let path = "/order?event=event:summer-gig";
+
+    // Unsigned.
+    let (status, text) = post(shop_port, path, body, &[]).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("not signed"), "{text}");
+
+    // Forged: a key that is not the events peer's, claiming to be it.
+    let forger = PeerKey::generate().unwrap();
+    let forged = Req {
+        key: &forger,
+        ..good("n-forged-0000001")
+    };
+    let (status, text) = post(shop_port, path, body, &forged.headers()).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("not valid"), "{text}");
+
+    // A stranger: a key id that is not one of the shop's peers.
+    let stranger = Req {
+        key: &forger,
+        key_id: "http://127.0.0.1:1",
+        ..good("n-stranger-00001")
+    };
+    let (status, text) = post(shop_port, path, body, &stranger.headers()).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("not one of this host's peers"), "{text}");
+
+    // Tampered: signed for one event, sent for another.
+    let (status, text) = post(
+        shop_port,
+        "/order?event=event:other",
+        body,
+        &good("n-tampered-00001").headers(),
+    )
+    .await;
+    assert_eq!(status, 401, "{text}");
+
+    // Tampered body: the digest no longer matches.
+    let (status, text) = post(
+        shop_port,
+        path,
+        &body.replace("Ann", "Eve"),
+        &good("n-tampered-00002").headers(),
+    )
+    .await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("Content-Digest"), "{text}");
+
+    // Expired.
+    let expired = Req {
+        created: now() - 400,
+        expires: now() - 340,
+        ..good("n-expired-000001")
+    };
+    let (status, text) = post(shop_port, path, body, &expired.headers()).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("expired"), "{text}");
+    assert_eq!(
+        order_count(&shop_store).await,
+        0,
+        "refused requests made orders"
+    );
+
+    // The real thing.
+    let first = good("n-good-000000001").headers();
+    let (status, text) = post(shop_port, path, body, &first).await;
+    assert_eq!(status, 201, "{text}");
+    assert!(text.contains(":created true"), "{text}");
+    assert_eq!(order_count(&shop_store).await, 1);
+
+    // Replayed: the very same signed request again.
+    let (status, text) = post(shop_port, path, body, &first).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("replayed"), "{text}");
+
+    // A retry (new signature, same idempotency key) finds the same order.
+    let (status, text) = post(shop_port, path, body, &good("n-retry-00000001").headers()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(":created false"), "{text}");
+    assert_eq!(
+        order_count(&shop_store).await,
+        1,
+        "a retry made a second order"
+    );
+
+    // A malformed signature header is a clear 401, not a crash.
+    let mut broken = good("n-broken-0000001").headers();
+    broken[1].1 = "sig1=(\"@method\";created=oops".to_owned();
+    let (status, text) = post(shop_port, path, body, &broken).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("malformed"), "{text}");
+    assert_eq!(order_count(&shop_store).await, 1);
+}
