@@ -6,18 +6,22 @@
 //!   construction, with unsafe URLs neutralised.
 //! - [`wire`]: the SX wire format (aser): markup kept as SX data,
 //!   normalised and serialized canonically, for the browser runtime.
+//! - [`markdown`]: `markdown->html`, CommonMark to sanitized HTML.
 //!
-//! [`install`] adds the web primitives (`render-html`, `aser`) and the
-//! server side of the island API (`signal`, `deref`, `computed`, ...) to an
-//! interpreter. Like `sx`, this crate does no IO.
+//! [`install`] adds the web primitives (`render-html`, `aser`,
+//! `markdown->html`, and `markdown` in SX) and the server side of the
+//! island API (`signal`, `deref`, `computed`, ...) to an interpreter. Like
+//! `sx`, this crate does no IO.
 
 pub mod html;
+pub mod markdown;
 pub mod wire;
 
 use sx::error::{ErrorKind, EvalError};
 use sx::{Interp, Value};
 
 pub use html::{render_html, render_html_string};
+pub use markdown::markdown_to_html;
 pub use wire::{to_wire, to_wire_string};
 
 /// Why a value could not be rendered.
@@ -52,6 +56,14 @@ pub fn install(interp: &mut Interp) -> Result<(), sx::Error> {
     interp.define_native("aser", 1, Some(1), |_, a| {
         let v = a.first().unwrap_or(&Value::Nil);
         Ok(Value::str(&to_wire_string(v)?))
+    });
+    interp.define_native("markdown->html", 1, Some(1), |_, a| match a.first() {
+        Some(Value::Str(s)) => Ok(Value::str(&markdown_to_html(s))),
+        other => Err(EvalError::type_error(
+            "markdown->html",
+            "a string",
+            other.unwrap_or(&Value::Nil),
+        )),
     });
     interp.eval_str(WEB_PRELUDE, "<sx-web>")?;
     Ok(())
