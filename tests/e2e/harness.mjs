@@ -76,17 +76,75 @@ export async function startHost() {
  * door (`base`) and the identity provider (`idp`), on free ports.
  */
 export async function startCooperative() {
-  const [port, idpPort] = [await freePort(), await freePort()];
-  const base = `http://127.0.0.1:${port}`;
-  const idp = `http://127.0.0.1:${idpPort}`;
-  return spawnHost(['--addr', `127.0.0.1:${port}`, '--idp-addr', `127.0.0.1:${idpPort}`],
-    [`${idp}/`, `${base}/`], { base, idp });
+  const ports = {};
+  for (const name of ['site', 'id', 'blog', 'events', 'shop']) ports[name] = await freePort();
+  const url = name => `http://127.0.0.1:${ports[name]}`;
+  return spawnHost(['--addr', `127.0.0.1:${ports.site}`, '--idp-addr', `127.0.0.1:${ports.id}`,
+    '--blog-addr', `127.0.0.1:${ports.blog}`, '--events-addr', `127.0.0.1:${ports.events}`,
+    '--shop-addr', `127.0.0.1:${ports.shop}`],
+  [`${url('id')}/`, `${url('site')}/`], { base: url('site'), idp: url('id') });
 }
 
-/** A `rose-ash serve` child process. `log` keeps its output for failure reports. */
-async function spawnHost(serveArgs, readyUrls, urls) {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rose-ash-e2e-'));
+/**
+ * The cooperative as an operator runs it across machines: one process per
+ * peer (`rose-ash serve --domain NAME --peer ...`), each with its own data
+ * dir and port, the apps registered with the identity provider by
+ * `rose-ash idp add-client`. `stop(name)` and `start(name)` take one peer
+ * down and bring it back on the same port and data.
+ */
+export async function startPeers(names = ['blog', 'events', 'shop']) {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'rose-ash-peers-'));
+  const ports = { id: await freePort() };
+  for (const name of names) ports[name] = await freePort();
+  const url = name => `http://127.0.0.1:${ports[name]}`;
+  const idp = url('id');
+  const secrets = {};
+  for (const name of names) {
+    const r = spawnSync(BIN, ['idp', 'add-client', '--data-dir', path.join(root, 'id'),
+      '--issuer', idp, '--id', name, '--name', `Rose Ash ${name}`, '--first-party',
+      '--redirect-uri', `${url(name)}/auth/callback`,
+      '--post-logout-redirect-uri', `${url(name)}/`,
+      '--backchannel-logout-uri', `${url(name)}/auth/backchannel-logout`], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`idp add-client ${name} failed:\n${r.stderr}`);
+    const m = /client_secret=(\S+)/.exec(r.stdout);
+    if (!m) throw new Error(`idp add-client ${name} printed no secret:\n${r.stdout}`);
+    secrets[name] = m[1];
+  }
+  const argsOf = name => {
+    const args = ['--domain', name, '--addr', `127.0.0.1:${ports[name]}`];
+    if (name === 'id') return args;
+    for (const other of names) if (other !== name) args.push('--peer', `${other}=${url(other)}`);
+    return [...args, '--issuer', idp, '--client-secret', secrets[name]];
+  };
+  const procs = {};
   const log = [];
+  const start = async name => {
+    procs[name] = await spawnHost(argsOf(name), [`${url(name)}/`], {},
+      { dataDir: path.join(root, name), keepData: true, log, label: name });
+  };
+  await start('id');
+  await Promise.all(names.map(start));
+  return {
+    idp, ...Object.fromEntries(names.map(n => [n, url(n)])),
+    base: url(names[0]),
+    log,
+    tail: (n = 40) => log.slice(-n).join('\n'),
+    start,
+    async stop(name) { await procs[name]?.stop(); delete procs[name]; },
+    async stopAll() {
+      await Promise.all(Object.keys(procs).map(n => procs[n].stop()));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A `rose-ash serve` child process. `log` keeps its output for failure
+ * reports. With `keepData`, stopping leaves `dataDir` for a restart.
+ */
+async function spawnHost(serveArgs, readyUrls, urls, { dataDir: dir, keepData = false, log = [], label = '' } = {}) {
+  const dataDir = dir || mkdtempSync(path.join(os.tmpdir(), 'rose-ash-e2e-'));
+  mkdirSync(dataDir, { recursive: true });
   const child = spawn(BIN, ['serve', ...serveArgs,
     '--data-dir', dataDir, '--workers', '2', '--log-level', 'warn'], {
     cwd: ROOT,
@@ -94,7 +152,7 @@ async function spawnHost(serveArgs, readyUrls, urls) {
     env: { ...process.env, NO_COLOR: '1' },
   });
   const keep = chunk => {
-    for (const line of chunk.toString().split('\n')) if (line.trim()) log.push(line);
+    for (const line of chunk.toString().split('\n')) if (line.trim()) log.push(label ? `[${label}] ${line}` : line);
     if (log.length > 400) log.splice(0, log.length - 400);
   };
   child.stdout.on('data', keep);
@@ -104,7 +162,7 @@ async function spawnHost(serveArgs, readyUrls, urls) {
   // Never leave the server running, even if the test run is interrupted.
   const reap = () => {
     if (!exited) child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!keepData) rmSync(dataDir, { recursive: true, force: true });
   };
   process.once('exit', reap);
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { reap(); process.exit(130); });
@@ -136,7 +194,8 @@ async function spawnHost(serveArgs, readyUrls, urls) {
         await gone;
         clearTimeout(t);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      process.removeListener('exit', reap);
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
