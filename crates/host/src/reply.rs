@@ -223,8 +223,17 @@ async fn respond(
             resp.headers.extend(p.headers);
             Ok(resp)
         }
+        "data" => {
+            // Any SX value, canonical: what peers exchange.
+            let p = parts(d, 200, req)?;
+            let body = sx::printer::serialize(get(d, "body").unwrap_or(&Value::Nil))
+                .map_err(|e| format!("a data response must be plain data: {e}"))?;
+            let mut resp = HttpResponse::new(p.status, WIRE, body);
+            resp.headers.extend(p.headers);
+            Ok(resp)
+        }
         other => Err(format!(
-            "unknown response kind :{other} (expected :page, :redirect, :json, :text or :wire)"
+            "unknown response kind :{other} (expected :page, :redirect, :json, :text, :wire or :data)"
         )),
     }
 }

@@ -402,6 +402,33 @@ async fn csrf_is_required_on_unsafe_methods() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sx_data_in_and_out_and_peer_routes_refuse_the_unsigned() {
+    let s = Server::start("sxdata").await;
+    let post = |path: &str, body: &str| {
+        s.client
+            .post(format!("{}{path}", s.base))
+            .header("content-type", "text/sx")
+            .body(body.to_owned())
+    };
+    // A list of dicts, canonical, as text/sx.
+    let (status, h, body) = s.send(post("/data", "{:b 2 :a (1 \"x\")}")).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(header(&h, "content-type").starts_with("text/sx"));
+    assert_eq!(body, "({:got {:a (1 \"x\") :b 2}} {:n 2})");
+    // Malformed SX: 400 with the position, before SX runs.
+    let (status, _, body) = s.send(post("/data", "{:a (1 2")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("request body"), "{body}");
+    // A peer route with no peer service: 401 as SX data, nothing runs.
+    let (status, h, body) = s.send(post("/peer/thing", "{}")).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(header(&h, "accept-signature").contains("rose-ash-peer"));
+    assert!(body.starts_with("{:error"), "{body}");
+    assert!(!body.contains(":ran"), "{body}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_data_reaches_sx() {
     let s = Server::start("reqdata").await;
     let (status, h, body) = s
