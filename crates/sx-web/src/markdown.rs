@@ -17,7 +17,7 @@
 
 use std::sync::LazyLock;
 
-use pulldown_cmark::{Event, Options, Parser};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 /// The sanitizer, built once: it is immutable and `Sync`.
 static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
@@ -44,14 +44,33 @@ fn options() -> Options {
 pub const MAX_DEPTH: usize = 32;
 
 /// The events to render: raw HTML in the source becomes text (Markdown is
-/// not an HTML channel), and elements deeper than [`MAX_DEPTH`] are
-/// dropped (their content stays).
+/// not an HTML channel; an HTML block becomes a paragraph of its text),
+/// and elements deeper than [`MAX_DEPTH`] are dropped (their content
+/// stays).
 fn events(src: &str) -> impl Iterator<Item = Event<'_>> {
     // One entry per open element: whether its start was emitted.
     let mut open: Vec<bool> = Vec::new();
     let mut depth = 0usize;
     Parser::new_ext(src, options()).filter_map(move |event| match event {
         Event::Html(s) | Event::InlineHtml(s) => Some(Event::Text(s)),
+        Event::Start(Tag::HtmlBlock) => {
+            let keep = depth < MAX_DEPTH;
+            open.push(keep);
+            if keep {
+                depth += 1;
+                Some(Event::Start(Tag::Paragraph))
+            } else {
+                None
+            }
+        }
+        Event::End(TagEnd::HtmlBlock) => {
+            if open.pop().unwrap_or(false) {
+                depth = depth.saturating_sub(1);
+                Some(Event::End(TagEnd::Paragraph))
+            } else {
+                None
+            }
+        }
         Event::Start(tag) => {
             let keep = depth < MAX_DEPTH;
             open.push(keep);

@@ -245,7 +245,7 @@ fn markdown_xss_is_neutralised() {
     // Raw HTML in the source is shown as text, not dropped silently.
     assert_eq!(
         md("<script>alert(1)</script>"),
-        "&lt;script&gt;alert(1)&lt;/script&gt;"
+        "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
     );
     assert_eq!(
         md("[x](javascript:alert(1))"),
