@@ -34,3 +34,25 @@ impl Service for StoreService {
         })
     }
 }
+
+/// How often expired records are removed.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes expired records (sessions, login states, peer nonces, cached
+/// peer answers) every ten minutes until the process ends. They already
+/// read as absent; this keeps the table from growing.
+pub fn spawn_record_purge(store: store::Store) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PURGE_EVERY).await;
+            let purged = store
+                .run(|s| s.write(|tx| store::kv::purge_expired(tx, store::now_ms())))
+                .await;
+            match purged {
+                Ok(n) if n > 0 => tracing::debug!("purged {n} expired records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("purging expired records failed: {e}"),
+            }
+        }
+    });
+}

@@ -240,6 +240,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("opening the store of {}", site.name))?,
             };
+            host::store_service::spawn_record_purge(store.clone());
             let mut services: Vec<Arc<dyn host::Service>> =
                 vec![Arc::new(host::StoreService(store.clone()))];
             let mut form_action = Vec::new();
