@@ -5,8 +5,8 @@
 // schedule "Summer Gig" featuring it, buy a ticket, see the sold count on
 // the events page and the order on the shop page. Then the shop goes
 // down: buying says so and sells nothing; it comes back, the retry sells
-// exactly one ticket, a double submission sells no second, and nothing
-// was lost across restarts.
+// exactly one ticket, a double submission sells no second, and restarting
+// each peer loses nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildIfMissing, startPeers, launchBrowser, withPage, text } from './harness.mjs';
@@ -121,4 +121,12 @@ test('allocate a post, schedule an event featuring it, buy a ticket, see it sold
     // The shop lists both orders, the first one made before its restart.
     await page.goto(`${shop}/orders`);
     assert.equal(await page.locator('table.orders tr.order').count(), 2);
+
+    // And the blog: its post, and the member's session there, survive a restart.
+    await env.host.stop('blog');
+    await env.host.start('blog');
+    await page.goto(`${blog}/posts/welcome`);
+    assert.match(await text(page, 'article.post'), /Welcome/);
+    assert.match(await text(page, '.account-nav'), /Ada/);
+    assert.equal(await page.locator('#allocate select[name=calendar] option').count(), 2);
   }, { allowConsoleErrors: true }));
