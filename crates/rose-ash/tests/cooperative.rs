@@ -6,27 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{Server, free_port, wait_up};
 
 fn csrf(html: &str) -> String {
     let start = html
@@ -34,17 +19,6 @@ fn csrf(html: &str) -> String {
         .expect("a csrf meta tag")
         + "name=\"csrf-token\" content=\"".len();
     html[start..start + 32].to_owned()
-}
-
-async fn wait_up(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if reqwest::get(url).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} did not come up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

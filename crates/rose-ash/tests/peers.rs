@@ -8,29 +8,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+use common::{Server, free_port, wait_up};
 
 use fed::httpsig::{Outgoing, PeerKey, sign};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn serve(domain: &str, port: u16, data: &Path, peers: &[(&str, u16)]) -> Server {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -51,17 +36,6 @@ fn serve(domain: &str, port: u16, data: &Path, peers: &[(&str, u16)]) -> Server 
             .spawn()
             .unwrap(),
     )
-}
-
-async fn wait_up(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if reqwest::get(url).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} did not come up");
 }
 
 fn now() -> i64 {
