@@ -50,7 +50,7 @@ pub struct ServeArgs {
     /// identity provider this is its issuer URL.
     #[arg(long, env = "ROSE_ASH_PUBLIC_URL")]
     public_url: Option<String>,
-    /// The identity provider's URL, for an app run alone (--domain site).
+    /// The identity provider's URL, for an app run alone (--domain blog, ...).
     #[arg(long, env = "ROSE_ASH_ISSUER")]
     issuer: Option<String>,
     /// The app's OAuth client id at the identity provider (default: the
@@ -339,6 +339,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("starting {}", site.name))?;
             eoutln!("Rose Ash {} is serving on http://{}", site.name, r.addr);
+            if !site.provider && site.sso.is_none() {
+                eoutln!(
+                    "  (members cannot sign in to {}: give --issuer and --client-secret)",
+                    site.name
+                );
+            }
             running.push(r);
         }
         for r in running {
