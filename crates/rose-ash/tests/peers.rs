@@ -226,6 +226,34 @@ async fn only_correctly_signed_peer_requests_change_anything() {
         "a retry made a second order"
     );
 
+    // Correctly signed but bad content: a clear 400 each, and no order.
+    for (bad, why) in [
+        ("(1 2 3)", "must be a dict"),
+        ("{:key \"short\"}", "idempotency"),
+        ("{:key (1", "not valid"),
+    ] {
+        let r = Req {
+            body: bad,
+            ..good(&format!("n-bad-{}", bad.len()))
+        };
+        let (status, text) = post(shop_port, path, bad, &r.headers()).await;
+        assert_eq!(status, 400, "{bad}: {text}");
+        assert!(text.contains(why), "{bad}: {text}");
+    }
+    let wrong_event = Req {
+        query: "event=post:welcome",
+        ..good("n-wrong-event-01")
+    };
+    let (status, text) = post(
+        shop_port,
+        "/order?event=post:welcome",
+        body,
+        &wrong_event.headers(),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(order_count(&shop_store).await, 1);
+
     // A malformed signature header is a clear 401, not a crash.
     let mut broken = good("n-broken-0000001").headers();
     broken[1].1 = "sig1=(\"@method\";created=oops".to_owned();
