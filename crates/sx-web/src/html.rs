@@ -6,8 +6,6 @@
 //! URL-valued attributes whose scheme can run script (`javascript:`,
 //! `vbscript:`, non-image `data:`) are replaced by [`UNSAFE_URL`].
 
-use std::fmt::Write as _;
-
 use sx::Value;
 use sx::value::Element;
 
@@ -43,7 +41,7 @@ fn node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
         }
         Value::Int(i) => {
             // No temporary string: this is the hottest case in tables.
-            let _ = write!(out, "{i}");
+            push_int(*i, out);
             Ok(())
         }
         Value::Float(_) => {
@@ -128,12 +126,27 @@ fn attribute(tag: &str, name: &str, value: &Value, out: &mut String) -> Result<(
             out.push_str(name);
             return Ok(());
         }
-        Value::Str(s) if !is_url_attribute(name) => {
+        Value::Str(s) => {
             // The common case: no temporary string.
+            let text = if is_url_attribute(name) && !safe_url(tag, name, s) {
+                UNSAFE_URL
+            } else {
+                s
+            };
             out.push(' ');
             out.push_str(name);
             out.push_str("=\"");
-            escape_attr(s, out);
+            escape_attr(text, out);
+            out.push('"');
+            return Ok(());
+        }
+        Value::Int(i) => {
+            // Digits and `-` need no escaping, and no URL has a scheme made
+            // of them.
+            out.push(' ');
+            out.push_str(name);
+            out.push_str("=\"");
+            push_int(*i, out);
             out.push('"');
             return Ok(());
         }
@@ -159,7 +172,7 @@ fn attribute(tag: &str, name: &str, value: &Value, out: &mut String) -> Result<(
             }
             text
         }
-        Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Keyword(_) | Value::Symbol(_) => {
+        Value::Float(_) | Value::Keyword(_) | Value::Symbol(_) => {
             let mut text = String::new();
             sx::printer::to_str(value, &mut text);
             text
@@ -262,32 +275,152 @@ pub fn safe_url(tag: &str, name: &str, url: &str) -> bool {
 
 /// Appends `s` with `& < >` escaped.
 pub fn escape_text(s: &str, out: &mut String) {
-    escape(s, out, |b| matches!(b, b'&' | b'<' | b'>'));
+    escape(s, out, false);
 }
 
 /// Appends `s` with `& < > " '` escaped.
 pub fn escape_attr(s: &str, out: &mut String) {
-    escape(s, out, |b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''));
+    escape(s, out, true);
 }
 
+/// Appends the decimal digits of `i` (what `write!(out, "{i}")` writes,
+/// without the formatting machinery).
+pub fn push_int(i: i64, out: &mut String) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Nonzero if any byte of `word` equals `b` (the classic zero-byte test on
+/// `word ^ b…b`: exact as a yes/no answer).
+#[inline(always)]
+fn has_byte(word: u64, b: u8) -> u64 {
+    let v = word ^ (ONES * u64::from(b));
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// The bytes of `word` that need escaping: the high bit of the lowest
+/// such byte is set (higher bits may be spurious), 0 if there is none.
+#[inline(always)]
+fn special_mask(word: u64, attr: bool) -> u64 {
+    let mut m = has_byte(word, b'&') | has_byte(word, b'<') | has_byte(word, b'>');
+    if attr {
+        m |= has_byte(word, b'"') | has_byte(word, b'\'');
+    }
+    m
+}
+
+/// Copies runs without special bytes whole. Reads 8 bytes at a time (the
+/// last few padded with zeros, which are not special) and jumps straight
+/// to the first special byte of a word.
 #[inline]
-fn escape(s: &str, out: &mut String, special: impl Fn(u8) -> bool) {
+fn escape(s: &str, out: &mut String, attr: bool) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !special(b) {
+    let mut i = 0;
+    while i < bytes.len() {
+        let word = match bytes.get(i..i + 8) {
+            Some(chunk) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                u64::from_le_bytes(w)
+            }
+            None => bytes[i..]
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+        };
+        let m = special_mask(word, attr);
+        if m == 0 {
+            i += 8;
             continue;
         }
-        // Every special byte is ASCII, so `i` and `start` are char boundaries.
-        out.push_str(s.get(start..i).unwrap_or_default());
-        out.push_str(match b {
+        let at = i + (m.trailing_zeros() / 8) as usize;
+        // Every special byte is ASCII, so `at` and `start` are char
+        // boundaries.
+        out.push_str(s.get(start..at).unwrap_or_default());
+        out.push_str(match bytes[at] {
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
             b'"' => "&quot;",
             _ => "&#39;",
         });
-        start = i + 1;
+        start = at + 1;
+        i = at + 1;
     }
     out.push_str(s.get(start..).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(s: &str, attr: bool) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' if attr => out.push_str("&quot;"),
+                '\'' if attr => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escaping_matches_a_char_by_char_escape_at_every_position() {
+        let pieces = ["a", "&", "<", ">", "\"", "'", "é", "→", "😀", " ", "0"];
+        // Every special character at every offset around the 8-byte words.
+        for len in 0..20 {
+            for (k, p) in pieces.iter().enumerate() {
+                for at in 0..=len {
+                    let mut s = "x".repeat(at);
+                    s.push_str(p);
+                    s.push_str(&"y".repeat(len - at));
+                    s.push_str(pieces[(k + len) % pieces.len()]);
+                    for attr in [false, true] {
+                        let mut out = String::from("pre");
+                        escape(&s, &mut out, attr);
+                        assert_eq!(out, format!("pre{}", naive(&s, attr)), "{s:?}");
+                    }
+                }
+            }
+        }
+        let long = "A summary with <markup> & \"quotes\" and 'apostrophes' — ünïcode. ".repeat(9);
+        let mut out = String::new();
+        escape_attr(&long, &mut out);
+        assert_eq!(out, naive(&long, true));
+        out.clear();
+        escape_text(&long, &mut out);
+        assert_eq!(out, naive(&long, false));
+    }
+
+    #[test]
+    fn integers_are_written_as_format_writes_them() {
+        for i in [0, 7, -7, 10, 99, 100, -100, 12345, i64::MAX, i64::MIN] {
+            let mut out = String::from("x");
+            push_int(i, &mut out);
+            assert_eq!(out, format!("x{i}"));
+        }
+    }
 }
