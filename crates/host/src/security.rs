@@ -56,8 +56,15 @@ pub fn random_token() -> String {
             .map_or(0, |d| d.as_nanos());
         bytes = nanos.to_le_bytes();
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut token = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        token.push(char::from(HEX[usize::from(b >> 4)]));
+        token.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    token
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Whether a token has the shape [`random_token`] makes (so a hostile
 /// cookie cannot smuggle text into pages).
@@ -116,12 +123,16 @@ pub fn set_cookie(name: &str, value: &str, opts: &CookieOptions) -> Option<Strin
     if name.is_empty() || !cookie_safe(name, true) || !cookie_safe(value, false) {
         return None;
     }
-    let mut s = format!(
-        "{name}={value}; Path={}",
-        opts.path.as_deref().unwrap_or("/")
-    );
+    let path = opts.path.as_deref().unwrap_or("/");
+    let mut s = String::with_capacity(name.len() + value.len() + path.len() + 64);
+    s.push_str(name);
+    s.push('=');
+    s.push_str(value);
+    s.push_str("; Path=");
+    s.push_str(path);
     if let Some(age) = opts.max_age {
-        s.push_str(&format!("; Max-Age={age}"));
+        s.push_str("; Max-Age=");
+        s.push_str(&age.to_string());
     }
     if !opts.script_readable {
         s.push_str("; HttpOnly");
@@ -141,6 +152,10 @@ mod tests {
     fn tokens() {
         let t = random_token();
         assert!(well_formed_token(&t));
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
         assert_ne!(t, random_token());
         assert!(!well_formed_token("<script>"));
     }
@@ -170,6 +185,16 @@ mod tests {
         assert_eq!(
             set_cookie("s", "v", &opts).as_deref(),
             Some("s=v; Path=/; HttpOnly; SameSite=Lax; Secure")
+        );
+        let gone = CookieOptions {
+            max_age: Some(0),
+            path: Some("/app".into()),
+            script_readable: true,
+            secure: false,
+        };
+        assert_eq!(
+            set_cookie("s", "", &gone).as_deref(),
+            Some("s=; Path=/app; Max-Age=0; SameSite=Lax")
         );
         assert_eq!(set_cookie("s", "a;b", &opts), None);
         assert_eq!(set_cookie("s=x", "v", &opts), None);
