@@ -101,7 +101,7 @@ fn element(e: &Element, out: &mut String, depth: u32) -> Result<(), RenderError>
         attribute(&e.tag, name.as_str(), value, out)?;
     }
     out.push('>');
-    if sx::elements::is_void(&e.tag) {
+    if is_void(&e.tag) {
         return Ok(());
     }
     for child in &e.children {
@@ -300,8 +300,32 @@ pub fn push_int(i: i64, out: &mut String) {
     if i < 0 {
         out.push('-');
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
+    // At most 20 ASCII digits: pushing them one by one beats validating
+    // them as UTF-8 and copying.
+    for &d in &buf[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Whether `tag` is a void element (`sx::elements::VOID`), by a match the
+/// compiler turns into a switch on the length rather than a scan of the list.
+fn is_void(tag: &str) -> bool {
+    matches!(
+        tag,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
+    )
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -413,6 +437,23 @@ mod tests {
         out.clear();
         escape_text(&long, &mut out);
         assert_eq!(out, naive(&long, false));
+    }
+
+    #[test]
+    fn void_elements_are_the_kernel_s() {
+        for tag in sx::elements::VOID {
+            assert!(is_void(tag), "{tag}");
+        }
+        for tag in [
+            "td", "tr", "a", "p", "div", "html", "table", "script", "areas", "",
+        ] {
+            assert!(!is_void(tag), "{tag}");
+        }
+        assert_eq!(
+            sx::elements::VOID.len(),
+            13,
+            "a void element was added: add it here too"
+        );
     }
 
     #[test]
