@@ -33,8 +33,9 @@ pub fn render_html_string(v: &Value) -> Result<String, RenderError> {
 const STACK_CHECK_EVERY: u32 = 32;
 
 fn node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
+    // The common cases inline; the rest (and the stack check, whose
+    // closure would make every call's frame bigger) out of line.
     match v {
-        Value::Nil | Value::Bool(false) => Ok(()),
         Value::Str(s) => {
             escape_text(s, out);
             Ok(())
@@ -44,18 +45,26 @@ fn node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
             push_int(*i, out);
             Ok(())
         }
-        Value::Float(_) => {
-            out.push_str(&sx::printer::number_text(v));
-            Ok(())
-        }
-        Value::Element(e) if depth.is_multiple_of(STACK_CHECK_EVERY) => {
-            stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || element(e, out, depth + 1))
-        }
-        Value::Element(e) => element(e, out, depth + 1),
+        Value::Element(e) if !depth.is_multiple_of(STACK_CHECK_EVERY) => element(e, out, depth + 1),
         Value::List(l) => {
             for child in l.iter() {
                 node(child, out, depth + 1)?;
             }
+            Ok(())
+        }
+        Value::Nil | Value::Bool(false) => Ok(()),
+        _ => rare_node(v, out, depth),
+    }
+}
+
+#[inline(never)]
+fn rare_node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
+    match v {
+        Value::Element(e) => {
+            stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || element(e, out, depth + 1))
+        }
+        Value::Float(_) => {
+            out.push_str(&sx::printer::number_text(v));
             Ok(())
         }
         Value::Cell(c) => node(&c.borrow(), out, depth),
