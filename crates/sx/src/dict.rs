@@ -12,26 +12,89 @@ use crate::printer;
 use crate::value::Value;
 
 /// A dict key: a keyword, string, integer or float (never NaN).
+///
+/// Carries the first eight bytes of its canonical form as a big-endian
+/// number, zero-padded, so most comparisons are one integer comparison.
+/// Differing prefixes decide the order (padding is only ever compared
+/// with a byte of a longer form, which it sorts before, or with a zero
+/// byte, which does not differ); equal prefixes fall back to comparing
+/// the whole forms.
 #[derive(Clone, Debug)]
-pub struct Key(Value);
+pub struct Key {
+    value: Value,
+    prefix: u64,
+}
 
 impl Key {
     /// Wraps a value as a key, or gives it back if it cannot be one.
     pub fn new(v: Value) -> Result<Key, Value> {
-        match &v {
-            Value::Keyword(_) | Value::Str(_) | Value::Int(_) => Ok(Key(v)),
-            Value::Float(f) if !f.is_nan() && f.is_finite() => Ok(Key(v)),
-            _ => Err(v),
+        if !is_key(&v) {
+            return Err(v);
         }
+        Ok(Key {
+            prefix: prefix_of(&v),
+            value: v,
+        })
     }
 
     pub fn value(&self) -> &Value {
-        &self.0
+        &self.value
     }
 
     pub fn into_value(self) -> Value {
-        self.0
+        self.value
     }
+}
+
+/// What [`Key::new`] accepts.
+#[inline]
+fn is_key(v: &Value) -> bool {
+    match v {
+        Value::Keyword(_) | Value::Str(_) | Value::Int(_) => true,
+        Value::Float(f) => !f.is_nan() && f.is_finite(),
+        _ => false,
+    }
+}
+
+/// The first eight bytes of a key's canonical form, zero-padded, as a
+/// big-endian number: ordering these orders the canonical forms, except
+/// when they are equal.
+fn prefix_of(v: &Value) -> u64 {
+    let mut buf = [0u8; 8];
+    let mut n = 0;
+    let mut put = |b: u8| {
+        if let Some(slot) = buf.get_mut(n) {
+            *slot = b;
+            n += 1;
+        }
+    };
+    match v {
+        Value::Str(s) => {
+            put(b'"');
+            let bytes = s.as_bytes();
+            let head = bytes.get(..7).unwrap_or(bytes);
+            if head.iter().all(|&b| plain_byte(b)) {
+                head.iter().for_each(|&b| put(b));
+                put(b'"');
+            } else {
+                printer::escaped_bytes(s)
+                    .chain(std::iter::once(b'"'))
+                    .take(7)
+                    .for_each(put);
+            }
+        }
+        Value::Keyword(k) => {
+            put(b':');
+            k.as_str().bytes().take(7).for_each(put);
+        }
+        Value::Int(i) => {
+            let mut text = String::new();
+            printer::push_int(&mut text, *i);
+            text.bytes().take(8).for_each(put);
+        }
+        other => printer::number_text(other).bytes().take(8).for_each(put),
+    }
+    u64::from_be_bytes(buf)
 }
 
 impl PartialEq for Key {
@@ -48,13 +111,18 @@ impl PartialOrd for Key {
 }
 
 impl Ord for Key {
+    #[inline]
     fn cmp(&self, other: &Key) -> Ordering {
-        cmp_keys(&self.0, &other.0)
+        match self.prefix.cmp(&other.prefix) {
+            Ordering::Equal => cmp_keys(&self.value, &other.value),
+            unequal => unequal,
+        }
     }
 }
 
 /// Orders keys by the bytes of their canonical serialization, without
 /// building those bytes for strings and keywords.
+#[inline]
 fn cmp_keys(a: &Value, b: &Value) -> Ordering {
     {
         match (a, b) {
@@ -78,19 +146,35 @@ fn cmp_keys(a: &Value, b: &Value) -> Ordering {
 /// escaped order differ from byte order, and only if it is escaped.
 fn cmp_strings(a: &str, b: &str) -> Ordering {
     let (x, y) = (a.as_bytes(), b.as_bytes());
-    match x.iter().zip(y).position(|(c, d)| c != d) {
-        // One is a prefix of the other. In canonical bytes the shorter one's
-        // closing quote (0x22) meets the longer one's next character, whose
-        // canonical first byte is below 0x22 only for space and `!`.
-        None => match x.len().cmp(&y.len()) {
-            Ordering::Equal => Ordering::Equal,
-            Ordering::Less => prefix_order(y.get(x.len())),
-            Ordering::Greater => prefix_order(x.get(y.len())).reverse(),
-        },
-        Some(i) => match (x.get(i), y.get(i)) {
-            (Some(&c), Some(&d)) if plain_byte(c) && plain_byte(d) => c.cmp(&d),
-            _ => printer::escaped_bytes(a).cmp(printer::escaped_bytes(b)),
-        },
+    let mut i = 0;
+    // Eight bytes at a time while both have them: dict lookups compare a
+    // key with every node on a path, so this is their inner loop.
+    while let (Some(cx), Some(cy)) = (x.get(i..i + 8), y.get(i..i + 8)) {
+        let (Ok(cx), Ok(cy)) = (<[u8; 8]>::try_from(cx), <[u8; 8]>::try_from(cy)) else {
+            break;
+        };
+        let diff = u64::from_le_bytes(cx) ^ u64::from_le_bytes(cy);
+        if diff != 0 {
+            i += (diff.trailing_zeros() / 8) as usize;
+            break;
+        }
+        i += 8;
+    }
+    loop {
+        match (x.get(i), y.get(i)) {
+            (Some(&c), Some(&d)) if c == d => i += 1,
+            (Some(&c), Some(&d)) if plain_byte(c) && plain_byte(d) => return c.cmp(&d),
+            (Some(_), Some(_)) => {
+                return printer::escaped_bytes(a).cmp(printer::escaped_bytes(b));
+            }
+            // One is a prefix of the other. In canonical bytes the shorter
+            // one's closing quote (0x22) meets the longer one's next
+            // character, whose canonical first byte is below 0x22 only for
+            // space and `!`.
+            (None, None) => return Ordering::Equal,
+            (None, next) => return prefix_order(next),
+            (next, None) => return prefix_order(next).reverse(),
+        }
     }
 }
 
@@ -227,15 +311,16 @@ fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
             n.value = value;
             (node, false)
         }
+        // Replacing a value changes no height: only a new key rebalances.
         std::cmp::Ordering::Less => {
             let (child, added) = insert(n.left.take(), key, value);
             n.left = Some(child);
-            (rebalance(node), added)
+            (if added { rebalance(node) } else { node }, added)
         }
         std::cmp::Ordering::Greater => {
             let (child, added) = insert(n.right.take(), key, value);
             n.right = Some(child);
-            (rebalance(node), added)
+            (if added { rebalance(node) } else { node }, added)
         }
     }
 }
@@ -300,14 +385,25 @@ impl Dict {
     }
 
     pub fn get(&self, key: &Value) -> Option<&Value> {
-        let k = Key::new(key.clone()).ok()?;
-        self.get_key(&k)
+        // What `Key::new` accepts, checked without cloning the key.
+        if !is_key(key) {
+            return None;
+        }
+        self.find(key, prefix_of(key))
     }
 
     pub fn get_key(&self, key: &Key) -> Option<&Value> {
+        self.find(&key.value, key.prefix)
+    }
+
+    fn find(&self, key: &Value, prefix: u64) -> Option<&Value> {
         let mut cur = self.root.as_deref();
         while let Some(n) = cur {
-            cur = match key.cmp(&n.key) {
+            let order = match prefix.cmp(&n.key.prefix) {
+                Ordering::Equal => cmp_keys(key, &n.key.value),
+                unequal => unequal,
+            };
+            cur = match order {
                 std::cmp::Ordering::Equal => return Some(&n.value),
                 std::cmp::Ordering::Less => n.left.as_deref(),
                 std::cmp::Ordering::Greater => n.right.as_deref(),
@@ -420,7 +516,7 @@ mod tests {
     use super::*;
 
     fn k(i: i64) -> Key {
-        Key(Value::Int(i))
+        Key::new(Value::Int(i)).unwrap_or_else(|_| unreachable!())
     }
 
     /// Checks ordering, balance and stored heights of every node.
@@ -475,6 +571,61 @@ mod tests {
                 let canon = |s: &str| crate::printer::serialize(&Value::str(s)).unwrap_or_default();
                 assert_eq!(
                     cmp_strings(a, b),
+                    canon(a).into_bytes().cmp(&canon(b).into_bytes()),
+                    "{a:?} vs {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn key_order_with_prefixes_is_canonical_byte_order() {
+        let strs = [
+            "",
+            "a",
+            "ab",
+            "a b",
+            "a!",
+            "a\"",
+            "a\n",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefg ",
+            "abcdefgh!",
+            "abcdefghij",
+            "abcdefg\"x",
+            "aé",
+            "w1234",
+            "w12345",
+            "\u{1}",
+        ];
+        let mut keys: Vec<Value> = strs.iter().map(|s| Value::str(s)).collect();
+        for name in ["a", "ab", "abcdefgh", "abcdefghi", "a\u{0}", "a\u{0}b"] {
+            keys.push(Value::Keyword(crate::symbol::Symbol::new(name)));
+        }
+        for n in [
+            0i64,
+            1,
+            -1,
+            9,
+            10,
+            123_456_789,
+            -123_456_789,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            keys.push(Value::Int(n));
+        }
+        keys.extend([Value::Float(1.5), Value::Float(-0.25), Value::Float(1e21)]);
+        for a in &keys {
+            for b in &keys {
+                let (ka, kb) = (Key::new(a.clone()).ok(), Key::new(b.clone()).ok());
+                let (Some(ka), Some(kb)) = (ka, kb) else {
+                    panic!("not keys: {a:?} {b:?}");
+                };
+                let canon = |v: &Value| crate::printer::serialize(v).unwrap_or_default();
+                assert_eq!(
+                    ka.cmp(&kb),
                     canon(a).into_bytes().cmp(&canon(b).into_bytes()),
                     "{a:?} vs {b:?}"
                 );
