@@ -43,10 +43,36 @@ pub fn to_str(v: &Value, out: &mut String) {
     match v {
         Value::Str(s) => out.push_str(s),
         Value::Nil => {}
+        Value::Int(i) => push_int(out, *i),
         Value::Cell(c) => to_str(&c.borrow(), out),
         other => {
             let _ = write_value(out, other, Mode::Display);
         }
+    }
+}
+
+/// Appends an integer in decimal: what `write!` prints, without the
+/// formatting machinery (`str` and `join` of numbers are common).
+pub(crate) fn push_int(out: &mut String, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(b) = buf.get_mut(at) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    // Only ASCII digits were written, so this cannot fail.
+    if let Ok(digits) = std::str::from_utf8(buf.get(at..).unwrap_or_default()) {
+        out.push_str(digits);
     }
 }
 
@@ -65,9 +91,7 @@ fn write_inner(out: &mut String, v: &Value, mode: Mode) -> Result<(), SerializeE
         Value::Nil => out.push_str("nil"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => push_int(out, *i),
         Value::Float(f) => match float_text(*f) {
             Some(t) => out.push_str(&t),
             None if mode == Mode::Display => out.push_str(&nonfinite_text(*f)),

@@ -74,13 +74,7 @@ pub(crate) fn install(i: &mut Interp) {
         Ok(Value::kw(arg(a, 0).type_of().as_str()))
     });
 
-    i.define_native("str", 0, None, |_, a| {
-        let mut out = String::new();
-        for v in a {
-            printer::to_str(v, &mut out);
-        }
-        Ok(Value::from(out))
-    });
+    i.define_native("str", 0, None, |_, a| Ok(str_of(a)));
     i.define_native("raise", 1, Some(1), |_, a| {
         Err(EvalError::raised(arg(a, 0).clone()))
     });
@@ -258,4 +252,35 @@ fn expand_once(interp: &mut Interp, form: &Value) -> Result<Option<Value>> {
             .map(Some),
         _ => Ok(None),
     }
+}
+
+thread_local! {
+    /// Where `str` builds its text before copying it into the result, so a
+    /// call makes one allocation (the result) rather than two.
+    static STR_SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The most capacity the scratch buffer keeps between calls.
+const STR_SCRATCH_KEEP: usize = 1024;
+
+/// `(str a b ...)`: the concatenation of each value's `str` text.
+fn str_of(args: &[Value]) -> Value {
+    STR_SCRATCH.with(|scratch| {
+        let Ok(mut out) = scratch.try_borrow_mut() else {
+            let mut out = String::new();
+            for v in args {
+                printer::to_str(v, &mut out);
+            }
+            return Value::from(out);
+        };
+        out.clear();
+        for v in args {
+            printer::to_str(v, &mut out);
+        }
+        let v = Value::str(&out);
+        if out.capacity() > STR_SCRATCH_KEEP {
+            *out = String::new();
+        }
+        v
+    })
 }

@@ -16,7 +16,12 @@ const MAX_RANGE_ITEMS: u64 = 100_000_000;
 
 pub(crate) fn install(i: &mut Interp) {
     i.define_native("list", 0, None, |_, a| {
-        Ok(Value::List(List::from_vec(a.to_vec())))
+        // The arguments are ours to take: no copies, no intermediate Vec.
+        let mut out = List::EMPTY;
+        for v in a.iter_mut().rev() {
+            out = List::cons(std::mem::take(v), out);
+        }
+        Ok(Value::List(out))
     });
     i.define_native("cons", 2, Some(2), |_, a| {
         cons(arg(a, 0).clone(), arg(a, 1))
@@ -98,10 +103,18 @@ fn append(name: &str, args: &[Value]) -> Result<Value> {
         return Ok(Value::List(List::EMPTY));
     };
     let mut tail = expect_list(name, last)?;
+    let mut items: Vec<&Value> = Vec::new();
     for a in init.iter().rev() {
-        let items = expect_list(name, a)?.to_vec();
-        for v in items.into_iter().rev() {
-            tail = List::cons(v, tail);
+        let list = match a {
+            Value::List(l) => l,
+            Value::Nil => continue,
+            other => return Err(EvalError::type_error(name, "a list", other)),
+        };
+        // Borrowed, then copied once each into the new cells.
+        items.clear();
+        items.extend(list.iter());
+        for v in items.iter().rev() {
+            tail = List::cons((*v).clone(), tail);
         }
     }
     Ok(Value::List(tail))

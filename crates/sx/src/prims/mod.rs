@@ -209,7 +209,11 @@ fn inline2_slow(op: Inline, a: Value, b: Value) -> Result<Value> {
         Inline::Le => arith::compare_op("<=", &a, &b).map(|o| Value::Bool(o.is_le())),
         Inline::Ge => arith::compare_op(">=", &a, &b).map(|o| Value::Bool(o.is_ge())),
         Inline::Eq => Ok(Value::Bool(a.equals(&b))),
-        Inline::Cons => lists::cons(a, &b),
+        // The tail moves into the new cell (no reference count traffic).
+        Inline::Cons => match b {
+            Value::List(tail) => Ok(Value::List(List::cons(a, tail))),
+            b => lists::cons(a, &b),
+        },
         _ => Err(EvalError::new(
             ErrorKind::Arity,
             format!("{}: wrong number of arguments", op.name()),

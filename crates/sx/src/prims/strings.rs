@@ -192,6 +192,15 @@ fn split(s: &Value, sep: &Value) -> Result<Value> {
     if sep.is_empty() {
         return Ok(Value::List(s.chars().map(char_value).collect()));
     }
+    // A one-byte separator (the usual space or comma) splits on a char,
+    // which searches with memchr rather than the general matcher.
+    if let [b] = sep.as_bytes() {
+        if b.is_ascii() {
+            return Ok(Value::List(
+                s.split(char::from(*b)).map(Value::str).collect(),
+            ));
+        }
+    }
     Ok(Value::List(s.split(&**sep).map(Value::str).collect()))
 }
 
@@ -202,7 +211,18 @@ fn join(xs: &Value, sep: Option<&Value>) -> Result<Value> {
         None | Some(Value::Nil) => "",
         Some(v) => expect_str("join", v)?,
     };
-    let mut out = String::new();
+    // Size the result once when the items are strings (the usual case).
+    let mut want = 0usize;
+    for (n, item) in xs.iter().enumerate() {
+        let piece = match item {
+            Value::Str(s) => s.len(),
+            _ => 8,
+        };
+        want = want
+            .saturating_add(piece)
+            .saturating_add(if n > 0 { sep.len() } else { 0 });
+    }
+    let mut out = String::with_capacity(want.min(MAX_BUILT_STRING_BYTES));
     for (n, item) in xs.iter().enumerate() {
         if n > 0 {
             out.push_str(sep);
