@@ -325,6 +325,27 @@ fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
     }
 }
 
+/// Sets the value of `key` if the subtree has it, giving `value` back if
+/// not. Nodes on the path that other dicts share are copied, as an insert
+/// would copy them.
+fn replace(link: &mut Link, key: &Key, value: Value) -> Result<(), Value> {
+    let mut cur = link;
+    loop {
+        let Some(node) = cur else {
+            return Err(value);
+        };
+        let n = Rc::make_mut(node);
+        cur = match key.cmp(&n.key) {
+            Ordering::Equal => {
+                n.value = value;
+                return Ok(());
+            }
+            Ordering::Less => &mut n.left,
+            Ordering::Greater => &mut n.right,
+        };
+    }
+}
+
 /// Removes the smallest node of a subtree, returning the rest and it.
 fn take_min(mut node: Rc<Node>) -> (Link, Rc<Node>) {
     let n = Rc::make_mut(&mut node);
@@ -419,6 +440,11 @@ impl Dict {
     /// Sets `key` to `value`: in place along the path where nothing else
     /// shares the nodes, copying only the shared ones.
     pub fn insert(&mut self, key: Key, value: Value) {
+        // Replacing an existing key's value (the common update) walks down
+        // in a loop; only a new key takes the rebalancing path.
+        let Err(value) = replace(&mut self.root, &key, value) else {
+            return;
+        };
         let (root, added) = insert(self.root.take(), key, value);
         self.root = Some(root);
         if added {

@@ -70,9 +70,8 @@ pub(crate) fn push_int(out: &mut String, i: i64) {
     if i < 0 {
         out.push('-');
     }
-    // Only ASCII digits were written, so this cannot fail.
-    if let Ok(digits) = std::str::from_utf8(buf.get(at..).unwrap_or_default()) {
-        out.push_str(digits);
+    for &b in buf.get(at..).unwrap_or_default() {
+        out.push(char::from(b));
     }
 }
 

@@ -199,6 +199,11 @@ impl Drop for Cons {
     // chain is walked in a loop; nested lists (heads) wait on a worklist,
     // which is only allocated when there are any.
     fn drop(&mut self) {
+        // A last cell whose head is not a list (every cell this loop frees
+        // below ends up so): nothing to walk.
+        if self.tail.0.is_none() && !matches!(self.head, Value::List(List(Some(_)))) {
+            return;
+        }
         let mut nested: Vec<Rc<Cons>> = Vec::new();
         if let Value::List(List(Some(h))) = std::mem::take(&mut self.head) {
             nested.push(h);
