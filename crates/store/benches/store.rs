@@ -1,6 +1,7 @@
 //! Store benchmark: puts, reads by id, and list-by-type with a relation
 //! join, on SQLite and PostgreSQL, each beside the raw driver running the
-//! same SQL. Prints ops/s and p99 latency and the store's overhead.
+//! same SQL. Prints ops/s and p99 latency and the store's overhead, the
+//! two sides interleaved in rounds (see `measure_pair`).
 //!
 //!     cargo bench -p store --bench store              # N=100000
 //!     STORE_BENCH_N=20000 cargo bench -p store --bench store
@@ -22,29 +23,84 @@ struct Stats {
     p99: Duration,
 }
 
-fn measure(n: usize, mut f: impl FnMut(usize)) -> Stats {
-    let mut lat = Vec::with_capacity(n);
-    let start = Instant::now();
-    for i in 0..n {
-        let t = Instant::now();
-        f(i);
-        lat.push(t.elapsed());
-    }
-    let total = start.elapsed();
-    lat.sort();
-    let p99 = lat[(n * 99 / 100).min(n - 1)];
-    Stats { ops: n, total, p99 }
+/// Rounds each pair of measurements is split into.
+const ROUNDS: usize = 20;
+
+/// The store's and the raw driver's figures for one operation.
+struct Pair {
+    store: Stats,
+    raw: Stats,
+    /// The median over rounds of (store time / raw time) - 1.
+    overhead: f64,
 }
 
-fn row(backend: &str, what: &str, store: &Stats, raw: &Stats) {
+fn stats(mut lat: Vec<Duration>, total: Duration) -> Stats {
+    let n = lat.len().max(1);
+    lat.sort();
+    let p99 = lat
+        .get((n * 99 / 100).min(n - 1))
+        .copied()
+        .unwrap_or_default();
+    Stats {
+        ops: lat.len(),
+        total,
+        p99,
+    }
+}
+
+/// Runs `n` operations of each side, interleaved: `ROUNDS` rounds, each a
+/// block of the store's operations and a block of the raw driver's, the
+/// order alternating between rounds. A shared machine's load drifts over
+/// a run; both sides see the same drift, and the median of the per-round
+/// ratios ignores the rounds a burst of load hit.
+fn measure_pair(n: usize, mut store: impl FnMut(usize), mut raw: impl FnMut(usize)) -> Pair {
+    let per = (n / ROUNDS).max(1);
+    let (mut s_lat, mut r_lat) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut s_total, mut r_total) = (Duration::ZERO, Duration::ZERO);
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let range = round * per..((round + 1) * per).min(n);
+        if range.is_empty() {
+            break;
+        }
+        let block = |f: &mut dyn FnMut(usize), lat: &mut Vec<Duration>| {
+            let start = Instant::now();
+            for i in range.clone() {
+                let t = Instant::now();
+                f(i);
+                lat.push(t.elapsed());
+            }
+            start.elapsed()
+        };
+        let (ts, tr) = if round % 2 == 0 {
+            let ts = block(&mut store, &mut s_lat);
+            (ts, block(&mut raw, &mut r_lat))
+        } else {
+            let tr = block(&mut raw, &mut r_lat);
+            (block(&mut store, &mut s_lat), tr)
+        };
+        s_total += ts;
+        r_total += tr;
+        ratios.push(ts.as_secs_f64() / tr.as_secs_f64().max(1e-12));
+    }
+    ratios.sort_by(f64::total_cmp);
+    let overhead = ratios.get(ratios.len() / 2).copied().unwrap_or(1.0) - 1.0;
+    Pair {
+        store: stats(s_lat, s_total),
+        raw: stats(r_lat, r_total),
+        overhead,
+    }
+}
+
+fn row(backend: &str, what: &str, p: &Pair) {
     let ops = |s: &Stats| s.ops as f64 / s.total.as_secs_f64();
-    let overhead = (ops(raw) / ops(store) - 1.0) * 100.0;
     println!(
-        "| {backend} | {what} | {:.0} | {:.0} | {:.0} | {:.0} | {overhead:+.1}% |",
-        ops(store),
-        store.p99.as_secs_f64() * 1e6,
-        ops(raw),
-        raw.p99.as_secs_f64() * 1e6,
+        "| {backend} | {what} | {:.0} | {:.0} | {:.0} | {:.0} | {:+.1}% |",
+        ops(&p.store),
+        p.store.p99.as_secs_f64() * 1e6,
+        ops(&p.raw),
+        p.raw.p99.as_secs_f64() * 1e6,
+        p.overhead * 100.0,
     );
 }
 
@@ -201,24 +257,27 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
         .map(|i| (format!("post:{i:07}"), ops::check_body(body(i)).unwrap()))
         .collect();
     // Puts: one transaction each.
-    let s_put = measure(n, |i| {
-        let id = format!("post:{i:07}");
-        let b = ops::check_body(body(i)).unwrap();
-        store
-            .write(|tx| ops::put(tx, &id, &b, &Expect::Absent, store::now_ms()))
-            .unwrap();
-    });
-    let r_put = measure(n, |i| {
-        let (id, b) = &prepared[i];
-        raw.put(
-            &id.replace("post:", "post:r"),
-            "post",
-            &b.cid,
-            &b.text,
-            &b.fields,
-        );
-    });
-    row(backend, "put (1 tx each)", &s_put, &r_put);
+    let puts = measure_pair(
+        n,
+        |i| {
+            let id = format!("post:{i:07}");
+            let b = ops::check_body(body(i)).unwrap();
+            store
+                .write(|tx| ops::put(tx, &id, &b, &Expect::Absent, store::now_ms()))
+                .unwrap();
+        },
+        |i| {
+            let (id, b) = &prepared[i];
+            raw.put(
+                &id.replace("post:", "post:r"),
+                "post",
+                &b.cid,
+                &b.text,
+                &b.fields,
+            );
+        },
+    );
+    row(backend, "put (1 tx each)", &puts);
     // Reads by id, in a scattered order.
     let ids: Vec<String> = (0..n)
         .map(|i| format!("post:{:07}", (i * 7919) % n))
@@ -227,32 +286,22 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
         store.read(|tx| ops::get(tx, id)).unwrap();
         raw.get(id);
     }
-    let s_get = measure(n, |i| {
-        assert!(store.read(|tx| ops::get(tx, &ids[i])).unwrap().is_some());
-    });
-    let r_get = measure(n, |i| {
-        assert!(raw.get(&ids[i]).is_some());
-    });
-    row(backend, "get by id", &s_get, &r_get);
-    // Again in the other order, to show how much is order and cache.
-    let r_get = measure(n, |i| {
-        assert!(raw.get(&ids[i]).is_some());
-    });
-    let s_get = measure(n, |i| {
-        assert!(store.read(|tx| ops::get(tx, &ids[i])).unwrap().is_some());
-    });
-    row(backend, "get by id (raw first)", &s_get, &r_get);
-    // Async path: the same reads through spawn_blocking.
+    let gets = measure_pair(
+        n,
+        |i| assert!(store.read(|tx| ops::get(tx, &ids[i])).unwrap().is_some()),
+        |i| assert!(raw.get(&ids[i]).is_some()),
+    );
+    row(backend, "get by id", &gets);
+    // The async API: what a host's request does.
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let s_aget = measure(n / 4, |i| {
-        assert!(rt.block_on(store.get(ids[i].clone())).unwrap().is_some());
-    });
-    let r_aget = measure(n / 4, |i| {
-        assert!(raw.get(&ids[i]).is_some());
-    });
-    row(backend, "get by id (async API)", &s_aget, &r_aget);
+    let agets = measure_pair(
+        n / 4,
+        |i| assert!(rt.block_on(store.get(ids[i].clone())).unwrap().is_some()),
+        |i| assert!(raw.get(&ids[i]).is_some()),
+    );
+    row(backend, "get by id (async API)", &agets);
     // List by type with a relation join: posts tagged tag:k, 20 a page.
     store
         .write(|tx| {
@@ -283,19 +332,15 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
         store.read(|tx| ops::list(tx, &list_q(k))).unwrap();
         raw.list_tagged(&format!("tag:{k}"));
     }
-    let s_list = measure(q, |i| {
-        let page = store.read(|tx| ops::list(tx, &list_q(i))).unwrap();
-        assert_eq!(page.items.len(), 20);
-    });
-    let r_list = measure(q, |i| {
-        assert_eq!(raw.list_tagged(&format!("tag:{}", i % TAGS)), 20);
-    });
-    row(
-        backend,
-        "list by type + relation join (20)",
-        &s_list,
-        &r_list,
+    let lists = measure_pair(
+        q,
+        |i| {
+            let page = store.read(|tx| ops::list(tx, &list_q(i))).unwrap();
+            assert_eq!(page.items.len(), 20);
+        },
+        |i| assert_eq!(raw.list_tagged(&format!("tag:{}", i % TAGS)), 20),
     );
+    row(backend, "list by type + relation join (20)", &lists);
 }
 
 fn header(n: usize) {
