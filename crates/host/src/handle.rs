@@ -95,6 +95,8 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
     }
     let request = match request_value(&req, &params, peer.as_ref()) {
         Ok(v) => v,
+        // A peer reads SX, not an error page.
+        Err(refusal) if peer.is_some() => return sx_error(refusal.status, &refusal.message),
         Err(refusal) => return reply::error_page(&app, shared, &req, refusal, None).await,
     };
     let scope = RequestScope {
@@ -141,14 +143,18 @@ async fn authenticate_peer(
 /// A refused peer request: SX data `{:error "..."}` (peers read SX, not
 /// error pages), with `Accept-Signature` saying what a signature must cover.
 fn peer_refused(r: &PeerRefusal) -> HttpResponse {
+    tracing::warn!(status = r.status, "peer request refused: {}", r.message);
+    sx_error(r.status, &r.message).with_header("accept-signature", crate::peers::ACCEPT_SIGNATURE)
+}
+
+/// `{:error "..."}` as SX data, with `status`.
+fn sx_error(status: u16, message: &str) -> HttpResponse {
     let mut body = String::new();
     sx::printer::to_str(
-        &dict([(Value::kw("error"), Value::str(&r.message))]),
+        &dict([(Value::kw("error"), Value::str(message))]),
         &mut body,
     );
-    tracing::warn!(status = r.status, "peer request refused: {}", r.message);
-    HttpResponse::new(r.status, "text/sx; charset=utf-8", body)
-        .with_header("accept-signature", crate::peers::ACCEPT_SIGNATURE)
+    HttpResponse::new(status, "text/sx; charset=utf-8", body)
 }
 
 /// Whether `v` is a response dict (`{:response :redirect ...}`).
