@@ -61,6 +61,21 @@ fn is_key(v: &Value) -> bool {
 /// when they are equal.
 fn prefix_of(v: &Value) -> u64 {
     let mut buf = [0u8; 8];
+    if let Value::Str(s) = v {
+        // The usual key: plain text, written as itself between quotes.
+        let bytes = s.as_bytes();
+        let head = bytes.get(..7).unwrap_or(bytes);
+        if head.iter().all(|&b| plain_byte(b)) {
+            buf[0] = b'"';
+            if let Some(dst) = buf.get_mut(1..1 + head.len()) {
+                dst.copy_from_slice(head);
+            }
+            if let Some(q) = buf.get_mut(1 + head.len()) {
+                *q = b'"';
+            }
+            return u64::from_be_bytes(buf);
+        }
+    }
     let mut n = 0;
     let mut put = |b: u8| {
         if let Some(slot) = buf.get_mut(n) {
@@ -113,11 +128,23 @@ impl PartialOrd for Key {
 impl Ord for Key {
     #[inline]
     fn cmp(&self, other: &Key) -> Ordering {
-        match self.prefix.cmp(&other.prefix) {
-            Ordering::Equal => cmp_keys(&self.value, &other.value),
-            unequal => unequal,
-        }
+        cmp_prefixed(self.prefix, &self.value, other.prefix, &other.value)
     }
+}
+
+/// Orders two keys given their prefixes (see [`Key`]).
+#[inline]
+fn cmp_prefixed(pa: u64, a: &Value, pb: u64, b: &Value) -> Ordering {
+    if pa != pb {
+        return pa.cmp(&pb);
+    }
+    // A string's canonical form has no zero byte (controls are escaped)
+    // and ends at its closing quote, so a string prefix ending in padding
+    // holds the whole form: an equal prefix is an equal key.
+    if pa >> 56 == u64::from(b'"') && pa & 0xff == 0 {
+        return Ordering::Equal;
+    }
+    cmp_keys(a, b)
 }
 
 /// Orders keys by the bytes of their canonical serialization, without
@@ -420,10 +447,7 @@ impl Dict {
     fn find(&self, key: &Value, prefix: u64) -> Option<&Value> {
         let mut cur = self.root.as_deref();
         while let Some(n) = cur {
-            let order = match prefix.cmp(&n.key.prefix) {
-                Ordering::Equal => cmp_keys(key, &n.key.value),
-                unequal => unequal,
-            };
+            let order = cmp_prefixed(prefix, key, n.key.prefix, &n.key.value);
             cur = match order {
                 std::cmp::Ordering::Equal => return Some(&n.value),
                 std::cmp::Ordering::Less => n.left.as_deref(),
@@ -623,6 +647,10 @@ mod tests {
             "aé",
             "w1234",
             "w12345",
+            "abcde",
+            "abcdef",
+            "abcdefX",
+            "abc\u{0}",
             "\u{1}",
         ];
         let mut keys: Vec<Value> = strs.iter().map(|s| Value::str(s)).collect();
