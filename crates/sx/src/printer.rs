@@ -51,20 +51,34 @@ pub fn to_str(v: &Value, out: &mut String) {
     }
 }
 
+/// "00" to "99", for writing integers two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
 /// Appends an integer in decimal: what `write!` prints, without the
 /// formatting machinery (`str` and `join` of numbers are common).
 pub(crate) fn push_int(out: &mut String, i: i64) {
+    // i64's magnitude has at most 19 digits, so `at` never underflows.
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     let mut n = i.unsigned_abs();
-    loop {
+    let mut pair = |at: usize, d: u64| {
+        let d = d as usize * 2;
+        if let (Some(dst), Some(src)) = (buf.get_mut(at..at + 2), DIGIT_PAIRS.get(d..d + 2)) {
+            dst.copy_from_slice(src);
+        }
+    };
+    while n >= 100 {
+        at -= 2;
+        pair(at, n % 100);
+        n /= 100;
+    }
+    if n >= 10 {
+        at -= 2;
+        pair(at, n);
+    } else {
         at -= 1;
         if let Some(b) = buf.get_mut(at) {
-            *b = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || at == 0 {
-            break;
+            *b = b'0' + n as u8;
         }
     }
     if i < 0 {
@@ -245,4 +259,21 @@ fn put(buf: &mut [u8; 12], bytes: &[u8]) -> usize {
     let n = bytes.len().min(buf.len());
     buf[..n].copy_from_slice(&bytes[..n]);
     n
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_int_prints_what_fmt_prints() {
+        let mut cases = vec![i64::MIN, i64::MIN + 1, i64::MAX, 0, -1, 1];
+        for p in 0..19 {
+            let t = 10i64.pow(p);
+            cases.extend([t - 1, t, t + 1, -t + 1, -t, -t - 1]);
+        }
+        for i in cases {
+            let mut out = String::from("x");
+            super::push_int(&mut out, i);
+            assert_eq!(out, format!("x{i}"));
+        }
+    }
 }

@@ -216,7 +216,8 @@ fn join(xs: &Value, sep: Option<&Value>) -> Result<Value> {
     for (n, item) in xs.iter().enumerate() {
         let piece = match item {
             Value::Str(s) => s.len(),
-            _ => 8,
+            // Never more than the result needs: other items grow it.
+            _ => 0,
         };
         want = want
             .saturating_add(piece)
