@@ -239,7 +239,10 @@ async fn only_correctly_signed_peer_requests_change_anything() {
         let (status, text) = post(shop_port, path, bad, &r.headers()).await;
         assert_eq!(status, 400, "{bad}: {text}");
         assert!(text.contains(why), "{bad}: {text}");
-        assert!(text.starts_with("{:error"), "peers get SX, not a page: {text}");
+        assert!(
+            text.starts_with("{:error"),
+            "peers get SX, not a page: {text}"
+        );
     }
     let wrong_event = Req {
         query: "event=post:welcome",
