@@ -186,6 +186,67 @@ fn depth_budget_stops_runaway_recursion() {
     assert!(out.contains("recursion too deep"), "{out}");
 }
 
+/// Every tail position is a proper tail call: with the depth budget at
+/// 1000 frames, 100,000 iterations through each form still run. (The
+/// last item of `and`/`or` was once not compiled as a tail call, which the
+/// conformance suite's 100,000 frames did not notice.)
+#[test]
+fn tail_positions_use_no_depth() {
+    let mut interp = Interp::new();
+    interp.budget = Budget {
+        max_depth: 1000,
+        ..Budget::default()
+    };
+    for (name, def) in [
+        (
+            "and",
+            "(define (f n) (if (= n 0) :done (and true (f (- n 1)))))",
+        ),
+        (
+            "or",
+            "(define (f n) (if (= n 0) :done (or false (f (- n 1)))))",
+        ),
+        (
+            "nested and/or",
+            "(define (f n) (or (= n -1) (and (> n -1) (if (= n 0) :done (f (- n 1))))))",
+        ),
+        (
+            "cond",
+            "(define (f n) (cond (= n 0) :done :else (f (- n 1))))",
+        ),
+        (
+            "case",
+            "(define (f n) (case n (0 :done) (else (f (- n 1)))))",
+        ),
+        (
+            "when",
+            "(define (f n) (if (= n 0) :done (when true (f (- n 1)))))",
+        ),
+        (
+            "unless",
+            "(define (f n) (if (= n 0) :done (unless false (f (- n 1)))))",
+        ),
+        (
+            "let",
+            "(define (f n) (if (= n 0) :done (let ((m (- n 1))) (f m))))",
+        ),
+        (
+            "begin",
+            "(define (f n) (if (= n 0) :done (begin 1 (f (- n 1)))))",
+        ),
+        (
+            "apply",
+            "(define (f n) (if (= n 0) :done (apply f (list (- n 1)))))",
+        ),
+    ] {
+        let out = ev_in(&mut interp, &format!("{def} (f 100000)"));
+        assert_eq!(out, ":done", "{name}: {out}");
+    }
+    // `some` is written with `or` in the prelude.
+    let out = ev_in(&mut interp, "(some (fn (x) (= x 99999)) (range 100000))");
+    assert_eq!(out, "true", "some: {out}");
+}
+
 #[test]
 fn perform_suspends_inside_fast_frames() {
     let mut interp = Interp::new();

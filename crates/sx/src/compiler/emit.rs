@@ -456,8 +456,12 @@ impl Emitter<'_> {
                 } else {
                     let mut jumps = Vec::new();
                     for (i, item) in items.iter().enumerate() {
-                        self.expr(out, item, false)?;
-                        if i + 1 < items.len() {
+                        let last = i + 1 == items.len();
+                        // The last item is in tail position (DESIGN: proper
+                        // tail calls everywhere): it returns by itself, and
+                        // only the short-circuit jumps reach the return below.
+                        self.expr(out, item, tail && last)?;
+                        if !last {
                             jumps.push(out.op(if is_and {
                                 Op::JumpIfFalseKeep(0)
                             } else {
