@@ -54,6 +54,11 @@ pub struct Interp {
     inline_slots: Vec<u32>,
     /// Bit `i` set: builtin `Inline::ALL[i]` has been redefined.
     inline_overridden: u32,
+    /// Element names bound as globals after the prelude, with their slots.
+    /// A form like `(p 1)` compiled while `p` was unbound builds an element;
+    /// once `p` is bound it must be a call (DESIGN §3), so the machine
+    /// checks this short list (usually empty) before building.
+    shadowed_elements: Vec<(Symbol, u32)>,
     builtins_ready: bool,
     gensym_counter: u64,
     pub budget: Budget,
@@ -78,6 +83,7 @@ impl Interp {
             global_names: Vec::new(),
             inline_slots: Vec::new(),
             inline_overridden: 0,
+            shadowed_elements: Vec::new(),
             builtins_ready: false,
             gensym_counter: 0,
             budget: Budget::default(),
@@ -147,6 +153,12 @@ impl Interp {
         if self.builtins_ready {
             if let Some(i) = self.inline_slots.iter().position(|&s| s == g) {
                 self.inline_overridden |= 1 << i;
+            }
+            let name = self.global_name(g);
+            if crate::elements::is_element(name.as_str())
+                && !self.shadowed_elements.iter().any(|&(_, s)| s == g)
+            {
+                self.shadowed_elements.push((name, g));
             }
         }
         if let Some(slot) = self.globals.get_mut(g as usize) {
@@ -218,6 +230,25 @@ impl Interp {
             ErrorKind::Unbound,
             format!("unbound symbol: {}", self.global_name(g)),
         )
+    }
+
+    /// The global now bound to element name `tag`, if a program bound one
+    /// after the element form naming it was compiled.
+    #[inline]
+    pub(crate) fn element_shadow(&self, tag: &str) -> Option<Value> {
+        if self.shadowed_elements.is_empty() {
+            return None;
+        }
+        self.element_shadow_slow(tag)
+    }
+
+    #[cold]
+    fn element_shadow_slow(&self, tag: &str) -> Option<Value> {
+        let &(_, g) = self
+            .shadowed_elements
+            .iter()
+            .find(|(name, _)| name.as_str() == tag)?;
+        self.globals.get(g as usize)?.clone()
     }
 
     #[inline]

@@ -1314,9 +1314,28 @@ impl Machine {
                         self.stack.push(d);
                     }
                     Op::MakeElement(tag, nattrs, nchildren) => {
+                        let argc = 2 * nattrs as usize + nchildren as usize;
+                        if let Some(Value::Str(name)) = proto.consts.get(tag as usize) {
+                            if let Some(f) = interp.element_shadow(name) {
+                                // The name was bound after this form was
+                                // compiled: a bound head is a call.
+                                let fpos = self.stack.len() - argc;
+                                self.stack.insert(fpos, f);
+                                let tail = matches!(code.get(pc), Some(Op::Return));
+                                spill!();
+                                if tail {
+                                    if let Some(out) = self.tail_call(interp, fpos, argc)? {
+                                        return Ok(out);
+                                    }
+                                } else {
+                                    self.call(interp, argc)?;
+                                }
+                                fill!();
+                            }
+                        }
                         // Children straight off the stack (one exact-size
                         // allocation), then the attribute pairs.
-                        let at = self.stack.len() - 2 * nattrs as usize - nchildren as usize;
+                        let at = self.stack.len() - argc;
                         let children = self.stack.split_off(at + 2 * nattrs as usize);
                         let mut attrs = Vec::with_capacity(nattrs as usize);
                         let mut pairs = self.stack.drain(at..);

@@ -247,6 +247,54 @@ fn tail_positions_use_no_depth() {
     assert_eq!(out, "true", "some: {out}");
 }
 
+/// DESIGN §3: "A head symbol that is bound, locally or globally, is always
+/// a call". An element form compiled while its name was unbound becomes a
+/// call once the name is bound, in any position.
+#[test]
+fn element_names_bound_later_are_calls() {
+    let mut interp = Interp::new();
+    assert_eq!(
+        ev_in(
+            &mut interp,
+            "(define (f) (p 1)) (define (g) (list (p 2))) (define (p x) (* x 10)) (list (f) (g))"
+        ),
+        "(10 (20))"
+    );
+    // Bound while the same top-level form runs.
+    assert_eq!(
+        ev_in(
+            &mut interp,
+            r#"(do (define (text x) (str "t" x)) (text 1))"#
+        ),
+        "\"t1\""
+    );
+    // Keyword arguments reach the function as arguments.
+    assert_eq!(
+        ev_in(
+            &mut interp,
+            "(define (h) (span :class 7 8)) (define (span &rest xs) xs) (h)"
+        ),
+        "(:class 7 8)"
+    );
+    // In tail position it is a proper tail call.
+    interp.budget = Budget {
+        max_depth: 1000,
+        ..Budget::default()
+    };
+    assert_eq!(
+        ev_in(
+            &mut interp,
+            "(define (loop-it n) (if (= n 0) :done (em (- n 1)))) (define (em n) (loop-it n)) (loop-it 100000)"
+        ),
+        ":done"
+    );
+    // Other element names still build elements.
+    assert_eq!(
+        ev_in(&mut interp, "(serialize (div (b 1)))"),
+        "\"(div (b 1))\""
+    );
+}
+
 #[test]
 fn perform_suspends_inside_fast_frames() {
     let mut interp = Interp::new();
