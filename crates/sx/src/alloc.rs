@@ -11,17 +11,37 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-thread_local! {
+/// This thread's counters (one thread local, so one lookup per allocation).
+struct ThreadCounts {
     /// Bytes allocated minus bytes freed by this thread. A machine runs on
     /// one thread, so the change over its runs is what it kept: the heap
     /// budget of one request among many on a server.
-    static THREAD_NET: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+    net: std::cell::Cell<isize>,
+    /// Bytes allocated by this thread, never decreasing (wrapping): the
+    /// machine looks at the clock and the heap when a primitive call has
+    /// allocated a lot, since one call can work for seconds.
+    allocated: std::cell::Cell<u64>,
+}
+
+thread_local! {
+    static THREAD: ThreadCounts = const {
+        ThreadCounts {
+            net: std::cell::Cell::new(0),
+            allocated: std::cell::Cell::new(0),
+        }
+    };
 }
 
 #[inline]
 fn thread_add(delta: isize) {
     // `try_with`: allocation also happens while thread locals are torn down.
-    let _ = THREAD_NET.try_with(|n| n.set(n.get().wrapping_add(delta)));
+    let _ = THREAD.try_with(|c| {
+        c.net.set(c.net.get().wrapping_add(delta));
+        if delta > 0 {
+            c.allocated
+                .set(c.allocated.get().wrapping_add(delta.unsigned_abs() as u64));
+        }
+    });
 }
 
 /// An allocator (the system's by default) that counts bytes in use.
@@ -87,5 +107,12 @@ pub fn live_bytes() -> usize {
 /// Bytes allocated minus bytes freed by the calling thread through
 /// [`CountingAlloc`] (0 if not installed).
 pub fn thread_net_bytes() -> isize {
-    THREAD_NET.try_with(std::cell::Cell::get).unwrap_or(0)
+    THREAD.try_with(|c| c.net.get()).unwrap_or(0)
+}
+
+/// Bytes the calling thread has ever allocated through [`CountingAlloc`]
+/// (wrapping; 0 if not installed). Only differences mean anything.
+#[inline]
+pub fn thread_allocated_bytes() -> u64 {
+    THREAD.try_with(|c| c.allocated.get()).unwrap_or(0)
 }

@@ -388,10 +388,18 @@ pub struct Machine {
     heap_kept: isize,
     /// The thread's net allocation when the current run started.
     run_heap_start: isize,
+    /// The thread's allocation count at the last clock and heap check
+    /// forced by a primitive's allocations (see `after_native`).
+    alloc_mark: u64,
 }
 
 /// How many calls pass between checks of the time and heap budgets.
 const CHECK_EVERY: u64 = 1024;
+
+/// Bytes the thread may allocate inside primitive calls between two looks
+/// at the clock and the heap. One call of `sort`, `str`, `range`... can take
+/// seconds or gigabytes, far more than CHECK_EVERY calls of anything else.
+const CHECK_ALLOCATED: u64 = 4 << 20;
 
 /// What a call instruction did.
 enum Entered {
@@ -425,6 +433,7 @@ impl Machine {
             fuel: 1,
             heap_kept: 0,
             run_heap_start: 0,
+            alloc_mark: 0,
         }
     }
 
@@ -591,30 +600,48 @@ impl Machine {
         // The clock and the heap counters cost more than a call: look at
         // them about once per CHECK_EVERY calls.
         if self.steps % CHECK_EVERY < 64 {
-            if let (Some(max), Some(start)) = (b.max_time, self.started) {
-                if start.elapsed() > max {
-                    return Err(EvalError::new(
-                        ErrorKind::Budget,
-                        format!("time budget exhausted: ran longer than {max:?}"),
-                    ));
-                }
+            self.check_clock_and_heap(interp)?;
+        }
+        Ok(())
+    }
+
+    /// After a primitive returned: if the thread allocated a lot since the
+    /// last such look, check the time and heap budgets now.
+    #[inline]
+    fn after_native(&mut self, interp: &Interp) -> Result<()> {
+        let allocated = crate::alloc::thread_allocated_bytes();
+        if allocated.wrapping_sub(self.alloc_mark) > CHECK_ALLOCATED {
+            self.alloc_mark = allocated;
+            return self.check_clock_and_heap(interp);
+        }
+        Ok(())
+    }
+
+    fn check_clock_and_heap(&self, interp: &Interp) -> Result<()> {
+        let b = &interp.budget;
+        if let (Some(max), Some(start)) = (b.max_time, self.started) {
+            if start.elapsed() > max {
+                return Err(EvalError::new(
+                    ErrorKind::Budget,
+                    format!("time budget exhausted: ran longer than {max:?}"),
+                ));
             }
-            if let Some(max) = b.max_heap {
-                let heap = if b.heap_per_machine {
-                    let now = crate::alloc::thread_net_bytes();
-                    usize::try_from(self.heap_kept + (now - self.run_heap_start)).unwrap_or(0)
-                } else {
-                    interp.heap_in_use()
-                };
-                let used = heap
-                    + self.stack.capacity() * std::mem::size_of::<Value>()
-                    + self.frames.capacity() * std::mem::size_of::<Frame>();
-                if used > max {
-                    return Err(EvalError::new(
-                        ErrorKind::Budget,
-                        format!("heap budget exhausted: using {used} bytes, more than {max}"),
-                    ));
-                }
+        }
+        if let Some(max) = b.max_heap {
+            let heap = if b.heap_per_machine {
+                let now = crate::alloc::thread_net_bytes();
+                usize::try_from(self.heap_kept + (now - self.run_heap_start)).unwrap_or(0)
+            } else {
+                interp.heap_in_use()
+            };
+            let used = heap
+                + self.stack.capacity() * std::mem::size_of::<Value>()
+                + self.frames.capacity() * std::mem::size_of::<Frame>();
+            if used > max {
+                return Err(EvalError::new(
+                    ErrorKind::Budget,
+                    format!("heap budget exhausted: using {used} bytes, more than {max}"),
+                ));
             }
         }
         Ok(())
@@ -721,6 +748,7 @@ impl Machine {
                         let result = (n.f)(interp, &mut self.stack[fpos + 1..])?;
                         self.stack.truncate(fpos);
                         self.stack.push(result);
+                        self.after_native(interp)?;
                         Ok(Entered::Value)
                     }
                     Special::Apply | Special::Eval => Err(EvalError::new(

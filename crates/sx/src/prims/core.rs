@@ -74,7 +74,18 @@ pub(crate) fn install(i: &mut Interp) {
         Ok(Value::kw(arg(a, 0).type_of().as_str()))
     });
 
-    i.define_native("str", 0, None, |_, a| Ok(str_of(a)));
+    i.define_native("str", 0, None, |i, a| {
+        // A few calls can double a string to gigabytes: check the heap
+        // budget before building a big one, not after.
+        let strings: usize = a
+            .iter()
+            .map(|v| if let Value::Str(s) = v { s.len() } else { 0 })
+            .fold(0, usize::saturating_add);
+        if strings > BIG_RESULT_BYTES {
+            i.ensure_heap(strings)?;
+        }
+        Ok(str_of(a))
+    });
     i.define_native("raise", 1, Some(1), |_, a| {
         Err(EvalError::raised(arg(a, 0).clone()))
     });
@@ -259,6 +270,10 @@ thread_local! {
     /// call makes one allocation (the result) rather than two.
     static STR_SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
+
+/// Results larger than this are checked against the heap budget before
+/// they are built.
+pub(crate) const BIG_RESULT_BYTES: usize = 1 << 20;
 
 /// The most capacity the scratch buffer keeps between calls.
 const STR_SCRATCH_KEEP: usize = 1024;

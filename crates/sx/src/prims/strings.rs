@@ -35,7 +35,7 @@ pub(crate) fn install(i: &mut Interp) {
     });
 
     i.define_native("split", 2, Some(2), |_, a| split(arg(a, 0), arg(a, 1)));
-    i.define_native("join", 1, Some(2), |_, a| join(arg(a, 0), a.get(1)));
+    i.define_native("join", 1, Some(2), |i, a| join(i, arg(a, 0), a.get(1)));
     i.define_native("replace", 3, Some(3), |_, a| {
         replace(arg(a, 0), arg(a, 1), arg(a, 2))
     });
@@ -205,7 +205,7 @@ fn split(s: &Value, sep: &Value) -> Result<Value> {
 }
 
 /// `(join xs sep)`: items converted as `str` converts them.
-fn join(xs: &Value, sep: Option<&Value>) -> Result<Value> {
+fn join(interp: &Interp, xs: &Value, sep: Option<&Value>) -> Result<Value> {
     let xs = expect_list("join", xs)?;
     let sep: &str = match sep {
         None | Some(Value::Nil) => "",
@@ -222,6 +222,9 @@ fn join(xs: &Value, sep: Option<&Value>) -> Result<Value> {
         want = want
             .saturating_add(piece)
             .saturating_add(if n > 0 { sep.len() } else { 0 });
+    }
+    if want > super::core::BIG_RESULT_BYTES {
+        interp.ensure_heap(want)?;
     }
     let mut out = String::with_capacity(want.min(MAX_BUILT_STRING_BYTES));
     for (n, item) in xs.iter().enumerate() {
