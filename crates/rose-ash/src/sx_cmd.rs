@@ -23,9 +23,16 @@ struct BudgetArgs {
     /// Stop after this many function calls.
     #[arg(long, global = true, env = "ROSE_ASH_SX_MAX_STEPS")]
     max_steps: Option<u64>,
-    /// Stop after this many seconds (per evaluated form).
-    #[arg(long, global = true, env = "ROSE_ASH_SX_TIMEOUT")]
-    timeout: Option<f64>,
+    /// Stop after this many seconds (per evaluated form); 0 for no limit.
+    /// A runaway program ends with an error rather than hanging.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 60.0,
+        value_parser = parse_seconds,
+        env = "ROSE_ASH_SX_TIMEOUT"
+    )]
+    timeout: f64,
     /// Stop when the heap grows past this many megabytes.
     #[arg(
         long,
@@ -74,10 +81,28 @@ impl BudgetArgs {
     pub fn budget(&self) -> sx::Budget {
         sx::Budget {
             max_steps: self.max_steps,
-            max_time: self.timeout.map(Duration::from_secs_f64),
+            // 0 means no limit; `parse_seconds` admits only what converts.
+            max_time: Some(self.timeout)
+                .filter(|&t| t > 0.0)
+                .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             max_heap: Some(self.max_heap_mb.saturating_mul(1024 * 1024)),
             ..sx::Budget::default()
         }
+    }
+}
+
+/// A `--timeout` value: a finite, non-negative number of seconds.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let t: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if t == 0.0 || Duration::try_from_secs_f64(t).is_ok() {
+        Ok(t)
+    } else {
+        Err(format!(
+            "`{text}` is not a usable number of seconds (0 for no limit)"
+        ))
     }
 }
 

@@ -147,6 +147,33 @@ fn budgets_end_runaway_code_with_a_clear_error() {
 }
 
 #[test]
+fn runaway_code_stops_without_any_flag_and_bad_timeouts_are_refused() {
+    // The default time budget ends an endless loop with an error; the
+    // environment variable shortens it so the test is quick.
+    let out = bin()
+        .env("ROSE_ASH_SX_TIMEOUT", "0.3")
+        .args(["sx", "eval", "-e", "(let loop () (loop))"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("time budget exhausted"),
+        "{}",
+        stderr(&out)
+    );
+    let help = run(&["sx", "eval", "--help"]);
+    assert!(stdout(&help).contains("[default: 60]"), "{}", stdout(&help));
+    // 0 turns the limit off.
+    let out = run(&["sx", "--timeout", "0", "eval", "-e", "(+ 1 2)"]);
+    assert_eq!(stdout(&out), "3\n");
+    for bad in ["-1", "nan", "inf", "1e300", "soon"] {
+        let out = run(&["sx", &format!("--timeout={bad}"), "eval", "-e", "1"]);
+        assert_eq!(out.status.code(), Some(2), "--timeout {bad}");
+        assert!(stderr(&out).contains("seconds"), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn sx_test_reports_failures_and_exits_nonzero() {
     let dir = std::env::temp_dir().join(format!("sx-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
