@@ -442,11 +442,37 @@ impl Value {
                         .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.equals(v2))
                     && a.children.iter().zip(&b.children).all(|(x, y)| x.equals(y))
             }
+            // An element is data whose canonical form is a list, and
+            // `(read-string (serialize v))` must equal `v` (DESIGN §3): an
+            // element equals the list it serializes as.
+            (Element(e), List(l)) | (List(l), Element(e)) => element_equals_list(e, l),
             (Cell(a), b) => a.borrow().equals(b),
             (a, Cell(b)) => a.equals(&b.borrow()),
             _ => false,
         }
     }
+}
+
+/// Whether `l` is `(tag :attr value ... child ...)` for element `e`.
+fn element_equals_list(e: &Element, l: &List) -> bool {
+    let mut items = l.iter();
+    match items.next() {
+        Some(Value::Symbol(s)) if s.as_str() == &*e.tag => {}
+        _ => return false,
+    }
+    for (k, v) in &e.attrs {
+        match (items.next(), items.next()) {
+            (Some(Value::Keyword(name)), Some(item)) if name == k && item.equals(v) => {}
+            _ => return false,
+        }
+    }
+    for child in &e.children {
+        match items.next() {
+            Some(item) if item.equals(child) => {}
+            _ => return false,
+        }
+    }
+    items.next().is_none()
 }
 
 /// 2^63 as a float: the first float beyond i64's range.
