@@ -201,6 +201,10 @@ export function equal(a: any, b: any): boolean {
     // eslint-disable-next-line eqeqeq
     return x == y;
   }
+  // An element equals the list it serializes as (DESIGN §3: read-string
+  // of serialize gives back an equal value), as in the Rust kernel.
+  if (a instanceof El && b instanceof List) return elEqualsList(a, b);
+  if (a instanceof List && b instanceof El) return elEqualsList(b, a);
   if (a instanceof List) {
     if (!(b instanceof List) || a.n !== b.n) return false;
     let x: List = a, y: List = b;
@@ -223,6 +227,21 @@ export function equal(a: any, b: any): boolean {
   }
   if (a instanceof RawHtml) return b instanceof RawHtml && a.html === b.html;
   return false;
+}
+
+/** Whether `l` is `(tag :attr value ... child ...)` for element `e`. */
+function elEqualsList(e: El, l: List): boolean {
+  if (l.n !== 1 + 2 * e.attrs.length + e.children.length) return false;
+  let x: List = l;
+  const next = () => { const h = x.h; x = x.t!; return h; };
+  const head = next();
+  if (!(head instanceof Sym) || head.name !== e.tag) return false;
+  for (const [name, v] of e.attrs) {
+    const k = next();
+    if (!(k instanceof Kw) || k.name !== name || !equal(next(), v)) return false;
+  }
+  for (const c of e.children) if (!equal(next(), c)) return false;
+  return true;
 }
 
 export { EMPTY };

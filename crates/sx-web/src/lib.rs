@@ -54,8 +54,17 @@ pub fn install(interp: &mut Interp) -> Result<(), sx::Error> {
         Ok(Value::str(&render_html_string(v)?))
     });
     interp.define_native("aser", 1, Some(1), |_, a| {
+        // DESIGN §3: aser returns markup as SX *data*, whose serialization
+        // is the wire text. The wire writer is the one definition of the
+        // normalisation, so the data is that text read back.
         let v = a.first().unwrap_or(&Value::Nil);
-        Ok(Value::str(&to_wire_string(v)?))
+        let text = to_wire_string(v)?;
+        sx::reader::read_one(&text, "<aser>").map_err(|e| {
+            EvalError::new(
+                sx::ErrorKind::Value,
+                format!("aser: internal error reading back the wire form: {e}"),
+            )
+        })
     });
     interp.define_native("markdown->html", 1, Some(1), |_, a| match a.first() {
         Some(Value::Str(s)) => Ok(Value::str(&markdown_to_html(s))),
