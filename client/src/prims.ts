@@ -572,7 +572,16 @@ export function jsonEncode(v: any): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (v instanceof Kw || v instanceof Sym) return JSON.stringify(v.name);
   if (v instanceof List) return '[' + toArray(v).map(jsonEncode).join(',') + ']';
-  if (v instanceof Dict) return '{' + v.sorted().map(([, k, x]) => JSON.stringify(k instanceof Kw ? k.name : typeof k === 'string' ? k : display(k)) + ':' + jsonEncode(x)).join(',') + '}';
+  if (v instanceof Dict) {
+    // Two SX keys (`:a` and "a") can name one JSON key: an error, as in the kernel.
+    const seen = new Set<string>();
+    return '{' + v.sorted().map(([, k, x]) => {
+      const name = k instanceof Kw ? k.name : typeof k === 'string' ? k : display(k);
+      if (seen.has(name)) fail('value', `json-encode: two keys of the dict both become the JSON key ${JSON.stringify(name)}`);
+      seen.add(name);
+      return JSON.stringify(name) + ':' + jsonEncode(x);
+    }).join(',') + '}';
+  }
   return fail('value', `json-encode: a ${typeName(v)} is not JSON data`);
 }
 export function fromJson(j: any, text: string): any {

@@ -135,15 +135,37 @@ fn json_encode_inner(v: &Value, out: &mut String) -> Result<()> {
         }
         Value::Dict(d) => {
             out.push('{');
+            // Two SX keys can name one JSON key (`:a` and `"a"`, `1` and
+            // `"1"`); JSON with a repeated key means different things to
+            // different readers, so that is an error.
+            // Only keys of different kinds can collide, so only such dicts
+            // pay for the check.
+            let kinds = d.iter().fold(0u8, |acc, (k, _)| {
+                acc | match k {
+                    Value::Str(_) => 1,
+                    Value::Keyword(_) => 2,
+                    _ => 4,
+                }
+            });
+            let mut seen: Option<std::collections::HashSet<String>> =
+                (kinds.count_ones() > 1).then(std::collections::HashSet::new);
             for (n, (k, item)) in d.iter().enumerate() {
                 if n > 0 {
                     out.push(',');
                 }
-                match k {
-                    Value::Str(s) => json_string(s, out)?,
-                    Value::Keyword(s) => json_string(s.as_str(), out)?,
-                    other => json_string(&printer::number_text(other), out)?,
+                let name: std::borrow::Cow<'_, str> = match k {
+                    Value::Str(s) => std::borrow::Cow::Borrowed(&**s),
+                    Value::Keyword(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                    other => std::borrow::Cow::Owned(printer::number_text(other)),
+                };
+                if let Some(seen) = seen.as_mut() {
+                    if !seen.insert(name.to_string()) {
+                        return Err(json_error(format!(
+                            "two keys of the dict both become the JSON key {name:?}"
+                        )));
+                    }
                 }
+                json_string(&name, out)?;
                 out.push(':');
                 json_encode(item, out)?;
             }
