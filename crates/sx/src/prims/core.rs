@@ -201,6 +201,7 @@ pub(crate) fn install(i: &mut Interp) {
             children: vec![body],
         })))
     });
+    i.define_native("run-scripted", 2, Some(2), run_scripted);
     i.define_special("apply", 2, None, unreachable_special, Special::Apply);
     i.define_special("eval", 1, Some(1), unreachable_special, Special::Eval);
     i.define_native("macroexpand-1", 1, Some(1), |interp, a| {
@@ -298,4 +299,53 @@ fn str_of(args: &[Value]) -> Value {
         }
         v
     })
+}
+
+/// `(run-scripted thunk answer)`: calls `thunk` with its IO scripted. Each
+/// `(perform op args...)` inside it is answered by `(answer op args)`
+/// instead of a host (DESIGN §3: the same code under scripted IO answers,
+/// with a log of every request); an error raised by `answer` is raised at
+/// the `perform`, as a failing host's would be. Returns `{:value v :log
+/// ((op args...) ...)}`, the requests in the order made.
+fn run_scripted(interp: &mut Interp, a: &mut [Value]) -> Result<Value> {
+    use crate::vm::{Machine, Outcome};
+    let thunk = arg(a, 0).clone();
+    let answer = arg(a, 1).clone();
+    let callable = |v: &Value| matches!(v.type_of(), TypeName::Function | TypeName::Component);
+    if !callable(&thunk) || !callable(&answer) {
+        return Err(EvalError::new(
+            ErrorKind::Type,
+            "run-scripted takes a function of no arguments and an answering function (fn (op args) ...)",
+        ));
+    }
+    let mut machine = Machine::new(thunk, Vec::new());
+    let mut log = Vec::new();
+    let mut outcome = machine.run(interp)?;
+    loop {
+        match outcome {
+            Outcome::Done(value) => {
+                let mut d = crate::dict::Dict::new();
+                for (k, v) in [
+                    ("value", value),
+                    ("log", Value::List(log.into_iter().collect())),
+                ] {
+                    if let Ok(key) = crate::dict::Key::new(Value::Keyword(Symbol::new(k))) {
+                        d.insert(key, v);
+                    }
+                }
+                return Ok(Value::Dict(d));
+            }
+            Outcome::Perform(req) => {
+                let args: crate::value::List = req.args.iter().cloned().collect();
+                log.push(Value::List(
+                    std::iter::once(req.op.clone()).chain(req.args).collect(),
+                ));
+                outcome = match interp.call_value(&answer, vec![req.op, Value::List(args)]) {
+                    Ok(v) => machine.resume(interp, v)?,
+                    Err(e) if e.kind == ErrorKind::Budget => return Err(e),
+                    Err(e) => machine.resume_error(interp, e)?,
+                };
+            }
+        }
+    }
 }
