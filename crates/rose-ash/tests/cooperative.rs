@@ -24,7 +24,7 @@ fn csrf(html: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_through_the_provider_and_single_logout() {
     let dir = tempfile::tempdir().unwrap();
-    let (site_port, idp_port) = (free_port(), free_port());
+    let (site_port, idp_port, blog_port) = (free_port(), free_port(), free_port());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_rose-ash"))
@@ -34,7 +34,7 @@ async fn sign_in_through_the_provider_and_single_logout() {
             .arg("--idp-addr")
             .arg(format!("127.0.0.1:{idp_port}"))
             .arg("--blog-addr")
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg(format!("127.0.0.1:{blog_port}"))
             .arg("--events-addr")
             .arg(format!("127.0.0.1:{}", free_port()))
             .arg("--shop-addr")
@@ -181,4 +181,36 @@ async fn sign_in_through_the_provider_and_single_logout() {
             .unwrap()
             .starts_with("/auth/login?next=")
     );
+
+    // Without a session, a members' page sends you to sign in, but a
+    // write is refused as unauthenticated (401) and changes nothing.
+    let blog = format!("http://127.0.0.1:{blog_port}");
+    wait_up(&format!("{blog}/")).await;
+    let anon = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = anon.get(format!("{blog}/")).send().await.unwrap();
+    let token = csrf(&home.text().await.unwrap());
+    let r = anon
+        .post(format!("{blog}/posts"))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("title", "Sneaky"),
+            ("body", "not a member"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("Sign in"));
+    let r = anon
+        .get(format!("{blog}/posts/sneaky"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no post was made");
+    let r = anon.get(format!("{blog}/posts/new")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
 }
