@@ -196,6 +196,9 @@ fn worker_main(
                     let shared = shared.clone();
                     tokio::task::spawn_local(async move {
                         let _ = reply.send(start_hooks(&app, &shared).await);
+                        // Only the worker that ran the start-up hooks runs
+                        // the periodic jobs: once per host, not per worker.
+                        start_periodic_jobs(&app, &shared);
                     });
                 }
                 Msg::Reload(lib, urls) => match App::load(&lib, &urls, shared.dev) {
@@ -232,6 +235,52 @@ async fn start_hooks(app: &Rc<RefCell<App>>, shared: &Shared) -> Vec<String> {
         }
     }
     failures
+}
+
+/// Starts one local task per `host/every` job, running it every period
+/// (first one period after start) for as long as this worker lives. A
+/// failing run is logged and the next runs on time; a run still going when
+/// the next is due delays it (no overlap). Jobs keep the library they
+/// started with across a `--dev` reload.
+fn start_periodic_jobs(app: &Rc<RefCell<App>>, shared: &Shared) {
+    let jobs: Vec<Value> = match app.borrow().interp.lookup("host/periodic-jobs") {
+        Some(Value::List(l)) => l.iter().cloned().collect(),
+        _ => Vec::new(),
+    };
+    for job in jobs {
+        // `(seconds f)`, checked by host/every when it was registered.
+        let Value::List(parts) = &job else { continue };
+        let mut parts = parts.iter();
+        let (Some(period), Some(f)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let seconds = match period {
+            Value::Int(n) => *n as f64,
+            Value::Float(x) => *x,
+            _ => continue,
+        };
+        let Ok(period) = std::time::Duration::try_from_secs_f64(seconds) else {
+            continue;
+        };
+        if period < std::time::Duration::from_secs(1) {
+            continue;
+        }
+        let (app, shared, f) = (app.clone(), shared.clone(), f.clone());
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let scope = RequestScope {
+                    csrf_token: String::new(),
+                    request: Value::Nil,
+                };
+                if let Err(e) = run_sx(&app, &shared, &scope, f.clone(), Vec::new()).await {
+                    tracing::warn!("periodic job {f}: {e}");
+                }
+            }
+        });
+    }
 }
 
 /// Runs `f` with `args` on a fresh machine to the end, carrying out each

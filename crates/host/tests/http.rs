@@ -200,6 +200,36 @@ async fn path_parameters_and_route_specificity() {
     s.stop().await;
 }
 
+/// `(host/every 1 f)` runs f every second while the host serves, the first
+/// time a second after start; its second run fails and the third still
+/// comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_jobs_run_while_serving() {
+    let s = Server::start("every").await;
+    let ticks = |body: &str| -> i64 {
+        let start = body
+            .find("<p id=\"ticks\">")
+            .unwrap_or_else(|| panic!("{body}"))
+            + 14;
+        body[start..]
+            .split('<')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{body}"))
+    };
+    let (_, _, body) = s.get("/ticks").await;
+    assert!(ticks(&body) <= 1, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, body) = s.get("/ticks").await;
+        if ticks(&body) >= 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_route_gets_the_sx_404_page() {
     let s = Server::start("notfound").await;
