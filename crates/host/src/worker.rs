@@ -248,18 +248,14 @@ fn start_periodic_jobs(app: &Rc<RefCell<App>>, shared: &Shared) {
         _ => Vec::new(),
     };
     for job in jobs {
-        // `(seconds f)`, checked by host/every when it was registered.
+        // `(seconds f first-after)`, checked by host/every when registered.
         let Value::List(parts) = &job else { continue };
         let mut parts = parts.iter();
-        let (Some(period), Some(f)) = (parts.next(), parts.next()) else {
+        let (Some(period), Some(f), Some(first)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
-        let seconds = match period {
-            Value::Int(n) => *n as f64,
-            Value::Float(x) => *x,
-            _ => continue,
-        };
-        let Ok(period) = std::time::Duration::try_from_secs_f64(seconds) else {
+        let (Some(period), Some(first)) = (seconds(period), seconds(first)) else {
             continue;
         };
         if period < std::time::Duration::from_secs(1) {
@@ -267,7 +263,7 @@ fn start_periodic_jobs(app: &Rc<RefCell<App>>, shared: &Shared) {
         }
         let (app, shared, f) = (app.clone(), shared.clone(), f.clone());
         tokio::task::spawn_local(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -281,6 +277,16 @@ fn start_periodic_jobs(app: &Rc<RefCell<App>>, shared: &Shared) {
             }
         });
     }
+}
+
+/// A non-negative number of seconds as a duration.
+fn seconds(v: &Value) -> Option<std::time::Duration> {
+    let s = match v {
+        Value::Int(n) => *n as f64,
+        Value::Float(x) => *x,
+        _ => return None,
+    };
+    std::time::Duration::try_from_secs_f64(s).ok()
 }
 
 /// Runs `f` with `args` on a fresh machine to the end, carrying out each

@@ -266,3 +266,98 @@ async fn only_correctly_signed_peer_requests_change_anything() {
     assert!(text.contains("malformed"), "{text}");
     assert_eq!(order_count(&shop_store).await, 1);
 }
+
+/// The tickets sold on an event, as the events store links them.
+async fn sold(events: &store::Store, event: &str) -> Vec<store::Target> {
+    events
+        .related(store::RelatedQuery {
+            id: event.to_owned(),
+            rel: "sold".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items
+}
+
+/// An order the shop made whose sold edge the events peer never wrote (as
+/// when events fails between the shop's answer and its own write) is
+/// linked when events restarts, by reconciling with the shop's signed
+/// `/peer/orders`; nobody else may read that list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reconciles_orders_missing_their_sold_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events_port, shop_port, blog_port) = (free_port(), free_port(), free_port());
+    let events_dir = dir.path().join("events");
+    let shop_dir = dir.path().join("shop");
+    // With a blog configured (not running), events seeds its demo event.
+    let peers = [("shop", shop_port), ("blog", blog_port)];
+    let events = serve("events", events_port, &events_dir, &peers);
+    let _shop = serve("shop", shop_port, &shop_dir, &[("events", events_port)]);
+    let (events_url, shop_url) = (
+        format!("http://127.0.0.1:{events_port}"),
+        format!("http://127.0.0.1:{shop_port}"),
+    );
+    wait_up(&format!("{events_url}/")).await;
+    wait_up(&format!("{shop_url}/")).await;
+
+    // Speak as the events peer, as if it died after the shop answered.
+    let events_store = store::Store::open(None, &events_dir).unwrap();
+    let events_key = fed::peers::peer_key(&events_store).unwrap();
+    let event = "event:repair-cafe-december";
+    let query = format!("event={event}");
+    let body =
+        r#"{:key "k-reconcile-0000001" :title "Repair café" :buyer {:sub "m1" :name "Ann"}}"#;
+    let req = Req {
+        key: &events_key,
+        key_id: &events_url,
+        port: shop_port,
+        path: "/order",
+        query: &query,
+        body,
+        created: now(),
+        expires: now() + 60,
+        nonce: "n-reconcile-000001".to_owned(),
+    };
+    let (status, text) = post(shop_port, &format!("/order?{query}"), body, &req.headers()).await;
+    assert_eq!(status, 201, "{text}");
+    let order = text
+        .split('"')
+        .find(|s| s.starts_with("order:"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_owned();
+    assert!(sold(&events_store, event).await.is_empty());
+
+    // The list of orders is for signed peers only.
+    let r = reqwest::get(format!("{shop_url}/peer/orders"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Events restarts and reconciles soon after it serves.
+    drop(events);
+    let _events = serve("events", events_port, &events_dir, &peers);
+    wait_up(&format!("{events_url}/")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sold(&events_store, event).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never reconciled");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        sold(&events_store, event).await,
+        vec![store::Target {
+            peer: shop_url.clone(),
+            id: order
+        }]
+    );
+    let page = reqwest::get(format!("{events_url}/calendars"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<span class=\"sold-count\">1</span> ticket sold"),
+        "{page}"
+    );
+}
