@@ -234,6 +234,31 @@ impl Drop for Cons {
 impl List {
     pub const EMPTY: List = List(None);
 
+    /// The list reversed. Cells that nothing else holds are relinked in
+    /// place (no allocation); from the first shared cell on, the rest is
+    /// copied as `reverse` does.
+    pub fn reverse_owned(mut self) -> List {
+        let mut cur = self.0.take();
+        let mut out: Option<Rc<Cons>> = None;
+        while let Some(mut rc) = cur {
+            match Rc::get_mut(&mut rc) {
+                Some(cell) => {
+                    cur = std::mem::replace(&mut cell.tail.0, out);
+                    out = Some(rc);
+                }
+                None => {
+                    let mut l = List(out);
+                    let shared = List(Some(rc));
+                    for v in shared.iter() {
+                        l = List::cons(v.clone(), l);
+                    }
+                    return l;
+                }
+            }
+        }
+        List(out)
+    }
+
     pub fn cons(head: Value, tail: List) -> List {
         List(Some(Rc::new(Cons {
             head,

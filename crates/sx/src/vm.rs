@@ -154,11 +154,19 @@ pub enum Inline {
     Cons = 13,
     IsNil = 14,
     IsEmpty = 15,
+    /// `(%hof-intact nil)`: true while none of the higher-order functions
+    /// the compiler inlines (`map`, `for-each`, `filter`, `map-indexed`)
+    /// nor what their inlined loops use (`reverse`, `%reverse-owned`) has
+    /// been redefined; the guard of every inlined higher-order call.
+    HofIntact = 16,
+    /// `(%reverse-owned xs)`: `reverse`, relinking the cells in place
+    /// when nothing else holds them (the accumulator of an inlined `map`).
+    ReverseOwned = 17,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 16] = [
+    pub const ALL: [Inline; 18] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -175,6 +183,8 @@ impl Inline {
         Inline::Cons,
         Inline::IsNil,
         Inline::IsEmpty,
+        Inline::HofIntact,
+        Inline::ReverseOwned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -195,6 +205,8 @@ impl Inline {
             Inline::Cons => "cons",
             Inline::IsNil => "nil?",
             Inline::IsEmpty => "empty?",
+            Inline::HofIntact => "%hof-intact",
+            Inline::ReverseOwned => "%reverse-owned",
         }
     }
 
@@ -207,7 +219,9 @@ impl Inline {
             | Inline::First
             | Inline::Rest
             | Inline::IsNil
-            | Inline::IsEmpty => 1,
+            | Inline::IsEmpty
+            | Inline::HofIntact
+            | Inline::ReverseOwned => 1,
             _ => 2,
         }
     }

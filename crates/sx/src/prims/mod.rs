@@ -172,6 +172,8 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
         Inline::First => lists::first(&a),
         Inline::Rest => lists::rest(&a),
         Inline::IsEmpty => core::is_empty(&a),
+        Inline::HofIntact => Ok(Value::Bool(true)),
+        Inline::ReverseOwned => lists::reverse_owned(a),
         _ => Err(EvalError::new(
             ErrorKind::Arity,
             format!("{}: wrong number of arguments", op.name()),
