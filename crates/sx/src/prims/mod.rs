@@ -183,6 +183,12 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
 
 /// Two-argument inlined builtins, with the integer cases first.
 pub(crate) fn inline2(op: Inline, a: Value, b: Value) -> Result<Value> {
+    // Consing onto a list (building a result in a loop): the tail moves
+    // into the new cell.
+    let b = match (op, b) {
+        (Inline::Cons, Value::List(tail)) => return Ok(Value::List(List::cons(a, tail))),
+        (_, b) => b,
+    };
     if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
         let (x, y) = (*x, *y);
         return Ok(match op {
