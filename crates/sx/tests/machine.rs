@@ -323,3 +323,21 @@ fn step_budget_counts_inlined_map_iterations() {
     let out = ev_in(&mut interp, "(map (fn (x) x) (range 100000))");
     assert!(out.contains("step budget"), "{out}");
 }
+
+#[test]
+fn keyword_arguments_bind_in_place() {
+    let src = r#"
+        (defcomp ~c (&key a b) (list a b))
+        (define (f &key x) x)
+        (define (g a &key x &rest r) (list a x r))
+        (list (~c :a 1 :b 2) (~c :b 2) (~c) (~c :a 1 :a 3) (f :x 5) (g 1 :x 2 3 4)
+              (try (~c :z 1) (catch e (get e :message)))
+              (try (~c :a) (catch e (get e :message)))
+              (try (~c 5) (catch e (get e :message))))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"((1 2) (nil 2) (nil nil) (3 nil) 5 (1 2 (3 4)) "~c: unexpected argument :z (keys accepted: :a :b)" "~c: keyword argument :a has no value" "~c: unexpected argument 5 (keys accepted: :a :b)")"#
+    );
+    assert!(ev("(define (g a &key x &rest r) x) (g 1 2 :x)").contains("has no value"));
+}
