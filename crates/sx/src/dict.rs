@@ -153,6 +153,9 @@ fn cmp_prefixed(pa: u64, a: &Value, pb: u64, b: &Value) -> Ordering {
 fn cmp_keys(a: &Value, b: &Value) -> Ordering {
     {
         match (a, b) {
+            // Interned: the same symbol is the same name, found without
+            // looking the names up (the usual end of a keyword `get`).
+            (Value::Keyword(a), Value::Keyword(b)) if a == b => Ordering::Equal,
             (Value::Keyword(a), Value::Keyword(b)) => a.as_str().cmp(b.as_str()),
             (Value::Str(a), Value::Str(b)) => cmp_strings(a, b),
             (a, b) => {

@@ -52,6 +52,8 @@ pub struct Interp {
     global_index: HashMap<Symbol, u32>,
     global_names: Vec<Symbol>,
     inline_slots: Vec<u32>,
+    /// Globals whose redefinition clears `Inline::HofIntact`.
+    hof_slots: Vec<u32>,
     /// Bit `i` set: builtin `Inline::ALL[i]` has been redefined.
     inline_overridden: u32,
     /// Element names bound as globals after the prelude, with their slots.
@@ -82,6 +84,7 @@ impl Interp {
             global_index: HashMap::new(),
             global_names: Vec::new(),
             inline_slots: Vec::new(),
+            hof_slots: Vec::new(),
             inline_overridden: 0,
             shadowed_elements: Vec::new(),
             builtins_ready: false,
@@ -92,6 +95,18 @@ impl Interp {
         for op in Inline::ALL {
             let slot = interp.global_slot(Symbol::new(op.name()));
             interp.inline_slots.push(slot);
+        }
+        for name in [
+            "map",
+            "for-each",
+            "filter",
+            "map-indexed",
+            "reverse",
+            "%reverse-owned",
+            "%hof-intact",
+        ] {
+            let slot = interp.global_slot(Symbol::new(name));
+            interp.hof_slots.push(slot);
         }
         if let Err(e) = interp.load_prelude() {
             // The prelude is part of the crate and tested; failing to load
@@ -153,6 +168,9 @@ impl Interp {
         if self.builtins_ready {
             if let Some(i) = self.inline_slots.iter().position(|&s| s == g) {
                 self.inline_overridden |= 1 << i;
+            }
+            if self.hof_slots.contains(&g) {
+                self.inline_overridden |= 1 << Inline::HofIntact as u32;
             }
             let name = self.global_name(g);
             if crate::elements::is_element(name.as_str())

@@ -163,6 +163,16 @@ pub(crate) fn drop_nested(v: Value) {
     ) {
         return;
     }
+    // Held elsewhere too: dropping is a count decrement, nothing nests.
+    let shared = match &v {
+        Value::List(List(Some(c))) => Rc::strong_count(c) > 1,
+        Value::Element(e) => Rc::strong_count(e) > 1,
+        Value::Closure(c) => Rc::strong_count(c) > 1,
+        _ => false,
+    };
+    if shared {
+        return;
+    }
     let depth = DROP_DEPTH.with(|d| d.get());
     if depth >= MAX_DROP_DEPTH {
         // Cannot fail: the queue is only borrowed for a push or a pop.
@@ -184,10 +194,12 @@ pub(crate) fn drop_nested(v: Value) {
 
 impl Drop for Element {
     fn drop(&mut self) {
-        for (_, v) in std::mem::take(&mut self.attrs) {
+        // Popped one by one (cheaper than an iterator); the buffers are
+        // freed with the fields.
+        while let Some((_, v)) = self.attrs.pop() {
             drop_nested(v);
         }
-        for v in std::mem::take(&mut self.children) {
+        while let Some(v) = self.children.pop() {
             drop_nested(v);
         }
     }
@@ -233,6 +245,31 @@ impl Drop for Cons {
 
 impl List {
     pub const EMPTY: List = List(None);
+
+    /// The list reversed. Cells that nothing else holds are relinked in
+    /// place (no allocation); from the first shared cell on, the rest is
+    /// copied as `reverse` does.
+    pub fn reverse_owned(mut self) -> List {
+        let mut cur = self.0.take();
+        let mut out: Option<Rc<Cons>> = None;
+        while let Some(mut rc) = cur {
+            match Rc::get_mut(&mut rc) {
+                Some(cell) => {
+                    cur = std::mem::replace(&mut cell.tail.0, out);
+                    out = Some(rc);
+                }
+                None => {
+                    let mut l = List(out);
+                    let shared = List(Some(rc));
+                    for v in shared.iter() {
+                        l = List::cons(v.clone(), l);
+                    }
+                    return l;
+                }
+            }
+        }
+        List(out)
+    }
 
     pub fn cons(head: Value, tail: List) -> List {
         List(Some(Rc::new(Cons {

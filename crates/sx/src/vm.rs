@@ -154,11 +154,19 @@ pub enum Inline {
     Cons = 13,
     IsNil = 14,
     IsEmpty = 15,
+    /// `(%hof-intact nil)`: true while none of the higher-order functions
+    /// the compiler inlines (`map`, `for-each`, `filter`, `map-indexed`)
+    /// nor what their inlined loops use (`reverse`, `%reverse-owned`) has
+    /// been redefined; the guard of every inlined higher-order call.
+    HofIntact = 16,
+    /// `(%reverse-owned xs)`: `reverse`, relinking the cells in place
+    /// when nothing else holds them (the accumulator of an inlined `map`).
+    ReverseOwned = 17,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 16] = [
+    pub const ALL: [Inline; 18] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -175,6 +183,8 @@ impl Inline {
         Inline::Cons,
         Inline::IsNil,
         Inline::IsEmpty,
+        Inline::HofIntact,
+        Inline::ReverseOwned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -195,6 +205,8 @@ impl Inline {
             Inline::Cons => "cons",
             Inline::IsNil => "nil?",
             Inline::IsEmpty => "empty?",
+            Inline::HofIntact => "%hof-intact",
+            Inline::ReverseOwned => "%reverse-owned",
         }
     }
 
@@ -207,7 +219,9 @@ impl Inline {
             | Inline::First
             | Inline::Rest
             | Inline::IsNil
-            | Inline::IsEmpty => 1,
+            | Inline::IsEmpty
+            | Inline::HofIntact
+            | Inline::ReverseOwned => 1,
             _ => 2,
         }
     }
@@ -839,55 +853,67 @@ impl Machine {
         if argc < np {
             return Err(arity_error(p, argc));
         }
-        let extra: Vec<Value> = self.stack.drain(args + np..).collect();
+        if p.rest {
+            return self.bind_complex_rest(p, args + np);
+        }
+        // Keys only (a component's usual signature): the values move from
+        // the argument pairs into key slots appended after them, then the
+        // pairs are removed, with no allocation.
+        let start = args + np;
+        let end = self.stack.len();
+        self.stack.resize(end + p.keys.len(), Value::Nil);
+        let mut i = start;
+        while i < end {
+            let key = match self.stack.get(i) {
+                Some(Value::Keyword(k)) => p.keys.iter().position(|key| key == k),
+                _ => None,
+            };
+            let Some(j) = key else {
+                let v = self.stack.get(i).cloned().unwrap_or_default();
+                return Err(unexpected_argument(p, &v));
+            };
+            if i + 1 >= end {
+                return Err(missing_key_value(p, p.keys.get(j).copied()));
+            }
+            let v = self
+                .stack
+                .get_mut(i + 1)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            if let Some(dst) = self.stack.get_mut(end + j) {
+                *dst = v;
+            }
+            i += 2;
+        }
+        self.stack.drain(start..end);
+        Ok(())
+    }
+
+    /// `bind_complex` with a `&rest` parameter: the arguments from `from`
+    /// on are sorted into keys and the rest list.
+    fn bind_complex_rest(&mut self, p: &Proto, from: usize) -> Result<()> {
+        let extra: Vec<Value> = self.stack.drain(from..).collect();
         let mut keyvals = vec![Value::Nil; p.keys.len()];
         let mut rest = Vec::new();
         let mut it = extra.into_iter();
         while let Some(v) = it.next() {
-            if !p.keys.is_empty() {
-                if let Value::Keyword(k) = &v {
-                    if let Some(i) = p.keys.iter().position(|key| key == k) {
-                        match it.next() {
-                            Some(val) => keyvals[i] = val,
-                            None => {
-                                return Err(EvalError::new(
-                                    ErrorKind::Arity,
-                                    format!(
-                                        "{}: keyword argument :{k} has no value",
-                                        proto_name(p)
-                                    ),
-                                ));
+            if let Value::Keyword(k) = &v {
+                if let Some(i) = p.keys.iter().position(|key| key == k) {
+                    match it.next() {
+                        Some(val) => {
+                            if let Some(slot) = keyvals.get_mut(i) {
+                                *slot = val;
                             }
                         }
-                        continue;
+                        None => return Err(missing_key_value(p, Some(*k))),
                     }
+                    continue;
                 }
             }
-            if p.rest {
-                rest.push(v);
-            } else {
-                return Err(EvalError::new(
-                    ErrorKind::Arity,
-                    format!(
-                        "{}: unexpected argument {} (keys accepted: {})",
-                        proto_name(p),
-                        crate::printer::display(&v)
-                            .chars()
-                            .take(40)
-                            .collect::<String>(),
-                        p.keys
-                            .iter()
-                            .map(|k| format!(":{k}"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ),
-                ));
-            }
+            rest.push(v);
         }
         self.stack.extend(keyvals);
-        if p.rest {
-            self.stack.push(Value::List(List::from_vec(rest)));
-        }
+        self.stack.push(Value::List(List::from_vec(rest)));
         Ok(())
     }
 
@@ -1761,6 +1787,33 @@ fn unary_in_place(which: Inline, v: &Value) -> Result<Value> {
         (Inline::Not, v) => Ok(Value::Bool(!v.truthy())),
         (op, v) => prims::inline1(op, v.clone()),
     }
+}
+
+fn missing_key_value(p: &Proto, k: Option<Symbol>) -> EvalError {
+    let k = k.map_or_else(String::new, |k| k.as_str().to_owned());
+    EvalError::new(
+        ErrorKind::Arity,
+        format!("{}: keyword argument :{k} has no value", proto_name(p)),
+    )
+}
+
+fn unexpected_argument(p: &Proto, v: &Value) -> EvalError {
+    EvalError::new(
+        ErrorKind::Arity,
+        format!(
+            "{}: unexpected argument {} (keys accepted: {})",
+            proto_name(p),
+            crate::printer::display(v)
+                .chars()
+                .take(40)
+                .collect::<String>(),
+            p.keys
+                .iter()
+                .map(|k| format!(":{k}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    )
 }
 
 fn proto_name(p: &Proto) -> &'static str {

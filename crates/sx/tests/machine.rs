@@ -320,3 +320,133 @@ fn backtraces_name_the_functions() {
     let outer = out.find("in outer").expect("outer in backtrace");
     assert!(inner < outer, "innermost first: {out}");
 }
+
+/// `map`, `for-each`, `filter` and `map-indexed` with a literal lambda (or
+/// any function) compile to a loop in the caller's frame; it must behave
+/// as the prelude's functions do.
+#[test]
+fn inlined_higher_order_calls_match_the_prelude() {
+    let cases = [
+        "(map (fn (x) (* x x)) '(1 2 3))",
+        "(map (fn (x) x) '())",
+        "(map (fn (x) x) nil)",
+        "(map inc '(1 2 3))",
+        "(map + '(1 2) '(10 20 30))",
+        "(map-indexed (fn (i x) (list i x)) '(a b c))",
+        "(map-indexed list '(a b))",
+        "(filter (fn (x) (> x 1)) '(1 2 3 0 5))",
+        "(filter odd? '(1 2 3))",
+        "(for-each (fn (x) x) '(1 2))",
+        "(let ((n 0)) (for-each (fn (x) (set! n (+ n x))) '(1 2 3)) n)",
+        "(map (fn (x) (map (fn (y) (+ x y)) '(1 2))) '(10 20))",
+        "(map (fn (f) (f)) (map (fn (x) (fn () x)) '(1 2 3)))",
+        "(map (fn (x) (set! x (+ x 1)) x) '(1 2))",
+        "(filter (fn (x) (set! x 0) true) '(1 2))",
+        "(map (fn (x) (define y (* x 2)) (+ x y)) '(1 2))",
+        "(let ((xs '(1 2 3))) (list (map (fn (x) x) xs) xs))",
+        "(let loop ((i 0) (acc '())) (if (= i 3) acc (loop (+ i 1) (cons (map (fn (x) (+ x i)) '(1 2)) acc))))",
+        "(let loop ((i 0)) (if (< i 3) (first (map (fn (x) (loop (+ i x))) '(1))) i))",
+        "(map (fn (x) x) \"ab\")",
+        "(map (fn (x) x) 5)",
+        "(map (fn (x y) x) '(1))",
+        "(map 5 '(1))",
+    ];
+    // The same calls through the prelude's functions, taken from a list
+    // (so the compiler cannot see which function is called).
+    for src in cases {
+        let inlined = ev(src);
+        let called = ev(&format!(
+            "(define m2 (list map map-indexed filter for-each)) {}",
+            src.replace("(map ", "((nth m2 0) ")
+                .replace("(map-indexed ", "((nth m2 1) ")
+                .replace("(filter ", "((nth m2 2) ")
+                .replace("(for-each ", "((nth m2 3) ")
+        ));
+        // Errors: the same message (the position is the call's, not the
+        // prelude's).
+        let strip = |s: &str| {
+            let line = s.lines().next().unwrap_or("");
+            line.find("error: ").map_or(line, |i| &line[i..]).to_owned()
+        };
+        assert_eq!(strip(&inlined), strip(&called), "{src}");
+    }
+}
+
+#[test]
+fn inlined_map_calls_a_redefined_map() {
+    // Compiled before the redefinition: the guard sends it to the new one.
+    let src = r#"
+        (define (f xs) (map (fn (x) (* 2 x)) xs))
+        (define (g xs) (filter (fn (x) true) xs))
+        (define before (list (f '(1 2)) (g '(1 2))))
+        (define (map f xs) :mine)
+        (list before (f '(1 2)) (g '(1 2)) (map (fn (x) x) '(1)))
+    "#;
+    assert_eq!(ev(src), "(((2 4) (1 2)) :mine (1 2) :mine)");
+    // Redefining what the loop uses also sends it to the real functions.
+    let src = r#"
+        (define (f xs) (map (fn (x) (* 2 x)) xs))
+        (define (reverse xs) :reversed)
+        (f '(1 2))
+    "#;
+    assert_eq!(ev(src), ":reversed");
+}
+
+#[test]
+fn perform_suspends_inside_an_inlined_map() {
+    let mut interp = Interp::new();
+    let src = r#"
+        (define (ask xs) (map (fn (x) (+ x (perform :echo x))) xs))
+        (list (ask '(1 2 3)) (filter (fn (x) (perform :echo (odd? x))) '(1 2 3))
+              (let ((n 0)) (for-each (fn (x) (set! n (+ n (perform :echo x)))) '(1 2)) n))
+    "#;
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        Ok(req.args.into_iter().next().unwrap_or_default())
+    };
+    let v = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect("runs");
+    assert_eq!(sx::printer::serialize(&v).unwrap(), "((2 4 6) (1 3) 3)");
+}
+
+#[test]
+fn errors_inside_an_inlined_map_have_positions_and_backtraces() {
+    let out = ev(
+        "(define (cell x) (first x))\n(define (row xs)\n  (map (fn (x) (cell x)) xs))\n(row '(1 2))",
+    );
+    assert!(out.starts_with("ERR"), "{out}");
+    let cell = out.find("in cell").expect("cell in backtrace");
+    let row = out.find("in row").expect("row in backtrace");
+    assert!(cell < row, "innermost first: {out}");
+    let out = ev("(define (row xs)\n  (map (fn (x) (+ x 1)) xs))\n(row '(1 :a))");
+    assert!(out.contains(":2:") && out.contains("in row"), "{out}");
+}
+
+#[test]
+fn step_budget_counts_inlined_map_iterations() {
+    let mut interp = Interp::new();
+    interp.budget = Budget {
+        max_steps: Some(1000),
+        ..Budget::default()
+    };
+    let out = ev_in(&mut interp, "(map (fn (x) x) (range 100000))");
+    assert!(out.contains("step budget"), "{out}");
+}
+
+#[test]
+fn keyword_arguments_bind_in_place() {
+    let src = r#"
+        (defcomp ~c (&key a b) (list a b))
+        (define (f &key x) x)
+        (define (g a &key x &rest r) (list a x r))
+        (list (~c :a 1 :b 2) (~c :b 2) (~c) (~c :a 1 :a 3) (f :x 5) (g 1 :x 2 3 4)
+              (try (~c :z 1) (catch e (get e :message)))
+              (try (~c :a) (catch e (get e :message)))
+              (try (~c 5) (catch e (get e :message))))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"((1 2) (nil 2) (nil nil) (3 nil) 5 (1 2 (3 4)) "~c: unexpected argument :z (keys accepted: :a :b)" "~c: keyword argument :a has no value" "~c: unexpected argument 5 (keys accepted: :a :b)")"#
+    );
+    assert!(ev("(define (g a &key x &rest r) x) (g 1 2 :x)").contains("has no value"));
+}

@@ -109,38 +109,44 @@ pub(crate) enum Expr {
 }
 
 impl Expr {
-    /// Whether every `Recur` in `self` is in a tail position (relative to
-    /// the loops it belongs to), given whether `self` itself is.
-    pub fn recurs_in_tail(&self, tail: bool) -> bool {
+    /// Whether every `Recur` of loop `id` in `self` is in a tail position
+    /// relative to that loop, given whether `self` itself is. (A nested
+    /// loop's own `Recur`s were checked when it was made; a tail position
+    /// of its body is a tail position of the nested loop.)
+    pub fn recurs_in_tail(&self, id: usize, tail: bool) -> bool {
         match self {
-            Expr::Recur(_, args, _) => tail && args.iter().all(|a| a.recurs_in_tail(false)),
+            Expr::Recur(target, args, _) => {
+                (tail || *target != id) && args.iter().all(|a| a.recurs_in_tail(id, false))
+            }
             Expr::If(t, a, b) => {
-                t.recurs_in_tail(false) && a.recurs_in_tail(tail) && b.recurs_in_tail(tail)
+                t.recurs_in_tail(id, false)
+                    && a.recurs_in_tail(id, tail)
+                    && b.recurs_in_tail(id, tail)
             }
             Expr::Seq(items) => {
                 let n = items.len();
                 items.iter().enumerate().all(|(i, x)| {
                     let last = i + 1 == n && !matches!(x, Expr::Init(..) | Expr::Group(_));
-                    x.recurs_in_tail(tail && last)
+                    x.recurs_in_tail(id, tail && last)
                 })
             }
-            Expr::Cells(_, body) => body.recurs_in_tail(tail),
+            Expr::Cells(_, body) => body.recurs_in_tail(id, tail),
             Expr::Loop { inits, body, .. } => {
-                inits.iter().all(|x| x.recurs_in_tail(false)) && body.recurs_in_tail(tail)
+                inits.iter().all(|x| x.recurs_in_tail(id, false)) && body.recurs_in_tail(id, tail)
             }
             Expr::Const(_) | Expr::Var(_) | Expr::Global(_) | Expr::Lambda(..) => true,
             Expr::SetVar(_, v)
             | Expr::SetGlobal(_, v)
             | Expr::DefineGlobal(_, v)
             | Expr::Init(_, v)
-            | Expr::Macro(v) => v.recurs_in_tail(false),
-            Expr::Component { func, .. } => func.recurs_in_tail(false),
-            Expr::Group(members) => members.iter().all(|(_, _, x)| x.recurs_in_tail(false)),
+            | Expr::Macro(v) => v.recurs_in_tail(id, false),
+            Expr::Component { func, .. } => func.recurs_in_tail(id, false),
+            Expr::Group(members) => members.iter().all(|(_, _, x)| x.recurs_in_tail(id, false)),
             Expr::Call(f, args, _) => {
-                f.recurs_in_tail(false) && args.iter().all(|a| a.recurs_in_tail(false))
+                f.recurs_in_tail(id, false) && args.iter().all(|a| a.recurs_in_tail(id, false))
             }
             Expr::Inline(_, xs, _) | Expr::And(xs) | Expr::Or(xs) | Expr::Perform(xs, _) => {
-                xs.iter().all(|x| x.recurs_in_tail(false))
+                xs.iter().all(|x| x.recurs_in_tail(id, false))
             }
             Expr::Try {
                 body,
@@ -148,18 +154,20 @@ impl Expr {
                 finally,
                 ..
             } => {
-                body.recurs_in_tail(false)
-                    && catch.as_ref().is_none_or(|(_, h)| h.recurs_in_tail(false))
+                body.recurs_in_tail(id, false)
+                    && catch
+                        .as_ref()
+                        .is_none_or(|(_, h)| h.recurs_in_tail(id, false))
                     && finally
                         .as_ref()
-                        .is_none_or(|(_, h)| h.recurs_in_tail(false))
+                        .is_none_or(|(_, h)| h.recurs_in_tail(id, false))
             }
-            Expr::Dict(entries, _) => entries.iter().all(|(_, x)| x.recurs_in_tail(false)),
+            Expr::Dict(entries, _) => entries.iter().all(|(_, x)| x.recurs_in_tail(id, false)),
             Expr::Element {
                 attrs, children, ..
             } => {
-                attrs.iter().all(|(_, x)| x.recurs_in_tail(false))
-                    && children.iter().all(|x| x.recurs_in_tail(false))
+                attrs.iter().all(|(_, x)| x.recurs_in_tail(id, false))
+                    && children.iter().all(|x| x.recurs_in_tail(id, false))
             }
         }
     }

@@ -116,6 +116,41 @@ impl Out {
     }
 }
 
+/// Jumps to a plain jump go straight to its target, and a plain jump to a
+/// return returns (an `if` in the last position of an `if` branch, the
+/// exit of an inlined `map` loop): one instruction fewer on those paths.
+/// Only unconditional `Jump`s are looked through; the stack is the same at
+/// both ends of one, so the replacement does the same thing.
+fn thread_jumps(code: &mut [Op]) {
+    let follow = |code: &[Op], mut t: u32| {
+        // Bounded: a chain of jumps cannot loop the compiler.
+        for _ in 0..16 {
+            match code.get(t as usize) {
+                Some(&Op::Jump(u)) if u != t => t = u,
+                _ => break,
+            }
+        }
+        t
+    };
+    for i in 0..code.len() {
+        let new = match code.get(i) {
+            Some(&Op::Jump(t)) => {
+                let t = follow(code, t);
+                match code.get(t as usize) {
+                    Some(&Op::Return) => Op::Return,
+                    Some(&Op::ReturnLocal(s)) => Op::ReturnLocal(s),
+                    _ => Op::Jump(t),
+                }
+            }
+            Some(&Op::JumpIfFalse(t)) => Op::JumpIfFalse(follow(code, t)),
+            _ => continue,
+        };
+        if let Some(op) = code.get_mut(i) {
+            *op = new;
+        }
+    }
+}
+
 fn same_kind(a: &Value, b: &Value) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
@@ -191,6 +226,7 @@ impl Emitter<'_> {
                 })
                 .collect(),
         };
+        thread_jumps(&mut out.code);
         Ok(Rc::new(Proto {
             name: func.name,
             code: out.code,

@@ -39,6 +39,7 @@ pub(crate) fn expand_toplevel(interp: &mut Interp, form: &Value) -> Result<Progr
         nesting: 0,
         loops: Vec::new(),
         nloops: 0,
+        no_hof: 0,
     };
     let body = x.expr(form, pos_of(form), Ctx::Toplevel)?;
     Ok(Program {
@@ -75,6 +76,20 @@ struct Expander<'a> {
     /// Named lets being tried as loops, innermost last.
     loops: Vec<LoopTry>,
     nloops: usize,
+    /// Expanding the fallback copy of an inlined higher-order call: calls
+    /// in it are not inlined again (one extra copy per nesting level, not
+    /// twice the code per level).
+    no_hof: usize,
+}
+
+/// A higher-order prelude function the compiler can run as a loop in the
+/// calling frame (`Expander::hof`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hof {
+    Map,
+    ForEach,
+    Filter,
+    MapIndexed,
 }
 
 /// A named let being expanded as a loop: it stays one only if its name is
@@ -259,6 +274,9 @@ impl Expander<'_> {
                         })?;
                     return self.expr(&expansion, pos, ctx);
                 }
+                if let Some(e) = self.hof(s, args, pos)? {
+                    return Ok(e);
+                }
                 if let Some(op) = Inline::from_name(s.as_str()) {
                     if let Some(e) = self.inline(op, args, pos)? {
                         return Ok(e);
@@ -305,6 +323,210 @@ impl Expander<'_> {
             return Ok(Some(acc));
         }
         Ok(None)
+    }
+
+    /// `(map f xs)`, `(for-each f xs)`, `(filter f xs)`, `(map-indexed f
+    /// xs)` as a loop in the running function's frame, like a named let:
+    /// with `f` a literal `(fn (x) body...)` its body runs in place (no
+    /// closure, no call per item); with any other `f` the call per item
+    /// stays but `map`'s own call goes. The result list is consed up and
+    /// reversed in place. The loop runs only while the prelude's functions
+    /// are still the globals (`Inline::HofIntact`, checked once per call);
+    /// otherwise the ordinary call, compiled beside it, runs.
+    ///
+    /// ```text
+    /// xs' = xs
+    /// if (%hof-intact nil)
+    ///   loop acc = (), xs = xs':            ; map
+    ///     if (empty? xs) (%reverse-owned acc)
+    ///     else recur (cons (let ((x (first xs))) body...) acc), (rest xs)
+    /// else (map (fn (x) body...) xs')
+    /// ```
+    fn hof(&mut self, s: Symbol, args: &[Value], pos: Pos) -> Result<Option<Expr>> {
+        let kind = match s.as_str() {
+            "map" => Hof::Map,
+            "for-each" => Hof::ForEach,
+            "filter" => Hof::Filter,
+            "map-indexed" => Hof::MapIndexed,
+            _ => return Ok(None),
+        };
+        let [f, xs] = args else { return Ok(None) };
+        if self.no_hof > 0 || self.interp.inline_overridden(Inline::HofIntact) {
+            return Ok(None);
+        }
+        let nparams = if kind == Hof::MapIndexed { 2 } else { 1 };
+        // A literal lambda with plain positional parameters only.
+        let lambda = lambda_parts(f).and_then(|(params, body)| {
+            let names: Vec<Symbol> = match &params {
+                Value::List(l) => l
+                    .iter()
+                    .map(|p| p.as_symbol().filter(|s| !s.as_str().starts_with('&')))
+                    .collect::<Option<Vec<_>>>()?,
+                _ => return None,
+            };
+            (names.len() == nparams).then_some((names, body))
+        });
+        let scope_mark = self.scope.len();
+        let r = self.hof_expand(kind, s, f, xs, lambda, pos);
+        self.scope.truncate(scope_mark);
+        r.map(Some)
+    }
+
+    fn hof_expand(
+        &mut self,
+        kind: Hof,
+        name: Symbol,
+        f: &Value,
+        xs: &Value,
+        lambda: Option<(Vec<Symbol>, Vec<Value>)>,
+        pos: Pos,
+    ) -> Result<Expr> {
+        let hidden = |n: &str| Symbol::new(&format!(" hof-{n}"));
+        let mut out = Vec::new();
+        // `f` (when not a literal lambda) and `xs` in their order.
+        let f_tmp = match &lambda {
+            Some(_) => None,
+            None => {
+                let e = self.expr(f, pos, Ctx::Inner)?;
+                let t = self.new_binding(hidden("f"), false, pos)?;
+                out.push(Expr::Init(t, Box::new(e)));
+                Some(t)
+            }
+        };
+        let xs_e = self.expr(xs, pos, Ctx::Inner)?;
+        let xs_tmp = self.new_binding(hidden("list"), false, pos)?;
+        out.push(Expr::Init(xs_tmp, Box::new(xs_e)));
+
+        // The loop. Its variables are hidden names, never in scope.
+        let acc = self.new_binding(hidden("acc"), false, pos)?;
+        let idx = self.new_binding(hidden("i"), false, pos)?;
+        let cur = self.new_binding(hidden("xs"), false, pos)?;
+        let id = self.nloops;
+        self.nloops += 1;
+        let var = |b| Box::new(Expr::Var(b));
+        let inl = |op, args: Vec<Expr>| Expr::Inline(op, args, pos);
+        let first = || inl(Inline::First, vec![Expr::Var(cur)]);
+        // The value of `(f item)` (or `(f i item)`), computed in place.
+        let item = match (lambda, f_tmp) {
+            (Some((names, body)), _) => {
+                let scope_mark = self.scope.len();
+                let mut exprs = Vec::new();
+                for (k, n) in names.into_iter().enumerate() {
+                    let v = if kind == Hof::MapIndexed && k == 0 {
+                        Expr::Var(idx)
+                    } else {
+                        first()
+                    };
+                    let b = self.new_binding(n, false, pos)?;
+                    self.scope.push((n, b));
+                    exprs.push(Expr::Init(b, Box::new(v)));
+                }
+                let body = self.body(&body, pos);
+                self.scope.truncate(scope_mark);
+                exprs.push(body?);
+                Expr::Seq(exprs)
+            }
+            (None, Some(t)) => {
+                let mut a = Vec::new();
+                if kind == Hof::MapIndexed {
+                    a.push(Expr::Var(idx));
+                }
+                a.push(first());
+                Expr::Call(var(t), a, pos)
+            }
+            (None, None) => Expr::Const(Value::Nil),
+        };
+        let rest = inl(Inline::Rest, vec![Expr::Var(cur)]);
+        let done = inl(Inline::IsEmpty, vec![Expr::Var(cur)]);
+        let result = || inl(Inline::ReverseOwned, vec![Expr::Var(acc)]);
+        let consed = |x| inl(Inline::Cons, vec![x, Expr::Var(acc)]);
+        let (params, inits, body) = match kind {
+            // In the prelude's order: `(loop (rest xs) (cons (f (first
+            // xs)) acc))`, so even a non-list fails the same way.
+            Hof::Map => (
+                vec![cur, acc],
+                vec![Expr::Var(xs_tmp), Expr::Const(Value::List(List::EMPTY))],
+                Expr::If(
+                    Box::new(done),
+                    Box::new(result()),
+                    Box::new(Expr::Recur(id, vec![rest, consed(item)], pos)),
+                ),
+            ),
+            Hof::MapIndexed => (
+                vec![cur, idx, acc],
+                vec![
+                    Expr::Var(xs_tmp),
+                    Expr::Const(Value::Int(0)),
+                    Expr::Const(Value::List(List::EMPTY)),
+                ],
+                Expr::If(
+                    Box::new(done),
+                    Box::new(result()),
+                    Box::new(Expr::Recur(
+                        id,
+                        vec![
+                            rest,
+                            inl(
+                                Inline::Add,
+                                vec![Expr::Var(idx), Expr::Const(Value::Int(1))],
+                            ),
+                            consed(item),
+                        ],
+                        pos,
+                    )),
+                ),
+            ),
+            Hof::ForEach => (
+                vec![cur],
+                vec![Expr::Var(xs_tmp)],
+                Expr::If(
+                    Box::new(done),
+                    Box::new(Expr::Const(Value::Nil)),
+                    Box::new(Expr::Seq(vec![item, Expr::Recur(id, vec![rest], pos)])),
+                ),
+            ),
+            Hof::Filter => (
+                vec![cur, acc],
+                vec![Expr::Var(xs_tmp), Expr::Const(Value::List(List::EMPTY))],
+                Expr::If(
+                    Box::new(done),
+                    Box::new(result()),
+                    Box::new(Expr::If(
+                        Box::new(item),
+                        Box::new(Expr::Recur(
+                            id,
+                            vec![inl(Inline::Rest, vec![Expr::Var(cur)]), consed(first())],
+                            pos,
+                        )),
+                        Box::new(Expr::Recur(id, vec![rest, Expr::Var(acc)], pos)),
+                    )),
+                ),
+            ),
+        };
+        let looped = Expr::Loop {
+            id,
+            params,
+            inits,
+            body: Box::new(body),
+        };
+        // The ordinary call, for when the prelude's function was redefined.
+        let f_arg = match f_tmp {
+            Some(t) => Expr::Var(t),
+            None => {
+                self.no_hof += 1;
+                let e = self.expr(f, pos, Ctx::Inner);
+                self.no_hof -= 1;
+                e?
+            }
+        };
+        let call = Expr::Call(
+            Box::new(Expr::Global(name)),
+            vec![f_arg, Expr::Var(xs_tmp)],
+            pos,
+        );
+        let guard = inl(Inline::HofIntact, vec![Expr::Const(Value::Nil)]);
+        out.push(Expr::If(Box::new(guard), Box::new(looped), Box::new(call)));
+        Ok(Expr::Seq(out))
     }
 
     fn element(&mut self, tag: Rc<str>, args: &[Value], pos: Pos) -> Result<Expr> {
@@ -961,7 +1183,7 @@ impl Expander<'_> {
             let body = body?;
             if !ok
                 || params.iter().any(|&b| self.bindings[b].needs_cell())
-                || !body.recurs_in_tail(true)
+                || !body.recurs_in_tail(id, true)
             {
                 return Ok(None);
             }

@@ -208,12 +208,17 @@ impl Walk<'_> {
             } => {
                 // At the head: whatever the body reads (it may run again
                 // after any read, so nothing from outside the loop is moved
-                // inside it), plus what is read after the loop.
+                // inside it), plus what is read after the loop, less what
+                // the body itself binds before reading it (its `let`s and
+                // nested loops' variables: set anew in every iteration).
                 let mut head = live.clone();
+                let mut bound = Vec::new();
                 visit(body, &mut |x| match x {
                     Expr::Var(b) if self.tracked(*b) => {
                         head.insert(*b);
                     }
+                    Expr::Init(b, _) if !self.bindings[*b].forward => bound.push(*b),
+                    Expr::Loop { params, .. } => bound.extend(params.iter().copied()),
                     Expr::Lambda(fid, _) => {
                         for &b in &self.funcs[*fid].captures {
                             if self.tracked(b) {
@@ -232,8 +237,14 @@ impl Walk<'_> {
                     }
                     _ => {}
                 });
-                self.loop_heads.insert(*id, (head.clone(), params.clone()));
-                *live = head;
+                for b in bound {
+                    if !live.contains(&b) {
+                        head.remove(&b);
+                    }
+                }
+                self.loop_heads.insert(*id, (head, params.clone()));
+                // The body's exits go on after the loop; its `Recur`s take
+                // what is live at the head from `loop_heads`.
                 self.walk(body, live);
                 // Before the head the parameters are set from the inits.
                 for p in params {

@@ -172,6 +172,8 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
         Inline::First => lists::first(&a),
         Inline::Rest => lists::rest(&a),
         Inline::IsEmpty => core::is_empty(&a),
+        Inline::HofIntact => Ok(Value::Bool(true)),
+        Inline::ReverseOwned => lists::reverse_owned(a),
         _ => Err(EvalError::new(
             ErrorKind::Arity,
             format!("{}: wrong number of arguments", op.name()),
@@ -181,6 +183,12 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
 
 /// Two-argument inlined builtins, with the integer cases first.
 pub(crate) fn inline2(op: Inline, a: Value, b: Value) -> Result<Value> {
+    // Consing onto a list (building a result in a loop): the tail moves
+    // into the new cell.
+    let b = match (op, b) {
+        (Inline::Cons, Value::List(tail)) => return Ok(Value::List(List::cons(a, tail))),
+        (_, b) => b,
+    };
     if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
         let (x, y) = (*x, *y);
         return Ok(match op {
