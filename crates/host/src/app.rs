@@ -67,6 +67,7 @@ impl App {
             ),
         );
         interp.define("host/dev?", Value::Bool(dev));
+        interp.define_native("host/csrf-token", 0, Some(0), crate::ops::csrf_token_native);
         let mut forms = Vec::new();
         for file in &library.files {
             let file_forms = sx::reader::read_all(&file.text, &file.name, true)

@@ -309,7 +309,7 @@ pub async fn error_page(
     detail: Option<String>,
 ) -> HttpResponse {
     let scope = RequestScope {
-        csrf_token: req.csrf_token.clone(),
+        csrf_token: Rc::from(req.csrf_token.as_str()),
         request: Value::Nil,
     };
     let body_fn = app

@@ -341,6 +341,42 @@ async fn oversized_body_gets_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_sees_its_own_csrf_token_while_others_run() {
+    // One SX worker: the two requests' machines interleave on it (each
+    // waits at a sleep), so a token kept per thread would show through.
+    let s = Server::start("csrf-tokens").await;
+    let tokens = ["a".repeat(32), "b".repeat(32), "c".repeat(32)];
+    let ask = |t: &str| {
+        s.send(
+            s.client
+                .get(format!("{}/token", s.base))
+                .header("cookie", format!("rose_ash_csrf={t}")),
+        )
+    };
+    let (a, b, c) = tokio::join!(ask(&tokens[0]), ask(&tokens[1]), ask(&tokens[2]));
+    for (t, (status, _, body)) in tokens.iter().zip([a, b, c]) {
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            format!("{t} {t} {t} <input type=\"hidden\" name=\"_csrf\" value=\"{t}\">")
+        );
+    }
+    // A fresh client gets a fresh token, the same in its cookie and page.
+    let (_, h, body) = s.get("/token").await;
+    let cookie = header(&h, "set-cookie");
+    let token = cookie
+        .strip_prefix("rose_ash_csrf=")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default();
+    assert_eq!(token.len(), 32, "{cookie}");
+    assert!(
+        body.starts_with(&format!("{token} {token} {token} ")),
+        "{body}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csrf_is_required_on_unsafe_methods() {
     let s = Server::start("csrf").await;
     let url = format!("{}/things", s.base);
@@ -435,14 +471,22 @@ async fn request_data_reaches_sx() {
         .send(
             s.client
                 .get(format!("{}/echo?a=1&b=2&b=3", s.base))
-                .header("user-agent", "tester/1"),
+                .header("user-agent", "tester/1")
+                .header("cookie", "k=v; q=\"w\""),
         )
         .await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "content-type"), "application/json");
     assert_eq!(
         body,
-        r#"{"method":"GET","params":{},"query":{"a":"1","b":["2","3"]},"sx":false,"ua":"tester/1"}"#
+        r#"{"addr":"127.0.0.1","cookies":{"k":"v","q":"w"},"method":"GET","params":{},"path":"/echo","query":{"a":"1","b":["2","3"]},"sx":false,"ua":"tester/1","url":"/echo?a=1&b=2&b=3"}"#
+    );
+    let (_, _, body) = s.get("/echo").await;
+    assert!(
+        body.contains(r#""cookies":{},"#)
+            && body.contains(r#""path":"/echo","#)
+            && body.contains(r#""url":"/echo"}"#),
+        "{body}"
     );
     let (token, cookie) = s.csrf().await;
     let post = || s.post_with_token("/echo", &cookie, &token);
