@@ -170,6 +170,34 @@ async fn pages_render_in_the_layout_with_security_headers() {
         body.contains("<meta name=\"csrf-token\" content=\""),
         "{body}"
     );
+    // The parts made once at load (host/head-meta, host/head-assets,
+    // host/footer) are what the elements render to, in place.
+    assert!(
+        body.starts_with(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Test home — Rose Ash</title><meta name=\"csrf-token\" content=\""
+        ),
+        "{body}"
+    );
+    let assets = body
+        .split_once("<meta name=\"csrf-token\" content=\"")
+        .and_then(|(_, rest)| rest.get(34..))
+        .and_then(|rest| rest.split_once("</head>"))
+        .map(|(head, _)| head)
+        .unwrap_or_default();
+    let css = assets
+        .strip_prefix("<link rel=\"stylesheet\" href=\"/static/site.")
+        .and_then(|r| r.split_once(".css\"><script src=\"/static/sx."))
+        .and_then(|(_, r)| r.strip_suffix(".js\" defer></script>"));
+    assert!(css.is_some(), "{assets}");
+    assert!(
+        body.contains(
+            "</main><footer class=\"site-footer\"><p>Powered by Rose Ash</p></footer>\
+             <script type=\"text/sx\" data-sx-islands>"
+        ) && body.ends_with("</script></body></html>"),
+        "{body}"
+    );
     assert!(header(&h, "content-security-policy").contains("frame-ancestors 'none'"));
     assert_eq!(header(&h, "x-content-type-options"), "nosniff");
     assert_eq!(
