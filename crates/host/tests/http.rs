@@ -369,6 +369,44 @@ async fn oversized_body_gets_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_the_security_headers() {
+    let s = Server::start("security-headers").await;
+    let post = s.client.post(format!("{}/things", s.base));
+    let static_post = s.client.post(format!("{}/static/site.css", s.base));
+    let responses = [
+        s.get("/").await,
+        s.get("/nope").await,
+        s.get("/static/site.css").await,
+        s.get("/robots.txt").await,
+        s.send(post).await,
+        s.send(static_post).await,
+    ];
+    for (status, h, _) in &responses {
+        assert!(
+            header(h, "content-security-policy").contains("frame-ancestors 'none'"),
+            "{status}"
+        );
+        assert_eq!(header(h, "x-content-type-options"), "nosniff", "{status}");
+        assert_eq!(
+            header(h, "referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{status}"
+        );
+        assert_eq!(header(h, "x-frame-options"), "DENY", "{status}");
+        assert_eq!(
+            header(h, "cross-origin-opener-policy"),
+            "same-origin",
+            "{status}"
+        );
+    }
+    // A handler's own policy is kept, and not doubled.
+    let (_, h, _) = s.get("/own-csp").await;
+    let csp: Vec<_> = h.get_all("content-security-policy").iter().collect();
+    assert_eq!(csp, ["default-src 'none'"]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_sees_its_own_csrf_token_while_others_run() {
     // One SX worker: the two requests' machines interleave on it (each
     // waits at a sleep), so a token kept per thread would show through.
