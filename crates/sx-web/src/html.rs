@@ -138,12 +138,28 @@ impl Renderer<'_> {
             }
             Value::List(l) => {
                 for child in l.iter() {
-                    self.node(child, depth + 1)?;
+                    self.child(child, depth + 1)?;
                 }
                 Ok(())
             }
             Value::Nil | Value::Bool(false) => Ok(()),
             _ => self.rare_node(v, depth),
+        }
+    }
+
+    /// An element's child: [`Renderer::node`] with its two commonest
+    /// cases (text and elements) taken here, saving a call per node.
+    #[inline(always)]
+    fn child(&mut self, v: &Value, depth: u32) -> Result<(), Stop> {
+        match v {
+            Value::Str(s) => {
+                escape_text(s, self.out);
+                Ok(())
+            }
+            Value::Element(e) if !depth.is_multiple_of(STACK_CHECK_EVERY) => {
+                self.element(e, depth + 1)
+            }
+            _ => self.node(v, depth),
         }
     }
 
@@ -173,7 +189,7 @@ impl Renderer<'_> {
         match tag {
             "<>" => {
                 for child in &e.children {
-                    self.node(child, depth)?;
+                    self.child(child, depth)?;
                 }
                 return Ok(());
             }
@@ -198,7 +214,7 @@ impl Renderer<'_> {
             return Ok(());
         }
         for child in &e.children {
-            self.node(child, depth)?;
+            self.child(child, depth)?;
         }
         self.out.push_str("</");
         self.out.push_str(tag);
