@@ -160,7 +160,7 @@ fn sx_error(status: u16, message: &str) -> HttpResponse {
 
 /// Whether `v` is a response dict (`{:response :redirect ...}`).
 fn is_response(v: &Value) -> bool {
-    matches!(v, Value::Dict(d) if matches!(d.get(&Value::kw("response")), Some(Value::Keyword(_))))
+    matches!(v, Value::Dict(d) if matches!(d.get(&crate::app::kw("response")), Some(Value::Keyword(_))))
 }
 
 /// The request as SX sees it:
