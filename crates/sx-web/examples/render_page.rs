@@ -36,6 +36,11 @@ const PAGE: &str = r#"
           (p "Powered by Rose Ash"))))))
 "#;
 
+const BIG_TABLE: &str = r#"
+(table (map (fn (r) (tr (map (fn (c) (td c)) (range (* r 100) (+ (* r 100) 100)))))
+            (range 100)))
+"#;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::args()
         .nth(1)
@@ -43,8 +48,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(1000);
     let mut interp = sx::Interp::new();
     sx_web::install(&mut interp)?;
+    // `--bigtable`: bench/render's 100x100 table of integers instead.
+    let source = if std::env::args().any(|a| a == "--bigtable") {
+        BIG_TABLE
+    } else {
+        PAGE
+    };
     let mut doc = sx::Value::Nil;
-    for form in sx::reader::read_all(PAGE, "page", true)? {
+    for form in sx::reader::read_all(source, "page", true)? {
         doc = interp.eval(&form)?;
     }
     let mut last = String::new();
@@ -53,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sx_web::render_html(&doc, &mut out)?;
         last = std::hint::black_box(out);
     }
-    if std::env::args().nth(2).as_deref() == Some("--print") {
+    if std::env::args().any(|a| a == "--print") {
         println!("{last}");
     } else {
         println!("{} bytes", last.len());
