@@ -37,6 +37,42 @@ pub struct App {
     pub routes: Vec<Route>,
 }
 
+thread_local! {
+    /// Keywords made from the host's own string literals, by the literal's
+    /// address: making one costs an interner lookup (a hash of the name),
+    /// and the host asks for the same few on every request.
+    static KEYWORDS: std::cell::RefCell<[Option<(usize, usize, Value)>; 64]> =
+        const { std::cell::RefCell::new([const { None }; 64]) };
+}
+
+/// `Value::kw(name)` for a name written in the host's code.
+pub fn kw(name: &'static str) -> Value {
+    let addr = name.as_ptr() as usize;
+    let slot = addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 6);
+    let cached = KEYWORDS
+        .try_with(|k| {
+            let k = k.try_borrow().ok()?;
+            match k.get(slot) {
+                Some(Some((a, len, v))) if *a == addr && *len == name.len() => Some(v.clone()),
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten();
+    if let Some(v) = cached {
+        return v;
+    }
+    let v = Value::kw(name);
+    let _ = KEYWORDS.try_with(|k| {
+        if let Ok(mut k) = k.try_borrow_mut() {
+            if let Some(entry) = k.get_mut(slot) {
+                *entry = Some((addr, name.len(), v.clone()));
+            }
+        }
+    });
+    v
+}
+
 /// Builds a dict from string/keyword keys.
 pub fn dict(entries: impl IntoIterator<Item = (Value, Value)>) -> Value {
     let mut d = Dict::new();
@@ -67,6 +103,7 @@ impl App {
             ),
         );
         interp.define("host/dev?", Value::Bool(dev));
+        interp.define_native("host/csrf-token", 0, Some(0), crate::ops::csrf_token_native);
         let mut forms = Vec::new();
         for file in &library.files {
             let file_forms = sx::reader::read_all(&file.text, &file.name, true)
@@ -178,4 +215,28 @@ fn read_routes(interp: &Interp) -> Result<Vec<Route>, HostError> {
     // Stable: among equally specific routes, declaration order wins.
     routes.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
     Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_keywords_are_the_keywords() {
+        // Overlapping literals (one may be stored inside another) and more
+        // names than the cache has slots.
+        let names: Vec<&'static str> = vec!["status", "stat", "s", "title", "body", "response"]
+            .into_iter()
+            .chain((0..200).map(|i| &*Box::leak(format!("name-{i}").into_boxed_str())))
+            .collect();
+        for _ in 0..2 {
+            for name in &names {
+                assert_eq!(kw(name), Value::kw(name), "{name}");
+            }
+        }
+        let whole: &'static str = "content-type";
+        assert_eq!(kw(whole), Value::kw("content-type"));
+        assert_eq!(kw(&whole[..7]), Value::kw("content"));
+        assert_eq!(kw(whole), Value::kw("content-type"));
+    }
 }

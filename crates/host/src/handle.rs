@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use sx::Value;
+use sx::dict::{Dict, Key};
 
 use crate::app::{App, Lookup, dict};
 use crate::exchange::{HttpRequest, HttpResponse};
@@ -100,7 +101,7 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
         Err(refusal) => return reply::error_page(&app, shared, &req, refusal, None).await,
     };
     let scope = RequestScope {
-        csrf_token: req.csrf_token.clone(),
+        csrf_token: Rc::from(req.csrf_token.as_str()),
         request: request.clone(),
     };
     match run_sx(&app, shared, &scope, handler, vec![request]).await {
@@ -159,7 +160,7 @@ fn sx_error(status: u16, message: &str) -> HttpResponse {
 
 /// Whether `v` is a response dict (`{:response :redirect ...}`).
 fn is_response(v: &Value) -> bool {
-    matches!(v, Value::Dict(d) if matches!(d.get(&Value::kw("response")), Some(Value::Keyword(_))))
+    matches!(v, Value::Dict(d) if matches!(d.get(&crate::app::kw("response")), Some(Value::Keyword(_))))
 }
 
 /// The request as SX sees it:
@@ -172,58 +173,154 @@ fn request_value(
     params: &[(String, String)],
     peer: Option<&PeerIdentity>,
 ) -> Result<Value, Refusal> {
-    let mut entries = vec![
-        (Value::kw("method"), Value::str(&req.method)),
-        (Value::kw("path"), Value::str(&req.path)),
-        (
-            Value::kw("url"),
-            Value::str(&if req.query.is_empty() {
-                req.path.clone()
-            } else {
-                format!("{}?{}", req.path, req.query)
-            }),
-        ),
-        (
-            Value::kw("params"),
-            dict(params.iter().map(|(k, v)| (Value::kw(k), Value::str(v)))),
-        ),
-        (Value::kw("query"), fields(req.query.as_bytes())),
-        (
-            Value::kw("headers"),
-            dict(
-                req.headers
-                    .iter()
-                    .map(|(k, v)| (Value::str(k), Value::str(v))),
-            ),
-        ),
-        (
-            Value::kw("cookies"),
-            dict(
-                crate::security::parse_cookies(
-                    req.headers
-                        .iter()
-                        .filter(|(n, _)| n == "cookie")
-                        .map(|(_, v)| v.as_str()),
-                )
-                .into_iter()
-                .map(|(k, v)| (Value::str(&k), Value::str(&v))),
-            ),
-        ),
-        (Value::kw("sx-request"), Value::Bool(req.wants_wire())),
-        (
-            Value::kw("remote-addr"),
-            req.remote_addr
-                .map_or(Value::Nil, |a| Value::str(&a.ip().to_string())),
-        ),
-    ];
+    KEYS.with(|keys| request_dict(keys, req, params, peer))
+}
+
+/// The request dict's keys, made once per worker thread (a keyword key
+/// costs an interner lookup and its sort prefix to make).
+struct RequestKeys {
+    method: Key,
+    path: Key,
+    url: Key,
+    params: Key,
+    query: Key,
+    headers: Key,
+    cookies: Key,
+    sx_request: Key,
+    remote_addr: Key,
+    peer: Key,
+    name: Key,
+    form: Key,
+    json: Key,
+    data: Key,
+    body: Key,
+    /// `"GET"` and `"POST"`, shared by every request's dict.
+    get: Value,
+    post: Value,
+}
+
+fn key(name: &str) -> Key {
+    // A keyword is always a valid key; the fallback is never taken.
+    Key::new(Value::kw(name)).unwrap_or_else(|_| unreachable_key())
+}
+
+#[cold]
+fn unreachable_key() -> Key {
+    Key::new(Value::Int(0)).unwrap_or_else(|_| unreachable_key())
+}
+
+thread_local! {
+    static KEYS: RequestKeys = RequestKeys {
+        method: key("method"),
+        path: key("path"),
+        url: key("url"),
+        params: key("params"),
+        query: key("query"),
+        headers: key("headers"),
+        cookies: key("cookies"),
+        sx_request: key("sx-request"),
+        remote_addr: key("remote-addr"),
+        peer: key("peer"),
+        name: key("name"),
+        form: key("form"),
+        json: key("json"),
+        data: key("data"),
+        body: key("body"),
+        get: Value::str("GET"),
+        post: Value::str("POST"),
+    };
+}
+
+/// A string dict of `pairs`.
+fn str_dict<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    let mut d = Dict::new();
+    for (k, v) in pairs {
+        if let Ok(k) = Key::new(Value::str(k)) {
+            d.insert(k, Value::str(v));
+        }
+    }
+    Value::Dict(d)
+}
+
+/// The text of an IP address (IPv4 without the formatting machinery).
+fn ip_text(ip: std::net::IpAddr) -> Value {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                if octet >= 100 {
+                    s.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    s.push(char::from(b'0' + octet / 10 % 10));
+                }
+                s.push(char::from(b'0' + octet % 10));
+            }
+            Value::str(&s)
+        }
+        other => Value::str(&other.to_string()),
+    }
+}
+
+fn request_dict(
+    keys: &RequestKeys,
+    req: &HttpRequest,
+    params: &[(String, String)],
+    peer: Option<&PeerIdentity>,
+) -> Result<Value, Refusal> {
+    let mut d = Dict::new();
+    let method = match req.method.as_str() {
+        "GET" => keys.get.clone(),
+        "POST" => keys.post.clone(),
+        other => Value::str(other),
+    };
+    d.insert(keys.method.clone(), method);
+    let path = Value::str(&req.path);
+    let url = if req.query.is_empty() {
+        // The same string: nothing can change it.
+        path.clone()
+    } else {
+        Value::str(&format!("{}?{}", req.path, req.query))
+    };
+    d.insert(keys.path.clone(), path);
+    d.insert(keys.url.clone(), url);
+    let mut ps = Dict::new();
+    for (k, v) in params {
+        if let Ok(k) = Key::new(Value::kw(k)) {
+            ps.insert(k, Value::str(v));
+        }
+    }
+    d.insert(keys.params.clone(), Value::Dict(ps));
+    d.insert(keys.query.clone(), fields(req.query.as_bytes()));
+    d.insert(
+        keys.headers.clone(),
+        str_dict(req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    );
+    let cookies = if req.headers.iter().any(|(n, _)| n == "cookie") {
+        let parsed = crate::security::parse_cookies(
+            req.headers
+                .iter()
+                .filter(|(n, _)| n == "cookie")
+                .map(|(_, v)| v.as_str()),
+        );
+        str_dict(parsed.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    } else {
+        Value::Dict(Dict::new())
+    };
+    d.insert(keys.cookies.clone(), cookies);
+    d.insert(keys.sx_request.clone(), Value::Bool(req.wants_wire()));
+    d.insert(
+        keys.remote_addr.clone(),
+        req.remote_addr.map_or(Value::Nil, |a| ip_text(a.ip())),
+    );
     if let Some(p) = peer {
-        entries.push((
-            Value::kw("peer"),
-            dict([
-                (Value::kw("name"), Value::str(&p.name)),
-                (Value::kw("url"), Value::str(&p.url)),
-            ]),
-        ));
+        let mut pd = Dict::new();
+        pd.insert(keys.name.clone(), Value::str(&p.name));
+        pd.insert(keys.url.clone(), Value::str(&p.url));
+        d.insert(keys.peer.clone(), Value::Dict(pd));
     }
     if !req.body.is_empty() {
         let content_type = req
@@ -236,7 +333,7 @@ fn request_value(
             .to_ascii_lowercase();
         match content_type.as_str() {
             "application/x-www-form-urlencoded" => {
-                entries.push((Value::kw("form"), fields(&req.body)));
+                d.insert(keys.form.clone(), fields(&req.body));
             }
             "application/json" | "application/activity+json" | "application/ld+json" => {
                 let j: serde_json::Value =
@@ -249,7 +346,7 @@ fn request_value(
                             e.column()
                         ),
                     })?;
-                entries.push((Value::kw("json"), sx::json::from_json(j)));
+                d.insert(keys.json.clone(), sx::json::from_json(j));
             }
             "text/sx" => {
                 let text = std::str::from_utf8(&req.body).map_err(|e| Refusal {
@@ -262,7 +359,7 @@ fn request_value(
                     title: "Bad request",
                     message: format!("The SX body is not valid: {e}"),
                 })?;
-                entries.push((Value::kw("data"), data));
+                d.insert(keys.data.clone(), data);
             }
             "multipart/form-data" => {
                 return Err(Refusal {
@@ -277,11 +374,11 @@ fn request_value(
                     title: "Bad request",
                     message: format!("The request body is not UTF-8 text: {e}."),
                 })?;
-                entries.push((Value::kw("body"), Value::str(text)));
+                d.insert(keys.body.clone(), Value::str(text));
             }
         }
     }
-    Ok(dict(entries))
+    Ok(Value::Dict(d))
 }
 
 /// Parses `a=1&b=2&b=3` into `{"a" "1" "b" ("2" "3")}`.
@@ -301,4 +398,25 @@ fn fields(bytes: &[u8]) -> Value {
         };
         (Value::str(&k), v)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_text_writes_addresses_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "1.99.100.9",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let parsed: std::net::IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
+            assert_eq!(ip_text(parsed), Value::str(&parsed.to_string()), "{ip}");
+        }
+    }
 }

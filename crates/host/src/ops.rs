@@ -6,8 +6,10 @@
 //! `:csrf-token`, `:request`. Other namespaces (`:store/get`, ...) go to
 //! the [`Service`] registered for them.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,8 +69,46 @@ pub struct PeerRefusal {
 /// The request a machine is running for: what request-scoped operations
 /// answer.
 pub struct RequestScope {
-    pub csrf_token: String,
+    pub csrf_token: Rc<str>,
     pub request: Value,
+}
+
+thread_local! {
+    /// The CSRF token of the request whose machine is running on this
+    /// thread right now (machines of several requests interleave on a
+    /// worker, but only between runs: each run or resume sets it).
+    static RUNNING_CSRF: RefCell<Option<Rc<str>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a machine's run or resume) as part of `scope`'s request, so
+/// that `(csrf-token)` answers that request's token.
+pub fn in_scope<T>(scope: &RequestScope, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Rc<str>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            let _ = RUNNING_CSRF.try_with(|c| c.replace(previous));
+        }
+    }
+    let previous = RUNNING_CSRF
+        .try_with(|c| c.replace(Some(scope.csrf_token.clone())))
+        .ok()
+        .flatten();
+    let _restore = Restore(previous);
+    f()
+}
+
+/// `(host/csrf-token)`: the running request's CSRF token, as `(perform
+/// :csrf-token)` answers it but without suspending the machine (the layout
+/// asks for it on every page).
+pub fn csrf_token_native(_: &mut sx::Interp, _: &mut [Value]) -> Result<Value, EvalError> {
+    match RUNNING_CSRF.try_with(|c| c.borrow().clone()).ok().flatten() {
+        Some(token) => Ok(Value::Str(token)),
+        None => Err(EvalError::new(
+            ErrorKind::Perform,
+            "csrf-token: no request is being served here".to_owned(),
+        )),
+    }
 }
 
 /// Longest `(perform :sleep ms)`.
@@ -135,7 +175,7 @@ pub async fn perform(
             Ok(Value::Nil)
         }
         "random-token" => Ok(Value::str(&crate::security::random_token())),
-        "csrf-token" => Ok(Value::str(&scope.csrf_token)),
+        "csrf-token" => Ok(Value::Str(scope.csrf_token.clone())),
         "request" => Ok(scope.request.clone()),
         _ => Err(EvalError::new(
             ErrorKind::Perform,

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use sx::Value;
 use sx::dict::Dict;
 
-use crate::app::{App, dict};
+use crate::app::{App, dict, kw};
 use crate::exchange::{HttpRequest, HttpResponse};
 use crate::handle::Refusal;
 use crate::ops::RequestScope;
@@ -24,8 +24,8 @@ struct Parts {
     headers: Vec<(String, String)>,
 }
 
-fn get<'a>(d: &'a Dict, k: &str) -> Option<&'a Value> {
-    d.get(&Value::kw(k)).filter(|v| !v.is_nil())
+fn get<'a>(d: &'a Dict, k: &'static str) -> Option<&'a Value> {
+    d.get(&kw(k)).filter(|v| !v.is_nil())
 }
 
 fn text_of(v: Option<&Value>) -> Option<String> {
@@ -280,12 +280,9 @@ async fn page(
             .lookup("host/document")
             .unwrap_or_default();
         let page = dict([
-            (
-                Value::kw("title"),
-                title.map_or(Value::Nil, |t| Value::str(&t)),
-            ),
-            (Value::kw("body"), body),
-            (Value::kw("status"), Value::Int(i64::from(status))),
+            (kw("title"), title.map_or(Value::Nil, |t| Value::str(&t))),
+            (kw("body"), body),
+            (kw("status"), Value::Int(i64::from(status))),
         ]);
         let doc = run_sx(app, shared, scope, document, vec![page])
             .await
@@ -309,7 +306,7 @@ pub async fn error_page(
     detail: Option<String>,
 ) -> HttpResponse {
     let scope = RequestScope {
-        csrf_token: req.csrf_token.clone(),
+        csrf_token: Rc::from(req.csrf_token.as_str()),
         request: Value::Nil,
     };
     let body_fn = app
@@ -318,11 +315,11 @@ pub async fn error_page(
         .lookup("host/error-body")
         .unwrap_or_default();
     let info = dict([
-        (Value::kw("status"), Value::Int(i64::from(refusal.status))),
-        (Value::kw("title"), Value::str(refusal.title)),
-        (Value::kw("message"), Value::str(&refusal.message)),
+        (kw("status"), Value::Int(i64::from(refusal.status))),
+        (kw("title"), Value::str(refusal.title)),
+        (kw("message"), Value::str(&refusal.message)),
         (
-            Value::kw("detail"),
+            kw("detail"),
             detail.as_deref().map_or(Value::Nil, Value::str),
         ),
     ]);

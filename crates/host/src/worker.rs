@@ -225,7 +225,7 @@ async fn start_hooks(app: &Rc<RefCell<App>>, shared: &Shared) -> Vec<String> {
         _ => Vec::new(),
     };
     let scope = RequestScope {
-        csrf_token: String::new(),
+        csrf_token: Rc::from(""),
         request: Value::Nil,
     };
     let mut failures = Vec::new();
@@ -268,7 +268,7 @@ fn start_periodic_jobs(app: &Rc<RefCell<App>>, shared: &Shared) {
             loop {
                 tick.tick().await;
                 let scope = RequestScope {
-                    csrf_token: String::new(),
+                    csrf_token: Rc::from(""),
                     request: Value::Nil,
                 };
                 if let Err(e) = run_sx(&app, &shared, &scope, f.clone(), Vec::new()).await {
@@ -301,7 +301,7 @@ pub async fn run_sx(
 ) -> Result<Value, sx::EvalError> {
     let started = std::time::Instant::now();
     let mut machine = Machine::new(f, args);
-    let mut outcome = with_budget(app, &shared.budget, |interp| machine.run(interp));
+    let mut outcome = with_budget(app, &shared.budget, scope, |interp| machine.run(interp));
     loop {
         match outcome? {
             Outcome::Done(v) => return Ok(v),
@@ -326,7 +326,7 @@ pub async fn run_sx(
                     }
                     None => io.await,
                 };
-                outcome = with_budget(app, &shared.budget, |interp| match answer {
+                outcome = with_budget(app, &shared.budget, scope, |interp| match answer {
                     Ok(v) => machine.resume(interp, v),
                     Err(e) => machine.resume_error(interp, e),
                 });
@@ -338,6 +338,7 @@ pub async fn run_sx(
 fn with_budget<T>(
     app: &Rc<RefCell<App>>,
     budget: &RequestBudget,
+    scope: &RequestScope,
     f: impl FnOnce(&mut sx::Interp) -> T,
 ) -> T {
     let mut app = app.borrow_mut();
@@ -349,5 +350,5 @@ fn with_budget<T>(
         heap_per_machine: true,
         ..sx::Budget::default()
     };
-    f(interp)
+    crate::ops::in_scope(scope, || f(interp))
 }

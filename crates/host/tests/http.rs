@@ -170,6 +170,34 @@ async fn pages_render_in_the_layout_with_security_headers() {
         body.contains("<meta name=\"csrf-token\" content=\""),
         "{body}"
     );
+    // The parts made once at load (host/head-meta, host/head-assets,
+    // host/footer) are what the elements render to, in place.
+    assert!(
+        body.starts_with(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Test home — Rose Ash</title><meta name=\"csrf-token\" content=\""
+        ),
+        "{body}"
+    );
+    let assets = body
+        .split_once("<meta name=\"csrf-token\" content=\"")
+        .and_then(|(_, rest)| rest.get(34..))
+        .and_then(|rest| rest.split_once("</head>"))
+        .map(|(head, _)| head)
+        .unwrap_or_default();
+    let css = assets
+        .strip_prefix("<link rel=\"stylesheet\" href=\"/static/site.")
+        .and_then(|r| r.split_once(".css\"><script src=\"/static/sx."))
+        .and_then(|(_, r)| r.strip_suffix(".js\" defer></script>"));
+    assert!(css.is_some(), "{assets}");
+    assert!(
+        body.contains(
+            "</main><footer class=\"site-footer\"><p>Powered by Rose Ash</p></footer>\
+             <script type=\"text/sx\" data-sx-islands>"
+        ) && body.ends_with("</script></body></html>"),
+        "{body}"
+    );
     assert!(header(&h, "content-security-policy").contains("frame-ancestors 'none'"));
     assert_eq!(header(&h, "x-content-type-options"), "nosniff");
     assert_eq!(
@@ -371,6 +399,80 @@ async fn oversized_body_gets_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_the_security_headers() {
+    let s = Server::start("security-headers").await;
+    let post = s.client.post(format!("{}/things", s.base));
+    let static_post = s.client.post(format!("{}/static/site.css", s.base));
+    let responses = [
+        s.get("/").await,
+        s.get("/nope").await,
+        s.get("/static/site.css").await,
+        s.get("/robots.txt").await,
+        s.send(post).await,
+        s.send(static_post).await,
+    ];
+    for (status, h, _) in &responses {
+        assert!(
+            header(h, "content-security-policy").contains("frame-ancestors 'none'"),
+            "{status}"
+        );
+        assert_eq!(header(h, "x-content-type-options"), "nosniff", "{status}");
+        assert_eq!(
+            header(h, "referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{status}"
+        );
+        assert_eq!(header(h, "x-frame-options"), "DENY", "{status}");
+        assert_eq!(
+            header(h, "cross-origin-opener-policy"),
+            "same-origin",
+            "{status}"
+        );
+    }
+    // A handler's own policy is kept, and not doubled.
+    let (_, h, _) = s.get("/own-csp").await;
+    let csp: Vec<_> = h.get_all("content-security-policy").iter().collect();
+    assert_eq!(csp, ["default-src 'none'"]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_sees_its_own_csrf_token_while_others_run() {
+    // One SX worker: the two requests' machines interleave on it (each
+    // waits at a sleep), so a token kept per thread would show through.
+    let s = Server::start("csrf-tokens").await;
+    let tokens = ["a".repeat(32), "b".repeat(32), "c".repeat(32)];
+    let ask = |t: &str| {
+        s.send(
+            s.client
+                .get(format!("{}/token", s.base))
+                .header("cookie", format!("rose_ash_csrf={t}")),
+        )
+    };
+    let (a, b, c) = tokio::join!(ask(&tokens[0]), ask(&tokens[1]), ask(&tokens[2]));
+    for (t, (status, _, body)) in tokens.iter().zip([a, b, c]) {
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            format!("{t} {t} {t} <input type=\"hidden\" name=\"_csrf\" value=\"{t}\">")
+        );
+    }
+    // A fresh client gets a fresh token, the same in its cookie and page.
+    let (_, h, body) = s.get("/token").await;
+    let cookie = header(&h, "set-cookie");
+    let token = cookie
+        .strip_prefix("rose_ash_csrf=")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default();
+    assert_eq!(token.len(), 32, "{cookie}");
+    assert!(
+        body.starts_with(&format!("{token} {token} {token} ")),
+        "{body}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csrf_is_required_on_unsafe_methods() {
     let s = Server::start("csrf").await;
     let url = format!("{}/things", s.base);
@@ -465,14 +567,22 @@ async fn request_data_reaches_sx() {
         .send(
             s.client
                 .get(format!("{}/echo?a=1&b=2&b=3", s.base))
-                .header("user-agent", "tester/1"),
+                .header("user-agent", "tester/1")
+                .header("cookie", "k=v; q=\"w\""),
         )
         .await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "content-type"), "application/json");
     assert_eq!(
         body,
-        r#"{"method":"GET","params":{},"query":{"a":"1","b":["2","3"]},"sx":false,"ua":"tester/1"}"#
+        r#"{"addr":"127.0.0.1","cookies":{"k":"v","q":"w"},"method":"GET","params":{},"path":"/echo","query":{"a":"1","b":["2","3"]},"sx":false,"ua":"tester/1","url":"/echo?a=1&b=2&b=3"}"#
+    );
+    let (_, _, body) = s.get("/echo").await;
+    assert!(
+        body.contains(r#""cookies":{},"#)
+            && body.contains(r#""path":"/echo","#)
+            && body.contains(r#""url":"/echo"}"#),
+        "{body}"
     );
     let (token, cookie) = s.csrf().await;
     let post = || s.post_with_token("/echo", &cookie, &token);

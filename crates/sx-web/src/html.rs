@@ -7,6 +7,7 @@
 //! `vbscript:`, non-image `data:`) are replaced by [`UNSAFE_URL`].
 
 use sx::Value;
+use sx::symbol::Symbol;
 use sx::value::Element;
 
 use crate::RenderError;
@@ -18,13 +19,34 @@ pub const UNSAFE_URL: &str = "about:invalid#sx-unsafe-url";
 /// Renders `v` as HTML, appending to `out`. On an error `out` may hold part
 /// of the output; callers that need all-or-nothing render into a fresh buffer.
 pub fn render_html(v: &Value, out: &mut String) -> Result<(), RenderError> {
-    node(v, out, 0)
+    ATTRS.with(|attrs| {
+        // A render inside a render (which nothing does now) would find the
+        // cache taken, and go with a fresh one.
+        let mut spare = None;
+        let mut guard = attrs.try_borrow_mut();
+        let attrs = match guard.as_deref_mut() {
+            Ok(a) => a,
+            Err(_) => spare.get_or_insert_with(AttrCache::default),
+        };
+        let mut r = Renderer {
+            out,
+            attrs,
+            error: None,
+        };
+        match r.node(v, 0) {
+            Ok(()) => Ok(()),
+            Err(Stop) => Err(r
+                .error
+                .take()
+                .unwrap_or(RenderError::BadAttribute(String::new()))),
+        }
+    })
 }
 
 /// Renders `v` as an HTML string.
 pub fn render_html_string(v: &Value) -> Result<String, RenderError> {
     let mut out = String::with_capacity(256);
-    node(v, &mut out, 0)?;
+    render_html(v, &mut out)?;
     Ok(out)
 }
 
@@ -32,49 +54,223 @@ pub fn render_html_string(v: &Value) -> Result<String, RenderError> {
 /// room (checking at every element costs more than rendering it).
 const STACK_CHECK_EVERY: u32 = 32;
 
-fn node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
-    // The common cases inline; the rest (and the stack check, whose
-    // closure would make every call's frame bigger) out of line.
-    match v {
-        Value::Str(s) => {
-            escape_text(s, out);
-            Ok(())
+/// Rendering stopped; the error is in [`Renderer::error`]. A zero-sized
+/// error keeps the `Result` of every node a flag in a register.
+struct Stop;
+
+/// What an attribute name is, worked out once per name and thread: its
+/// text, whether it is a valid name, whether its value is a URL.
+#[derive(Clone, Copy)]
+struct AttrInfo {
+    name: &'static str,
+    valid: bool,
+    url: bool,
+}
+
+/// [`AttrInfo`] by symbol index. Names are interned process-wide and few;
+/// indexes past [`AttrCache::MAX`] are worked out every time.
+#[derive(Default)]
+struct AttrCache(Vec<Option<AttrInfo>>);
+
+impl AttrCache {
+    const MAX: usize = 1 << 14;
+
+    #[inline]
+    fn get(&mut self, name: Symbol) -> AttrInfo {
+        let i = name.index() as usize;
+        if let Some(Some(info)) = self.0.get(i) {
+            return *info;
         }
-        Value::Int(i) => {
-            // No temporary string: this is the hottest case in tables.
-            push_int(*i, out);
-            Ok(())
-        }
-        Value::Element(e) if !depth.is_multiple_of(STACK_CHECK_EVERY) => element(e, out, depth + 1),
-        Value::List(l) => {
-            for child in l.iter() {
-                node(child, out, depth + 1)?;
+        self.fill(name, i)
+    }
+
+    #[inline(never)]
+    fn fill(&mut self, name: Symbol, i: usize) -> AttrInfo {
+        let text = name.as_str();
+        let info = AttrInfo {
+            name: text,
+            valid: valid_attribute_name(text),
+            url: is_url_attribute(text),
+        };
+        if i < Self::MAX {
+            if self.0.len() <= i {
+                self.0.resize(i + 1, None);
             }
-            Ok(())
+            if let Some(slot) = self.0.get_mut(i) {
+                *slot = Some(info);
+            }
         }
-        Value::Nil | Value::Bool(false) => Ok(()),
-        _ => rare_node(v, out, depth),
+        info
     }
 }
 
-#[inline(never)]
-fn rare_node(v: &Value, out: &mut String, depth: u32) -> Result<(), RenderError> {
-    match v {
-        Value::Element(e) => {
-            stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || element(e, out, depth + 1))
+thread_local! {
+    static ATTRS: std::cell::RefCell<AttrCache> = std::cell::RefCell::default();
+}
+
+struct Renderer<'a> {
+    out: &'a mut String,
+    attrs: &'a mut AttrCache,
+    error: Option<RenderError>,
+}
+
+impl Renderer<'_> {
+    fn fail(&mut self, e: RenderError) -> Result<(), Stop> {
+        self.error = Some(e);
+        Err(Stop)
+    }
+
+    fn node(&mut self, v: &Value, depth: u32) -> Result<(), Stop> {
+        // The common cases inline; the rest (and the stack check, whose
+        // closure would make every call's frame bigger) out of line.
+        match v {
+            Value::Str(s) => {
+                escape_text(s, self.out);
+                Ok(())
+            }
+            Value::Int(i) => {
+                // No temporary string: this is the hottest case in tables.
+                push_int(*i, self.out);
+                Ok(())
+            }
+            Value::Element(e) if !depth.is_multiple_of(STACK_CHECK_EVERY) => {
+                self.element(e, depth + 1)
+            }
+            Value::List(l) => {
+                for child in l.iter() {
+                    self.child(child, depth + 1)?;
+                }
+                Ok(())
+            }
+            Value::Nil | Value::Bool(false) => Ok(()),
+            _ => self.rare_node(v, depth),
         }
-        Value::Float(_) => {
-            out.push_str(&sx::printer::number_text(v));
-            Ok(())
+    }
+
+    /// An element's child: [`Renderer::node`] with its two commonest
+    /// cases (text and elements) taken here, saving a call per node.
+    #[inline(always)]
+    fn child(&mut self, v: &Value, depth: u32) -> Result<(), Stop> {
+        match v {
+            Value::Str(s) => {
+                escape_text(s, self.out);
+                Ok(())
+            }
+            Value::Element(e) if !depth.is_multiple_of(STACK_CHECK_EVERY) => {
+                self.element(e, depth + 1)
+            }
+            _ => self.node(v, depth),
         }
-        Value::Cell(c) => node(&c.borrow(), out, depth),
-        Value::Bool(true) | Value::Symbol(_) | Value::Keyword(_) => {
-            let mut text = String::new();
-            sx::printer::to_str(v, &mut text);
-            escape_text(&text, out);
-            Ok(())
+    }
+
+    #[inline(never)]
+    fn rare_node(&mut self, v: &Value, depth: u32) -> Result<(), Stop> {
+        match v {
+            Value::Element(e) => {
+                stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || self.element(e, depth + 1))
+            }
+            Value::Float(_) => {
+                self.out.push_str(&sx::printer::number_text(v));
+                Ok(())
+            }
+            Value::Cell(c) => self.node(&c.borrow(), depth),
+            Value::Bool(true) | Value::Symbol(_) | Value::Keyword(_) => {
+                let mut text = String::new();
+                sx::printer::to_str(v, &mut text);
+                escape_text(&text, self.out);
+                Ok(())
+            }
+            other => self.fail(not_markup(other, "")),
         }
-        other => Err(not_markup(other, "")),
+    }
+
+    fn element(&mut self, e: &Element, depth: u32) -> Result<(), Stop> {
+        let tag: &str = &e.tag;
+        match tag {
+            "<>" => {
+                for child in &e.children {
+                    self.child(child, depth)?;
+                }
+                return Ok(());
+            }
+            "raw!" => {
+                for child in &e.children {
+                    if let Value::Str(s) = child {
+                        self.out.push_str(s);
+                    }
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.out.push('<');
+        self.out.push_str(tag);
+        for (name, value) in &e.attrs {
+            let info = self.attrs.get(*name);
+            self.attribute(tag, info, value)?;
+        }
+        self.out.push('>');
+        if is_void(tag) {
+            return Ok(());
+        }
+        for child in &e.children {
+            self.child(child, depth)?;
+        }
+        self.out.push_str("</");
+        self.out.push_str(tag);
+        self.out.push('>');
+        Ok(())
+    }
+
+    fn attribute(&mut self, tag: &str, info: AttrInfo, value: &Value) -> Result<(), Stop> {
+        if !info.valid {
+            return self.fail(RenderError::BadAttribute(info.name.to_owned()));
+        }
+        let name = info.name;
+        let out = &mut *self.out;
+        match value {
+            // Functions are event handlers (`:on-click (fn ...)`) that only
+            // the browser runtime can attach when it hydrates an island.
+            Value::Nil | Value::Bool(false) | Value::Closure(_) | Value::Native(_) => Ok(()),
+            Value::Bool(true) => {
+                out.push(' ');
+                out.push_str(name);
+                Ok(())
+            }
+            Value::Str(s) => {
+                // The common case: no temporary string.
+                let text = if info.url && !safe_url(tag, name, s) {
+                    UNSAFE_URL
+                } else {
+                    s
+                };
+                push_attr(name, text, out);
+                Ok(())
+            }
+            Value::Int(i) => {
+                // Digits and `-` need no escaping, and no URL has a scheme
+                // made of them.
+                out.push(' ');
+                out.push_str(name);
+                out.push_str("=\"");
+                push_int(*i, out);
+                out.push('"');
+                Ok(())
+            }
+            Value::Cell(c) => self.attribute(tag, info, &c.borrow()),
+            _ => match attribute_text(name, value) {
+                Ok(text) => {
+                    let text = if info.url && !safe_url(tag, name, &text) {
+                        UNSAFE_URL
+                    } else {
+                        &text
+                    };
+                    push_attr(name, text, out);
+                    Ok(())
+                }
+                Err(e) => self.fail(e),
+            },
+        }
     }
 }
 
@@ -86,82 +282,23 @@ fn not_markup(v: &Value, context: &str) -> RenderError {
     }
 }
 
-fn element(e: &Element, out: &mut String, depth: u32) -> Result<(), RenderError> {
-    match &*e.tag {
-        "<>" => {
-            for child in &e.children {
-                node(child, out, depth)?;
-            }
-            return Ok(());
-        }
-        "raw!" => {
-            for child in &e.children {
-                if let Value::Str(s) = child {
-                    out.push_str(s);
-                }
-            }
-            return Ok(());
-        }
-        _ => {}
-    }
-    out.push('<');
-    out.push_str(&e.tag);
-    for (name, value) in &e.attrs {
-        attribute(&e.tag, name.as_str(), value, out)?;
-    }
-    out.push('>');
-    if is_void(&e.tag) {
-        return Ok(());
-    }
-    for child in &e.children {
-        node(child, out, depth)?;
-    }
-    out.push_str("</");
-    out.push_str(&e.tag);
-    out.push('>');
-    Ok(())
+/// ` name="text"`, the text escaped.
+#[inline]
+fn push_attr(name: &str, text: &str, out: &mut String) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    escape_attr(text, out);
+    out.push('"');
 }
 
-fn attribute(tag: &str, name: &str, value: &Value, out: &mut String) -> Result<(), RenderError> {
-    if !valid_attribute_name(name) {
-        return Err(RenderError::BadAttribute(name.to_owned()));
-    }
-    let text = match value {
-        // Functions are event handlers (`:on-click (fn ...)`) that only the
-        // browser runtime can attach when it hydrates an island.
-        Value::Nil | Value::Bool(false) | Value::Closure(_) | Value::Native(_) => return Ok(()),
-        Value::Bool(true) => {
-            out.push(' ');
-            out.push_str(name);
-            return Ok(());
-        }
-        Value::Str(s) => {
-            // The common case: no temporary string.
-            let text = if is_url_attribute(name) && !safe_url(tag, name, s) {
-                UNSAFE_URL
-            } else {
-                s
-            };
-            out.push(' ');
-            out.push_str(name);
-            out.push_str("=\"");
-            escape_attr(text, out);
-            out.push('"');
-            return Ok(());
-        }
-        Value::Int(i) => {
-            // Digits and `-` need no escaping, and no URL has a scheme made
-            // of them.
-            out.push(' ');
-            out.push_str(name);
-            out.push_str("=\"");
-            push_int(*i, out);
-            out.push('"');
-            return Ok(());
-        }
+/// The text of an attribute value that is not a string or integer: a
+/// list of words joined with spaces (nil/false items left out), or a
+/// number, keyword or symbol as printed.
+#[inline(never)]
+fn attribute_text(name: &str, value: &Value) -> Result<String, RenderError> {
+    match value {
         Value::List(items) => {
-            // A list of classes (or any words): joined with spaces,
-            // nil/false items left out.
             let mut text = String::new();
             for item in items.iter() {
                 match item {
@@ -179,32 +316,18 @@ fn attribute(tag: &str, name: &str, value: &Value, out: &mut String) -> Result<(
                     other => return Err(not_markup(other, &format!(" in attribute {name}"))),
                 }
             }
-            text
+            Ok(text)
         }
         Value::Float(_) | Value::Keyword(_) | Value::Symbol(_) => {
             let mut text = String::new();
             sx::printer::to_str(value, &mut text);
-            text
+            Ok(text)
         }
-        Value::Cell(c) => return attribute(tag, name, &c.borrow(), out),
-        other => {
-            return Err(not_markup(
-                other,
-                &format!(" as the value of attribute {name}"),
-            ));
-        }
-    };
-    let text = if is_url_attribute(name) && !safe_url(tag, name, &text) {
-        UNSAFE_URL
-    } else {
-        &text
-    };
-    out.push(' ');
-    out.push_str(name);
-    out.push_str("=\"");
-    escape_attr(text, out);
-    out.push('"');
-    Ok(())
+        other => Err(not_markup(
+            other,
+            &format!(" as the value of attribute {name}"),
+        )),
+    }
 }
 
 /// Attribute names that SX code can write as keywords and that HTML parses
@@ -248,7 +371,7 @@ pub fn is_url_attribute(name: &str) -> bool {
 /// whitespace and control characters inside a scheme (`java\tscript:` runs
 /// script), so they are dropped before the scheme is read.
 pub fn safe_url(tag: &str, name: &str, url: &str) -> bool {
-    if !url.contains(':') {
+    if !url.bytes().any(|b| b == b':') {
         // No scheme at all: a relative URL.
         return true;
     }
@@ -293,27 +416,12 @@ pub fn escape_attr(s: &str, out: &mut String) {
 }
 
 /// Appends the decimal digits of `i` (what `write!(out, "{i}")` writes,
-/// without the formatting machinery).
+/// without the formatting machinery): `itoa` writes two digits at a time
+/// into a stack buffer, copied in one go (pushing digits one by one cost
+/// ~120 instructions a number, most of a table cell).
+#[inline]
 pub fn push_int(i: i64, out: &mut String) {
-    let mut buf = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push('-');
-    }
-    // At most 20 ASCII digits: pushing them one by one beats validating
-    // them as UTF-8 and copying.
-    for &d in &buf[at..] {
-        out.push(char::from(d));
-    }
+    out.push_str(itoa::Buffer::new().format(i));
 }
 
 /// Whether `tag` is a void element (`sx::elements::VOID`), by a match the
@@ -341,7 +449,8 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Nonzero if any byte of `word` equals `b` (the classic zero-byte test on
-/// `word ^ b…b`: exact as a yes/no answer).
+/// `word ^ b…b`: exact as a yes/no answer, and the lowest flagged byte is
+/// the lowest such byte; flags above it may be spurious).
 #[inline(always)]
 fn has_byte(word: u64, b: u8) -> u64 {
     let v = word ^ (ONES * u64::from(b));
@@ -350,53 +459,95 @@ fn has_byte(word: u64, b: u8) -> u64 {
 
 /// The bytes of `word` that need escaping: the high bit of the lowest
 /// such byte is set (higher bits may be spurious), 0 if there is none.
+/// `<` (0x3C) and `>` (0x3E) are the bytes whose `| 0x02` is 0x3E; `&`
+/// (0x26) and `'` (0x27) those whose `| 0x01` is 0x27; so text needs two
+/// byte tests and attribute values three.
 #[inline(always)]
 fn special_mask(word: u64, attr: bool) -> u64 {
-    let mut m = has_byte(word, b'&') | has_byte(word, b'<') | has_byte(word, b'>');
+    let angle = has_byte(word | (ONES * 0x02), 0x3E);
     if attr {
-        m |= has_byte(word, b'"') | has_byte(word, b'\'');
+        angle | has_byte(word | ONES, 0x27) | has_byte(word, b'"')
+    } else {
+        angle | has_byte(word, b'&')
     }
-    m
 }
 
-/// Copies runs without special bytes whole. Reads 8 bytes at a time (the
-/// last few padded with zeros, which are not special) and jumps straight
-/// to the first special byte of a word.
-#[inline]
+/// Whether byte `b` needs escaping (text: `& < >`; attributes also `" '`).
+#[inline(always)]
+fn is_special(b: u8, attr: bool) -> bool {
+    matches!(b, b'&' | b'<' | b'>') || (attr && matches!(b, b'"' | b'\''))
+}
+
+#[inline(always)]
+fn word_at(bytes: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// The offset of the first byte at or after `i` that needs escaping.
+/// Reads 8 bytes at a time; the last partial word is read as the string's
+/// last 8 bytes with those already checked shifted out, so a string of 8
+/// bytes or more never goes byte by byte.
+#[inline(always)]
+fn next_special(bytes: &[u8], mut i: usize, attr: bool) -> Option<usize> {
+    let n = bytes.len();
+    while let Some(word) = word_at(bytes, i) {
+        let m = special_mask(word, attr);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i >= n {
+        return None;
+    }
+    match n.checked_sub(8).and_then(|last| word_at(bytes, last)) {
+        Some(word) => {
+            // The last `n - i` (1 to 7) bytes, moved to the bottom; the
+            // bytes shifted in are zeros, which are not special.
+            let m = special_mask(word >> (8 * (8 - (n - i))), attr);
+            (m != 0).then(|| i + (m.trailing_zeros() / 8) as usize)
+        }
+        None => bytes
+            .get(i..)?
+            .iter()
+            .position(|&b| is_special(b, attr))
+            .map(|k| i + k),
+    }
+}
+
+/// Copies runs without special bytes whole. Most strings have none: that
+/// path is small enough to inline; the rest is out of line.
+#[inline(always)]
 fn escape(s: &str, out: &mut String, attr: bool) {
+    match next_special(s.as_bytes(), 0, attr) {
+        None => out.push_str(s),
+        Some(at) => escape_from(s, at, out, attr),
+    }
+}
+
+/// Escapes `s`, whose first special byte is at `at`.
+#[inline(never)]
+fn escape_from(s: &str, mut at: usize, out: &mut String, attr: bool) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let word = match bytes.get(i..i + 8) {
-            Some(chunk) => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(chunk);
-                u64::from_le_bytes(w)
-            }
-            None => bytes[i..]
-                .iter()
-                .rev()
-                .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
-        };
-        let m = special_mask(word, attr);
-        if m == 0 {
-            i += 8;
-            continue;
-        }
-        let at = i + (m.trailing_zeros() / 8) as usize;
+    loop {
         // Every special byte is ASCII, so `at` and `start` are char
         // boundaries.
         out.push_str(s.get(start..at).unwrap_or_default());
-        out.push_str(match bytes[at] {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            _ => "&#39;",
-        });
+        // Each arm a constant length, so no call to copy it.
+        match bytes.get(at) {
+            Some(b'&') => out.push_str("&amp;"),
+            Some(b'<') => out.push_str("&lt;"),
+            Some(b'>') => out.push_str("&gt;"),
+            Some(b'"') => out.push_str("&quot;"),
+            _ => out.push_str("&#39;"),
+        }
         start = at + 1;
-        i = at + 1;
+        match next_special(bytes, start, attr) {
+            Some(next) => at = next,
+            None => break,
+        }
     }
     out.push_str(s.get(start..).unwrap_or_default());
 }

@@ -65,6 +65,37 @@ fn attribute_names_are_checked() {
     }
 }
 
+#[test]
+fn attribute_facts_are_the_same_on_every_render() {
+    // What a name is (valid, a URL) is worked out once per thread and
+    // kept: later renders, and names seen first in another role, must
+    // get the same answers as the first.
+    let mut i = interp();
+    let v = i
+        .eval_str(
+            "(div :href \"javascript:alert(1)\" :title \"javascript:x\" :class \"a<b\" \
+             (a :href \"/ok?a=1&b='2'\" :data-x \"q\\\"\" \"t\") \
+             (img :src \"data:image/png;base64,AA\") (a :src \"data:image/png;base64,AA\"))",
+            "t",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected = "<div href=\"about:invalid#sx-unsafe-url\" title=\"javascript:x\" \
+                    class=\"a&lt;b\"><a href=\"/ok?a=1&amp;b=&#39;2&#39;\" data-x=\"q&quot;\">t</a>\
+                    <img src=\"data:image/png;base64,AA\"><a src=\"about:invalid#sx-unsafe-url\"></a></div>";
+    for _ in 0..3 {
+        let html = sx_web::render_html_string(&v).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(html, expected);
+    }
+    let bad = i
+        .eval_str("(div (p :a=b 1))", "t")
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Value::Element(_) = bad {
+        for _ in 0..3 {
+            assert!(sx_web::render_html_string(&bad).is_err());
+        }
+    }
+}
+
 // ---------------------------------------------------------------- markdown
 
 fn md(src: &str) -> String {
