@@ -20,6 +20,7 @@ macro_rules! eoutln {
     }};
 }
 
+mod alloc;
 mod idp_cmd;
 mod repl;
 mod serve_cmd;
@@ -32,9 +33,10 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 // mimalloc: measured against the system allocator (glibc) with bench/http/run
 // (12.7k vs 8.4k requests/s, its per-thread heaps suit the SX workers) and
-// bench/run (equal or faster on every program).
-static ALLOC: sx::alloc::CountingAlloc<mimalloc::MiMalloc> =
-    sx::alloc::CountingAlloc::new(mimalloc::MiMalloc);
+// bench/run (equal or faster on every program); see alloc.rs for why it is
+// entered through its plain functions.
+static ALLOC: sx::alloc::CountingAlloc<alloc::FastMiMalloc> =
+    sx::alloc::CountingAlloc::new(alloc::FastMiMalloc);
 
 /// Rose Ash: a cooperative's web platform, defined in SX.
 #[derive(Parser)]
