@@ -1,7 +1,7 @@
 //! The interpreter: global environment, budgets, and the entry points the
 //! host and the CLI use to evaluate SX.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -81,7 +81,7 @@ impl Interp {
     pub fn new() -> Interp {
         let mut interp = Interp {
             globals: Vec::new(),
-            global_index: HashMap::new(),
+            global_index: HashMap::default(),
             global_names: Vec::new(),
             inline_slots: Vec::new(),
             hof_slots: Vec::new(),

@@ -4,7 +4,10 @@
 //! of names a program uses is small and bounded by its source, and interning
 //! makes symbol comparison and global lookup an integer compare.
 
-use std::collections::HashMap;
+// FxHash: names are short and not attacker-chosen at a rate that matters
+// (they come from source and the host's own keys), and SipHash was a
+// visible part of every `Symbol::new`.
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
@@ -21,7 +24,7 @@ fn interner() -> &'static Mutex<Interner> {
     static INTERNER: OnceLock<Mutex<Interner>> = OnceLock::new();
     INTERNER.get_or_init(|| {
         Mutex::new(Interner {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             names: Vec::new(),
         })
     })
@@ -33,7 +36,7 @@ thread_local! {
     /// (several SX worker threads would contend on it). Names are never
     /// freed, so a copy of the `&'static str` stays valid.
     static LOCAL: std::cell::RefCell<(Vec<&'static str>, HashMap<&'static str, u32>)> =
-        std::cell::RefCell::new((Vec::new(), HashMap::new()));
+        std::cell::RefCell::new((Vec::new(), HashMap::default()));
 }
 
 impl Symbol {
