@@ -196,7 +196,18 @@ impl Store {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        Store::open_with(Connector::Sqlite(path.to_path_buf()), Backend::Sqlite, 1, 4)
+        // One writer (SQLite has one at a time anyway), four readers.
+        let connector = Connector::Sqlite(path.to_path_buf());
+        let pool = Pool::new(connector.clone(), 1);
+        pool.run(schema::migrate)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                readers: Some(Pool::new(connector, 4)),
+                async_pool: None,
+                backend: Backend::Sqlite,
+            }),
+        })
     }
 
     /// Opens the PostgreSQL store at `url` (`postgres://user@host/db`).
@@ -275,25 +286,6 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::Task(e.to_string()))?,
         }
-    }
-
-    fn open_with(
-        connector: Connector,
-        backend: Backend,
-        writers: usize,
-        readers: usize,
-    ) -> Result<Store> {
-        let pool = Pool::new(connector.clone(), writers);
-        pool.run(schema::migrate)?;
-        let readers = (readers > 0).then(|| Pool::new(connector, readers));
-        Ok(Store {
-            inner: Arc::new(Inner {
-                pool,
-                readers,
-                async_pool: None,
-                backend,
-            }),
-        })
     }
 
     /// The async PostgreSQL clients, if this is a PostgreSQL store.
