@@ -11,6 +11,12 @@
 //! computed before the clock starts, so the overhead shown includes all
 //! the store's own work: checking and hashing bodies, the pool, row
 //! conversion.
+//!
+//! The "(async API)" rows call `Store::put`/`get`/`list` with `.await` on
+//! a current-thread runtime, as a host's request does. Their raw peer on
+//! PostgreSQL is a tokio-postgres client on the same runtime (the fair
+//! peer for an async API); on SQLite, rusqlite called directly (there is
+//! no async SQLite driver to compare with).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
 use std::time::{Duration, Instant};
@@ -199,21 +205,23 @@ impl Raw for RawSqlite {
     }
 }
 
+/// The store's SQL for PostgreSQL, as the raw clients prepare it.
+const RAW_PG_SQL: [&str; 6] = [
+    "SELECT rev, cid FROM objects WHERE id = $1 FOR UPDATE",
+    "INSERT INTO objects (id, type, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    "INSERT INTO revisions (id, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5)",
+    "INSERT INTO fields (id, type, key, value) VALUES ($1, $2, $3, $4)",
+    "SELECT id, rev, cid, body, at FROM objects WHERE id = $1 AND body IS NOT NULL",
+    "SELECT o.id, o.rev, o.cid, o.body, o.at FROM relations r \
+     CROSS JOIN objects o WHERE o.id = r.src AND r.peer = $1 AND r.dst = $2 \
+     AND r.rel = $3 AND o.type = $4 AND o.body IS NOT NULL ORDER BY r.src LIMIT $5",
+];
+
 struct RawPg(postgres::Client, Vec<postgres::Statement>);
 
 impl RawPg {
     fn new(mut c: postgres::Client) -> RawPg {
-        let sqls = [
-            "SELECT rev, cid FROM objects WHERE id = $1 FOR UPDATE",
-            "INSERT INTO objects (id, type, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5, $6)",
-            "INSERT INTO revisions (id, rev, cid, body, at) VALUES ($1, $2, $3, $4, $5)",
-            "INSERT INTO fields (id, type, key, value) VALUES ($1, $2, $3, $4)",
-            "SELECT id, rev, cid, body, at FROM objects WHERE id = $1 AND body IS NOT NULL",
-            "SELECT o.id, o.rev, o.cid, o.body, o.at FROM relations r \
-             CROSS JOIN objects o WHERE o.id = r.src AND r.peer = $1 AND r.dst = $2 \
-             AND r.rel = $3 AND o.type = $4 AND o.body IS NOT NULL ORDER BY r.src LIMIT $5",
-        ];
-        let st = sqls.iter().map(|s| c.prepare(s).unwrap()).collect();
+        let st = RAW_PG_SQL.iter().map(|s| c.prepare(s).unwrap()).collect();
         RawPg(c, st)
     }
 }
@@ -253,7 +261,72 @@ impl Raw for RawPg {
     }
 }
 
-fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
+/// The same SQL as [`RawPg`], on an async tokio-postgres client whose
+/// connection task runs on the benchmark's runtime.
+struct RawAsyncPg(tokio_postgres::Client, Vec<tokio_postgres::Statement>);
+
+impl RawAsyncPg {
+    async fn new(config: &tokio_postgres::Config) -> RawAsyncPg {
+        let (c, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let mut st = Vec::new();
+        for sql in RAW_PG_SQL {
+            st.push(c.prepare(sql).await.unwrap());
+        }
+        RawAsyncPg(c, st)
+    }
+    async fn put(
+        &mut self,
+        id: &str,
+        ty: &str,
+        cid: &str,
+        body: &str,
+        fields: &[(String, String)],
+    ) {
+        let st = &self.1;
+        let t = self.0.transaction().await.unwrap();
+        assert!(t.query(&st[0], &[&id]).await.unwrap().is_empty());
+        t.execute(&st[1], &[&id, &ty, &1i64, &cid, &body, &0i64])
+            .await
+            .unwrap();
+        t.execute(&st[2], &[&id, &1i64, &cid, &body, &0i64])
+            .await
+            .unwrap();
+        for (k, v) in fields {
+            t.execute(&st[3], &[&id, &ty, k, v]).await.unwrap();
+        }
+        t.commit().await.unwrap();
+    }
+    async fn get(&self, id: &str) -> Option<String> {
+        let rows = self.0.query(&self.1[4], &[&id]).await.unwrap();
+        rows.first().map(|r| {
+            let t: (String, i64, String, String, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            t.3
+        })
+    }
+    async fn list_tagged(&self, tag: &str) -> usize {
+        let rows = self
+            .0
+            .query(&self.1[5], &[&"", &tag, &"tagged", &"post", &20i64])
+            .await
+            .unwrap();
+        for r in &rows {
+            let _: (String, i64, String, String, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        }
+        rows.len()
+    }
+}
+
+fn run(
+    backend: &str,
+    n: usize,
+    store: &Store,
+    raw: &mut dyn Raw,
+    rt: &tokio::runtime::Runtime,
+    mut raw_async: Option<RawAsyncPg>,
+) {
     let prepared: Vec<(String, ops::Body)> = (0..n)
         .map(|i| (format!("post:{i:07}"), ops::check_body(body(i)).unwrap()))
         .collect();
@@ -279,6 +352,25 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
         },
     );
     row(backend, "put (1 tx each)", &puts);
+    // The same through the async API, beside the async raw driver.
+    let aprepared: Vec<ops::Body> = (0..n / 4)
+        .map(|i| ops::check_body(body(i)).unwrap())
+        .collect();
+    let aputs = measure_pair(
+        n / 4,
+        |i| {
+            rt.block_on(store.put(format!("post:s{i:07}"), body(i), Expect::Absent))
+                .unwrap();
+        },
+        |i| {
+            let (id, b) = (format!("post:t{i:07}"), &aprepared[i]);
+            match &mut raw_async {
+                Some(a) => rt.block_on(a.put(&id, "post", &b.cid, &b.text, &b.fields)),
+                None => raw.put(&id, "post", &b.cid, &b.text, &b.fields),
+            }
+        },
+    );
+    row(backend, "put (async API)", &aputs);
     // Reads by id, in a scattered order.
     let ids: Vec<String> = (0..n)
         .map(|i| format!("post:{:07}", (i * 7919) % n))
@@ -294,13 +386,13 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
     );
     row(backend, "get by id", &gets);
     // The async API: what a host's request does.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let agets = measure_pair(
         n / 4,
         |i| assert!(rt.block_on(store.get(ids[i].clone())).unwrap().is_some()),
-        |i| assert!(raw.get(&ids[i]).is_some()),
+        |i| match &raw_async {
+            Some(a) => assert!(rt.block_on(a.get(&ids[i])).is_some()),
+            None => assert!(raw.get(&ids[i]).is_some()),
+        },
     );
     row(backend, "get by id (async API)", &agets);
     // List by type with a relation join: posts tagged tag:k, 20 a page.
@@ -342,6 +434,22 @@ fn run(backend: &str, n: usize, store: &Store, raw: &mut dyn Raw) {
         |i| assert_eq!(raw.list_tagged(&format!("tag:{}", i % TAGS)), 20),
     );
     row(backend, "list by type + relation join (20)", &lists);
+    let alists = measure_pair(
+        q,
+        |i| {
+            let page = rt.block_on(store.list(list_q(i))).unwrap();
+            assert_eq!(page.items.len(), 20);
+        },
+        |i| {
+            let tag = format!("tag:{}", i % TAGS);
+            let got = match &raw_async {
+                Some(a) => rt.block_on(a.list_tagged(&tag)),
+                None => raw.list_tagged(&tag),
+            };
+            assert_eq!(got, 20);
+        },
+    );
+    row(backend, "list (async API)", &alists);
 }
 
 fn header(n: usize) {
@@ -361,6 +469,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     header(n);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.sqlite");
@@ -371,7 +483,7 @@ fn main() {
     conn.pragma_update(None, "cache_size", -32768).unwrap();
     conn.busy_timeout(Duration::from_secs(30)).unwrap();
     let mut raw = RawSqlite(conn);
-    run("SQLite", n, &store, &mut raw);
+    run("SQLite", n, &store, &mut raw, &rt, None);
     drop(raw);
     drop(store);
 
@@ -382,10 +494,15 @@ fn main() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let schema = format!("bench_{}", std::process::id());
     let store = Store::open_postgres_in(&url, Some(&schema)).unwrap();
-    let mut config: postgres::Config = url.parse().unwrap();
-    config.options(&format!("-c search_path={schema}"));
-    let mut raw = RawPg::new(config.connect(postgres::NoTls).unwrap());
-    run("PostgreSQL", n, &store, &mut raw);
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.options(format!("-c search_path={schema}"));
+    let mut raw = RawPg::new(
+        postgres::Config::from(config.clone())
+            .connect(postgres::NoTls)
+            .unwrap(),
+    );
+    let raw_async = rt.block_on(RawAsyncPg::new(&config));
+    run("PostgreSQL", n, &store, &mut raw, &rt, Some(raw_async));
     drop(store);
     raw.0
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))

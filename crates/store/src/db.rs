@@ -1,17 +1,27 @@
-//! The two database backends behind one small synchronous interface.
+//! The database backends behind one small interface.
 //!
-//! Every store operation is written once, against [`Tx`], with SQL that
-//! both SQLite and PostgreSQL accept. Placeholders are written `?1`, `?2`,
-//! ... (SQLite's numbered form); the PostgreSQL side rewrites them to `$1`
-//! when it first prepares a statement, so SQL text never contains `?`
-//! otherwise. The few dialect
-//! differences are chosen with [`Tx::pg`]. Calls block; the async [`Store`]
-//! runs them on tokio's blocking pool.
+//! Every store operation is written once, as an `async fn` generic over
+//! [`AsyncTx`], with SQL that both SQLite and PostgreSQL accept.
+//! Placeholders are written `?1`, `?2`, ... (SQLite's numbered form); the
+//! PostgreSQL side rewrites them to `$1` when it first prepares a
+//! statement, so SQL text never contains `?` otherwise. The few dialect
+//! differences are chosen with [`AsyncTx::pg`].
 //!
-//! [`Store`]: crate::Store
+//! Three kinds of connection implement it:
+//!
+//! - SQLite (rusqlite) and blocking PostgreSQL (the `postgres` crate)
+//!   implement the synchronous [`Tx`], and `dyn Tx` implements [`AsyncTx`]
+//!   with futures that are ready at once. The blocking forms of the
+//!   operations (`ops::get(&mut dyn Tx, ..)`, what `Store::read`/`write`
+//!   closures call) poll them once with a no-op waker ([`ready`]).
+//! - Asynchronous PostgreSQL (tokio-postgres, `pg_async.rs`) implements
+//!   [`AsyncTx`] directly; the async API on a PostgreSQL store awaits the
+//!   same operations on it, with no thread hand-off.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::error::{Result, StoreError};
@@ -79,6 +89,71 @@ pub trait Tx {
     /// Runs a query, returning its first row only (not stepping further).
     fn query_first(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())
+    }
+}
+
+/// One open transaction (or, for reads, one connection) whose calls may
+/// suspend: what every operation is written against. See the module docs.
+pub trait AsyncTx {
+    /// True on PostgreSQL.
+    fn pg(&self) -> bool;
+    /// Runs a statement, returning the number of rows changed.
+    fn exec(&mut self, sql: &str, params: &[Param<'_>])
+    -> impl Future<Output = Result<u64>> + Send;
+    /// Runs a query, returning every row.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl Future<Output = Result<Vec<Row>>> + Send;
+    /// Runs a query, returning its first row only.
+    fn query_first(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl Future<Output = Result<Option<Row>>> + Send;
+}
+
+/// A blocking connection does its work when called and hands back a
+/// future that is already complete.
+impl AsyncTx for dyn Tx + '_ {
+    fn pg(&self) -> bool {
+        Tx::pg(self)
+    }
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl Future<Output = Result<u64>> + Send {
+        std::future::ready(Tx::exec(self, sql, params))
+    }
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl Future<Output = Result<Vec<Row>>> + Send {
+        std::future::ready(Tx::query(self, sql, params))
+    }
+    fn query_first(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl Future<Output = Result<Option<Row>>> + Send {
+        std::future::ready(Tx::query_first(self, sql, params))
+    }
+}
+
+/// Runs an operation on a blocking connection to completion: polled once,
+/// as every database call under it is ready at once. A future that is
+/// still pending would be an operation awaiting something other than its
+/// `dyn Tx` — a bug, reported as an error rather than a hang or panic.
+pub fn ready<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut fut = std::pin::pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => Err(StoreError::Task(
+            "store: an operation on a blocking connection did not complete at once".into(),
+        )),
     }
 }
 
@@ -228,7 +303,7 @@ fn sqlite_row(r: &rusqlite::Row<'_>, n: usize) -> Result<Row> {
     Ok(row)
 }
 
-fn pg_error(e: postgres::Error) -> StoreError {
+pub(crate) fn pg_error(e: postgres::Error) -> StoreError {
     use postgres::error::SqlState;
     match e.code() {
         Some(c)
@@ -246,23 +321,49 @@ fn pg_error(e: postgres::Error) -> StoreError {
     }
 }
 
-type PgParams<'a> = Vec<Box<dyn postgres::types::ToSql + Sync + 'a>>;
-
-fn pg_params<'a>(params: &[Param<'a>]) -> PgParams<'a> {
-    params
-        .iter()
-        .map(|p| -> Box<dyn postgres::types::ToSql + Sync + 'a> {
-            match *p {
-                Param::Int(i) => Box::new(i),
-                Param::Text(s) => Box::new(s),
-                Param::NullText => Box::new(None::<&str>),
-                Param::NullInt => Box::new(None::<i64>),
-            }
-        })
-        .collect()
+/// A parameter binds as the Rust type it holds (`i64` as INT8, `&str` as
+/// TEXT), exactly as if that value were passed, so no boxing is needed.
+impl postgres::types::ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        match self {
+            Param::Int(i) => i.to_sql(ty, out),
+            Param::Text(s) => s.to_sql(ty, out),
+            Param::NullText | Param::NullInt => Ok(postgres::types::IsNull::Yes),
+        }
+    }
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        <i64 as postgres::types::ToSql>::accepts(ty)
+            || <&str as postgres::types::ToSql>::accepts(ty)
+    }
+    fn to_sql_checked(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        // Checked against the type of the value held, not any of them.
+        match self {
+            Param::Int(i) => i.to_sql_checked(ty, out),
+            Param::Text(s) => s.to_sql_checked(ty, out),
+            Param::NullText => None::<&str>.to_sql_checked(ty, out),
+            Param::NullInt => None::<i64>.to_sql_checked(ty, out),
+        }
+    }
 }
 
-fn pg_rows(rows: Vec<postgres::Row>) -> Result<Vec<Row>> {
+/// Parameters as the drivers take them.
+pub(crate) fn pg_params<'a>(
+    params: &'a [Param<'a>],
+) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    params.iter().map(|p| p as _).collect()
+}
+
+pub(crate) fn pg_rows(rows: Vec<postgres::Row>) -> Result<Vec<Row>> {
     use postgres::types::Type;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -289,6 +390,17 @@ fn pg_rows(rows: Vec<postgres::Row>) -> Result<Vec<Row>> {
     Ok(out)
 }
 
+/// Prepared statements kept per PostgreSQL connection before the cache is
+/// emptied (the store's SQL is a few dozen texts; list filters vary).
+pub(crate) const STATEMENT_CACHE: usize = 256;
+
+/// The shared SQL numbers parameters `?1`, `?2`, ... (SQLite's spelling);
+/// PostgreSQL spells them `$1`. Rewritten once per statement and
+/// connection.
+pub(crate) fn pg_sql(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
 fn pg_statement<C: postgres::GenericClient>(
     c: &mut C,
     cache: &mut HashMap<String, postgres::Statement>,
@@ -297,10 +409,8 @@ fn pg_statement<C: postgres::GenericClient>(
     if let Some(s) = cache.get(sql) {
         return Ok(s.clone());
     }
-    // The shared SQL numbers parameters `?1`, `?2`, ... (SQLite's
-    // spelling); PostgreSQL spells them `$1`. Rewritten once per statement.
-    let s = c.prepare(&sql.replace('?', "$")).map_err(pg_error)?;
-    if cache.len() > 256 {
+    let s = c.prepare(&pg_sql(sql)).map_err(pg_error)?;
+    if cache.len() > STATEMENT_CACHE {
         cache.clear();
     }
     cache.insert(sql.to_owned(), s.clone());
@@ -316,18 +426,12 @@ macro_rules! pg_tx_impl {
             fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
                 let $s = self;
                 let st = pg_statement($c, $s.statements, sql)?;
-                let ps = pg_params(params);
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    ps.iter().map(|b| &**b as _).collect();
-                $c.execute(&st, &refs).map_err(pg_error)
+                $c.execute(&st, &pg_params(params)).map_err(pg_error)
             }
             fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
                 let $s = self;
                 let st = pg_statement($c, $s.statements, sql)?;
-                let ps = pg_params(params);
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    ps.iter().map(|b| &**b as _).collect();
-                pg_rows($c.query(&st, &refs).map_err(pg_error)?)
+                pg_rows($c.query(&st, &pg_params(params)).map_err(pg_error)?)
             }
         }
     };

@@ -9,7 +9,7 @@
 //! record reads as absent, and [`purge_expired`] removes it for good.
 //! Durable records (no expiry) are part of an export.
 
-use crate::db::{Param, Tx, take};
+use crate::db::{AsyncTx, Param, Tx, ready, take};
 use crate::error::{Result, StoreError};
 
 /// Longest namespace, key or tag.
@@ -85,7 +85,12 @@ pub(crate) fn check_record(rec: &Record) -> Result<()> {
 
 /// The live record `ns`/`key` (locked for the transaction on PostgreSQL,
 /// so a read-then-write sequence in one transaction is atomic).
-pub fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Record>> {
+pub async fn get_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    ns: &str,
+    key: &str,
+    now: i64,
+) -> Result<Option<Record>> {
     check("namespace", ns)?;
     check("key", key)?;
     let sql = if tx.pg() {
@@ -95,28 +100,42 @@ pub fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Reco
         "SELECT ns, key, value, tag, expires, at FROM kv \
          WHERE ns = ?1 AND key = ?2 AND (expires IS NULL OR expires > ?3)"
     };
-    match tx.query_first(sql, &[Param::Text(ns), Param::Text(key), Param::Int(now)])? {
+    match tx
+        .query_first(sql, &[Param::Text(ns), Param::Text(key), Param::Int(now)])
+        .await?
+    {
         Some(r) => row_record(r).map(Some),
         None => Ok(None),
     }
 }
 
+/// [`get_async`] on a blocking connection.
+pub fn get(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Record>> {
+    ready(get_async(tx, ns, key, now))
+}
+
 /// Writes a record, replacing whatever was under its key.
-pub fn put(tx: &mut dyn Tx, rec: &Record) -> Result<()> {
+pub async fn put_async<T: AsyncTx + ?Sized>(tx: &mut T, rec: &Record) -> Result<()> {
     check_record(rec)?;
     tx.exec(
         "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, tag = excluded.tag, \
          expires = excluded.expires, at = excluded.at",
         &params(rec),
-    )?;
+    )
+    .await?;
     Ok(())
+}
+
+/// [`put_async`] on a blocking connection.
+pub fn put(tx: &mut dyn Tx, rec: &Record) -> Result<()> {
+    ready(put_async(tx, rec))
 }
 
 /// Writes a record only if its key holds no live record; false if one is
 /// there (an expired one is replaced). Of concurrent inserts of one key,
 /// exactly one succeeds.
-pub fn insert(tx: &mut dyn Tx, rec: &Record) -> Result<bool> {
+pub async fn insert_async<T: AsyncTx + ?Sized>(tx: &mut T, rec: &Record) -> Result<bool> {
     check_record(rec)?;
     tx.exec(
         "DELETE FROM kv WHERE ns = ?1 AND key = ?2 AND expires IS NOT NULL AND expires <= ?3",
@@ -125,24 +144,39 @@ pub fn insert(tx: &mut dyn Tx, rec: &Record) -> Result<bool> {
             Param::Text(&rec.key),
             Param::Int(rec.at),
         ],
-    )?;
-    let n = tx.exec(
-        "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+    )
+    .await?;
+    let n = tx
+        .exec(
+            "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (ns, key) DO NOTHING",
-        &params(rec),
-    )?;
+            &params(rec),
+        )
+        .await?;
     Ok(n == 1)
+}
+
+/// [`insert_async`] on a blocking connection.
+pub fn insert(tx: &mut dyn Tx, rec: &Record) -> Result<bool> {
+    ready(insert_async(tx, rec))
 }
 
 /// Removes and returns the live record `ns`/`key`: of two transactions
 /// taking the same key, exactly one gets it (single-use tokens).
-pub fn take_record(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Record>> {
-    let found = get(tx, ns, key, now)?;
+pub async fn take_record_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    ns: &str,
+    key: &str,
+    now: i64,
+) -> Result<Option<Record>> {
+    let found = get_async(tx, ns, key, now).await?;
     if found.is_some() {
-        let n = tx.exec(
-            "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
-            &[Param::Text(ns), Param::Text(key)],
-        )?;
+        let n = tx
+            .exec(
+                "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+                &[Param::Text(ns), Param::Text(key)],
+            )
+            .await?;
         if n == 0 {
             return Ok(None);
         }
@@ -150,18 +184,36 @@ pub fn take_record(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Opt
     Ok(found)
 }
 
+/// [`take_record_async`] on a blocking connection.
+pub fn take_record(tx: &mut dyn Tx, ns: &str, key: &str, now: i64) -> Result<Option<Record>> {
+    ready(take_record_async(tx, ns, key, now))
+}
+
 /// Deletes `ns`/`key`; true if something (live or expired) was there.
-pub fn delete(tx: &mut dyn Tx, ns: &str, key: &str) -> Result<bool> {
+pub async fn delete_async<T: AsyncTx + ?Sized>(tx: &mut T, ns: &str, key: &str) -> Result<bool> {
     check("namespace", ns)?;
     check("key", key)?;
-    Ok(tx.exec(
-        "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
-        &[Param::Text(ns), Param::Text(key)],
-    )? > 0)
+    Ok(tx
+        .exec(
+            "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+            &[Param::Text(ns), Param::Text(key)],
+        )
+        .await?
+        > 0)
+}
+
+/// [`delete_async`] on a blocking connection.
+pub fn delete(tx: &mut dyn Tx, ns: &str, key: &str) -> Result<bool> {
+    ready(delete_async(tx, ns, key))
 }
 
 /// The live records of `ns` carrying `tag`, in key order.
-pub fn tagged(tx: &mut dyn Tx, ns: &str, tag: &str, now: i64) -> Result<Vec<Record>> {
+pub async fn tagged_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    ns: &str,
+    tag: &str,
+    now: i64,
+) -> Result<Vec<Record>> {
     check("namespace", ns)?;
     check("tag", tag)?;
     tx.query(
@@ -170,25 +222,47 @@ pub fn tagged(tx: &mut dyn Tx, ns: &str, tag: &str, now: i64) -> Result<Vec<Reco
              AND (expires IS NULL OR expires > ?3) ORDER BY key"
         ),
         &[Param::Text(ns), Param::Text(tag), Param::Int(now)],
-    )?
+    )
+    .await?
     .into_iter()
     .map(row_record)
     .collect()
 }
 
+/// [`tagged_async`] on a blocking connection.
+pub fn tagged(tx: &mut dyn Tx, ns: &str, tag: &str, now: i64) -> Result<Vec<Record>> {
+    ready(tagged_async(tx, ns, tag, now))
+}
+
 /// Deletes every record of `ns` carrying `tag`; how many went.
-pub fn delete_tagged(tx: &mut dyn Tx, ns: &str, tag: &str) -> Result<u64> {
+pub async fn delete_tagged_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    ns: &str,
+    tag: &str,
+) -> Result<u64> {
     check("namespace", ns)?;
     check("tag", tag)?;
     tx.exec(
         "DELETE FROM kv WHERE ns = ?1 AND tag = ?2",
         &[Param::Text(ns), Param::Text(tag)],
     )
+    .await
+}
+
+/// [`delete_tagged_async`] on a blocking connection.
+pub fn delete_tagged(tx: &mut dyn Tx, ns: &str, tag: &str) -> Result<u64> {
+    ready(delete_tagged_async(tx, ns, tag))
 }
 
 /// Up to `limit` live records of `ns` with keys after `after`, in key
 /// order (for draining queues and listing small namespaces).
-pub fn list(tx: &mut dyn Tx, ns: &str, after: &str, limit: i64, now: i64) -> Result<Vec<Record>> {
+pub async fn list_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    ns: &str,
+    after: &str,
+    limit: i64,
+    now: i64,
+) -> Result<Vec<Record>> {
     check("namespace", ns)?;
     tx.query(
         &format!(
@@ -201,37 +275,55 @@ pub fn list(tx: &mut dyn Tx, ns: &str, after: &str, limit: i64, now: i64) -> Res
             Param::Int(now),
             Param::Int(limit),
         ],
-    )?
+    )
+    .await?
     .into_iter()
     .map(row_record)
     .collect()
 }
 
+/// [`list_async`] on a blocking connection.
+pub fn list(tx: &mut dyn Tx, ns: &str, after: &str, limit: i64, now: i64) -> Result<Vec<Record>> {
+    ready(list_async(tx, ns, after, limit, now))
+}
+
 /// Removes every record that expired by `now`; how many went.
-pub fn purge_expired(tx: &mut dyn Tx, now: i64) -> Result<u64> {
+pub async fn purge_expired_async<T: AsyncTx + ?Sized>(tx: &mut T, now: i64) -> Result<u64> {
     tx.exec(
         "DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?1",
         &[Param::Int(now)],
     )
+    .await
+}
+
+/// [`purge_expired_async`] on a blocking connection.
+pub fn purge_expired(tx: &mut dyn Tx, now: i64) -> Result<u64> {
+    ready(purge_expired_async(tx, now))
 }
 
 /// Every durable record (no expiry), in (ns, key) order, for export.
-pub fn durable(tx: &mut dyn Tx) -> Result<Vec<Record>> {
+pub async fn durable_async<T: AsyncTx + ?Sized>(tx: &mut T) -> Result<Vec<Record>> {
     tx.query(
         &format!("SELECT {COLUMNS} FROM kv WHERE expires IS NULL ORDER BY ns, key"),
         &[],
-    )?
+    )
+    .await?
     .into_iter()
     .map(row_record)
     .collect()
+}
+
+/// [`durable_async`] on a blocking connection.
+pub fn durable(tx: &mut dyn Tx) -> Result<Vec<Record>> {
+    ready(durable_async(tx))
 }
 
 /// Adds one to the counter `ns`/`key` and returns the new count and its
 /// expiry, atomically (concurrent increments are never lost). A counter
 /// that does not exist, or has expired, starts again at 1 and expires at
 /// `expires`. The counter's value is its decimal text.
-pub fn increment(
-    tx: &mut dyn Tx,
+pub async fn increment_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
     ns: &str,
     key: &str,
     expires: i64,
@@ -239,8 +331,9 @@ pub fn increment(
 ) -> Result<(i64, i64)> {
     check("namespace", ns)?;
     check("key", key)?;
-    let row = tx.query_first(
-        "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, '1', NULL, ?3, ?4) \
+    let row = tx
+        .query_first(
+            "INSERT INTO kv (ns, key, value, tag, expires, at) VALUES (?1, ?2, '1', NULL, ?3, ?4) \
          ON CONFLICT (ns, key) DO UPDATE SET \
            value = CASE WHEN kv.expires IS NOT NULL AND kv.expires <= ?4 THEN '1' \
                    ELSE CAST(CAST(kv.value AS BIGINT) + 1 AS TEXT) END, \
@@ -248,13 +341,14 @@ pub fn increment(
                      ELSE kv.expires END, \
            at = ?4 \
          RETURNING value, expires",
-        &[
-            Param::Text(ns),
-            Param::Text(key),
-            Param::Int(expires),
-            Param::Int(now),
-        ],
-    )?;
+            &[
+                Param::Text(ns),
+                Param::Text(key),
+                Param::Int(expires),
+                Param::Int(now),
+            ],
+        )
+        .await?;
     let mut row =
         row.ok_or_else(|| StoreError::Invalid("store: increment returned no row".into()))?;
     let n = take(&mut row, 0)?
@@ -266,4 +360,15 @@ pub fn increment(
         c => c.int()?,
     };
     Ok((n, exp))
+}
+
+/// [`increment_async`] on a blocking connection.
+pub fn increment(
+    tx: &mut dyn Tx,
+    ns: &str,
+    key: &str,
+    expires: i64,
+    now: i64,
+) -> Result<(i64, i64)> {
+    ready(increment_async(tx, ns, key, expires, now))
 }

@@ -3,10 +3,28 @@
 //! another peer), refs updated by compare-and-swap, and batches of effects
 //! applied in one transaction — on SQLite (embedded) or PostgreSQL.
 //!
-//! [`Store`] is `Clone + Send + Sync`. Its async methods run the database
-//! calls on tokio's blocking pool and take and return only `Send` data:
-//! ids as strings, bodies as SX canonical text. [`sx_ops`] converts between
-//! SX performs and those calls on the SX thread.
+//! [`Store`] is `Clone + Send + Sync`. Its async methods take and return
+//! only `Send` data (ids as strings, bodies as SX canonical text), and their
+//! futures are `Send`. [`sx_ops`] converts between SX performs and those
+//! calls on the SX thread.
+//!
+//! Every operation is written once, as an `async fn` generic over
+//! [`AsyncTx`] (`ops::get_async`, `kv::put_async`, ...), and runs on three
+//! kinds of connection (see `db.rs`):
+//!
+//! - **SQLite** (rusqlite, blocking): the async API runs reads inline on an
+//!   idle reader connection (a point read costs less than a thread
+//!   hand-off) and writes on tokio's blocking pool.
+//! - **PostgreSQL, async** (tokio-postgres, `pg_async.rs`): the async API
+//!   awaits the operation on a pooled client whose connection task runs on
+//!   the caller's runtime: no thread hand-off at all.
+//! - **PostgreSQL, blocking** (the `postgres` crate): the synchronous API
+//!   ([`Store::read`], [`Store::write`] and their closures over
+//!   `&mut dyn Tx`, export and import) for code on plain threads.
+//!
+//! On a blocking connection the operation's futures are ready at once and
+//! the blocking forms (`ops::get`, `kv::put`, ...) poll them once; so the
+//! SQL, the checks and the conflict rules are the same code everywhere.
 //!
 //! The store knows SX only as data (reading and printing bodies); it never
 //! evaluates code, and knows nothing of HTTP or the host.
@@ -17,18 +35,29 @@ pub mod export;
 pub mod kv;
 mod model;
 pub mod ops;
+mod pg_async;
 mod schema;
 pub mod sx_ops;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use db::{Param, Tx};
+pub use db::{AsyncTx, Param, Tx};
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use schema::SCHEMA_VERSION;
 
 use db::{Connector, Pool};
+use pg_async::AsyncPool;
+
+/// Blocking PostgreSQL connections per store (the synchronous API: the
+/// identity provider's records, export, import).
+const PG_BLOCKING: usize = 8;
+/// Async PostgreSQL clients per store (the async API: every request's
+/// store performs). With [`PG_BLOCKING`], 16 a store, as before the async
+/// clients existed: five hosts on one server stay well under PostgreSQL's
+/// default of 100 connections.
+const PG_ASYNC: usize = 8;
 
 /// The CID of canonical SX text: CIDv1, raw codec, sha3-256 multihash,
 /// base32-lower — the same as SX's `(cid v)` of the value it reads as.
@@ -50,6 +79,75 @@ pub enum Backend {
     Postgres,
 }
 
+/// How long opening a PostgreSQL connection may take, unless the URL sets
+/// `connect_timeout`: a server that does not answer is an error, not a hang.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The connection settings of a PostgreSQL store: `url`, and with a
+/// `schema`, a search path naming it (for the blocking and async clients
+/// alike).
+fn pg_config(url: &str, schema: Option<&str>) -> Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("invalid database URL: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if let Some(s) = schema {
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::Invalid(format!("invalid schema name {s:?}")));
+        }
+        config.options(format!("-c search_path={s}"));
+    }
+    Ok(config)
+}
+
+/// Runs an operation on a leased async PostgreSQL client outside a
+/// transaction: `pg_read!(pool, |tx| ops::get_async(&mut tx, &id))`.
+macro_rules! pg_read {
+    ($pool:expr, |$tx:ident| $body:expr) => {{
+        let mut lease = $pool.lease().await?;
+        let out: $crate::Result<_> = async {
+            let mut $tx = lease.plain()?;
+            $body.await
+        }
+        .await;
+        lease.finish(&out);
+        out
+    }};
+}
+
+/// Runs an operation in one transaction on a leased async PostgreSQL
+/// client: committed if it returns `Ok`, else rolled back, so a batch is
+/// all or nothing and a conflict writes nothing. (If even the rollback
+/// fails, the connection is gone, and that error is returned.)
+macro_rules! pg_write {
+    ($pool:expr, |$tx:ident| $body:expr) => {{
+        let mut lease = $pool.lease().await?;
+        let out: $crate::Result<_> = async {
+            let mut $tx = lease.begin().await?;
+            match $body.await {
+                Ok(v) => {
+                    $tx.commit().await?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    $tx.rollback().await?;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        lease.finish(&out);
+        out
+    }};
+}
+pub(crate) use {pg_read, pg_write};
+
 /// A handle on the store; cheap to clone, shared across threads.
 #[derive(Clone)]
 pub struct Store {
@@ -63,6 +161,8 @@ struct Inner {
     /// and readers never queue behind the writer). PostgreSQL: none, all
     /// use `pool`.
     readers: Option<Pool>,
+    /// PostgreSQL only: async clients for the async API.
+    async_pool: Option<AsyncPool>,
     backend: Backend,
 }
 
@@ -96,7 +196,18 @@ impl Store {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        Store::open_with(Connector::Sqlite(path.to_path_buf()), Backend::Sqlite, 1, 4)
+        // One writer (SQLite has one at a time anyway), four readers.
+        let connector = Connector::Sqlite(path.to_path_buf());
+        let pool = Pool::new(connector.clone(), 1);
+        pool.run(schema::migrate)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                readers: Some(Pool::new(connector, 4)),
+                async_pool: None,
+                backend: Backend::Sqlite,
+            }),
+        })
     }
 
     /// Opens the PostgreSQL store at `url` (`postgres://user@host/db`).
@@ -107,23 +218,55 @@ impl Store {
 
     /// Opens a PostgreSQL store whose tables live in `schema` (created if
     /// absent), so several stores can share one database (tests do this).
+    /// Blocking, and must not run inside async code: use
+    /// [`Store::connect_postgres_in`].
     pub fn open_postgres_in(url: &str, schema: Option<&str>) -> Result<Store> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Invalid(format!("invalid database URL: {e}")))?;
+        let config = pg_config(url, schema)?;
         if let Some(s) = schema {
-            if s.is_empty()
-                || !s
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
-                return Err(StoreError::Invalid(format!("invalid schema name {s:?}")));
-            }
-            let mut c = config.connect(postgres::NoTls)?;
+            // Without the search path: the schema may not exist yet.
+            let mut plain: postgres::Config = url
+                .parse()
+                .map_err(|e| StoreError::Invalid(format!("invalid database URL: {e}")))?;
+            let mut c = plain
+                .connect_timeout(CONNECT_TIMEOUT)
+                .connect(postgres::NoTls)?;
             c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))?;
-            config.options(&format!("-c search_path={s}"));
         }
-        Store::open_with(Connector::Pg(Box::new(config)), Backend::Postgres, 16, 0)
+        let store = Store::postgres(config);
+        store.inner.pool.run(schema::migrate)?;
+        Ok(store)
+    }
+
+    /// [`Store::open_postgres_in`] from async code: the schema is created
+    /// and migrated through an async client, and no blocking connection is
+    /// opened until the synchronous API is used.
+    pub async fn connect_postgres_in(url: &str, schema: Option<&str>) -> Result<Store> {
+        let store = Store::postgres(pg_config(url, schema)?);
+        if let Some(pool) = store.async_pool() {
+            if let Some(s) = schema {
+                // A search path may name a schema that does not exist yet,
+                // so the client is usable to create it.
+                let create = format!("CREATE SCHEMA IF NOT EXISTS {s}");
+                pg_read!(pool, |tx| tx.exec(&create, &[]))?;
+            }
+            pg_write!(pool, |tx| schema::migrate_async(&mut tx))?;
+        }
+        Ok(store)
+    }
+
+    /// A PostgreSQL store on `config` (connections open when first used).
+    fn postgres(config: tokio_postgres::Config) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                pool: Pool::new(
+                    Connector::Pg(Box::new(postgres::Config::from(config.clone()))),
+                    PG_BLOCKING,
+                ),
+                readers: None,
+                async_pool: Some(AsyncPool::new(config, PG_ASYNC)),
+                backend: Backend::Postgres,
+            }),
+        }
     }
 
     /// Opens the store a host is configured for: PostgreSQL when
@@ -137,27 +280,17 @@ impl Store {
 
     /// [`Store::open`] from async code.
     pub async fn connect(database_url: Option<String>, data_dir: PathBuf) -> Result<Store> {
-        tokio::task::spawn_blocking(move || Store::open(database_url.as_deref(), &data_dir))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+        match database_url {
+            Some(url) if !url.is_empty() => Store::connect_postgres_in(&url, None).await,
+            _ => tokio::task::spawn_blocking(move || Store::open(None, &data_dir))
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))?,
+        }
     }
 
-    fn open_with(
-        connector: Connector,
-        backend: Backend,
-        writers: usize,
-        readers: usize,
-    ) -> Result<Store> {
-        let pool = Pool::new(connector.clone(), writers);
-        pool.run(schema::migrate)?;
-        let readers = (readers > 0).then(|| Pool::new(connector, readers));
-        Ok(Store {
-            inner: Arc::new(Inner {
-                pool,
-                readers,
-                backend,
-            }),
-        })
+    /// The async PostgreSQL clients, if this is a PostgreSQL store.
+    fn async_pool(&self) -> Option<&AsyncPool> {
+        self.inner.async_pool.as_ref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -214,22 +347,35 @@ impl Store {
     }
 
     // ---- The async API ----
+    //
+    // On PostgreSQL each method awaits its operation on an async client
+    // (`pg_read!`/`pg_write!`); otherwise it runs the blocking form as
+    // `read_op` (reads) or `run` (writes) does.
 
     /// The current revision of `id`, if it exists and is not deleted.
     pub async fn get(&self, id: impl Into<String>) -> Result<Option<Object>> {
         let id = id.into();
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::get_async(&mut tx, &id));
+        }
         self.read_op(move |tx| ops::get(tx, &id)).await
     }
 
     /// The revision with this CID (any object, any time).
     pub async fn get_by_cid(&self, cid: impl Into<String>) -> Result<Option<Object>> {
         let cid = cid.into();
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::get_by_cid_async(&mut tx, &cid));
+        }
         self.read_op(move |tx| ops::get_by_cid(tx, &cid)).await
     }
 
     /// Every revision of `id`, oldest first.
     pub async fn history(&self, id: impl Into<String>) -> Result<Vec<Revision>> {
         let id = id.into();
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::history_async(&mut tx, &id));
+        }
         self.read_op(move |tx| ops::history(tx, &id)).await
     }
 
@@ -242,6 +388,17 @@ impl Store {
         expect: Expect,
     ) -> Result<Written> {
         let (id, body) = (id.into(), body.into());
+        if let Some(pool) = self.async_pool() {
+            // Checked before the transaction: no lock held while hashing.
+            let b = ops::check_body(body)?;
+            return pg_write!(pool, |tx| ops::put_async(
+                &mut tx,
+                &id,
+                &b,
+                &expect,
+                now_ms()
+            ));
+        }
         self.run(move |s| {
             let b = ops::check_body(body)?;
             s.write(|tx| ops::put(tx, &id, &b, &expect, now_ms()))
@@ -251,11 +408,22 @@ impl Store {
 
     pub async fn delete(&self, id: impl Into<String>, expect: Expect) -> Result<Option<Written>> {
         let id = id.into();
+        if let Some(pool) = self.async_pool() {
+            return pg_write!(pool, |tx| ops::delete_async(
+                &mut tx,
+                &id,
+                &expect,
+                now_ms()
+            ));
+        }
         self.run(move |s| s.write(|tx| ops::delete(tx, &id, &expect, now_ms())))
             .await
     }
 
     pub async fn list(&self, q: ListQuery) -> Result<Page<Object>> {
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::list_async(&mut tx, &q));
+        }
         self.read_op(move |tx| ops::list(tx, &q)).await
     }
 
@@ -266,6 +434,15 @@ impl Store {
         to: Target,
     ) -> Result<bool> {
         let (src, rel) = (src.into(), rel.into());
+        if let Some(pool) = self.async_pool() {
+            return pg_write!(pool, |tx| ops::relate_async(
+                &mut tx,
+                &src,
+                &rel,
+                &to,
+                now_ms()
+            ));
+        }
         self.run(move |s| s.write(|tx| ops::relate(tx, &src, &rel, &to, now_ms())))
             .await
     }
@@ -277,11 +454,17 @@ impl Store {
         to: Target,
     ) -> Result<bool> {
         let (src, rel) = (src.into(), rel.into());
+        if let Some(pool) = self.async_pool() {
+            return pg_write!(pool, |tx| ops::unrelate_async(&mut tx, &src, &rel, &to));
+        }
         self.run(move |s| s.write(|tx| ops::unrelate(tx, &src, &rel, &to)))
             .await
     }
 
     pub async fn related(&self, q: RelatedQuery) -> Result<Page<Target>> {
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::related_async(&mut tx, &q));
+        }
         self.read_op(move |tx| ops::related(tx, &q)).await
     }
 
@@ -292,12 +475,18 @@ impl Store {
         dir: Dir,
     ) -> Result<i64> {
         let (id, rel) = (id.into(), rel.into());
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::count_async(&mut tx, &id, "", &rel, dir));
+        }
         self.read_op(move |tx| ops::count(tx, &id, "", &rel, dir))
             .await
     }
 
     pub async fn get_ref(&self, name: impl Into<String>) -> Result<Option<String>> {
         let name = name.into();
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::get_ref_async(&mut tx, &name));
+        }
         self.read_op(move |tx| ops::get_ref(tx, &name)).await
     }
 
@@ -310,6 +499,15 @@ impl Store {
         new: Option<String>,
     ) -> Result<()> {
         let name = name.into();
+        if let Some(pool) = self.async_pool() {
+            return pg_write!(pool, |tx| ops::ref_cas_async(
+                &mut tx,
+                &name,
+                expected.as_deref(),
+                new.as_deref(),
+                now_ms()
+            ));
+        }
         self.run(move |s| {
             s.write(|tx| ops::ref_cas(tx, &name, expected.as_deref(), new.as_deref(), now_ms()))
         })
@@ -318,18 +516,27 @@ impl Store {
 
     /// Applies every effect in one transaction: all or nothing.
     pub async fn apply(&self, effects: Vec<Effect>) -> Result<Vec<EffectResult>> {
+        if let Some(pool) = self.async_pool() {
+            return pg_write!(pool, |tx| ops::apply_async(&mut tx, &effects, now_ms()));
+        }
         self.run(move |s| s.write(|tx| ops::apply(tx, &effects, now_ms())))
             .await
     }
 
     /// Queued peer messages after sequence number `after`.
     pub async fn outbox(&self, after: i64, limit: Option<usize>) -> Result<Vec<OutboxItem>> {
+        if let Some(pool) = self.async_pool() {
+            return pg_read!(pool, |tx| ops::outbox_async(&mut tx, after, limit));
+        }
         self.run(move |s| s.read(|tx| ops::outbox(tx, after, limit)))
             .await
     }
 
     /// Removes a delivered message from the outbox.
     pub async fn outbox_ack(&self, seq: i64) -> Result<bool> {
+        if let Some(pool) = self.async_pool() {
+            return pg_write!(pool, |tx| ops::outbox_ack_async(&mut tx, seq));
+        }
         self.run(move |s| s.write(|tx| ops::outbox_ack(tx, seq)))
             .await
     }

@@ -1,6 +1,9 @@
-//! The store's operations, written once against [`Tx`] for both backends.
+//! The store's operations, each written once as an `async fn` generic over
+//! [`AsyncTx`] (`get_async`, `put_async`, ...) for every backend, with a
+//! blocking form on `&mut dyn Tx` (`get`, `put`, ...) for `Store::read` and
+//! `Store::write` closures. See `db.rs`.
 
-use crate::db::{Param, Row, Tx, take};
+use crate::db::{AsyncTx, Param, Row, Tx, ready, take};
 use crate::error::{Result, StoreError};
 use crate::model::*;
 
@@ -143,31 +146,50 @@ fn rows_to_objects(rows: Vec<Row>) -> Result<Vec<Object>> {
         .collect()
 }
 
-pub fn get(tx: &mut dyn Tx, id: &str) -> Result<Option<Object>> {
+pub async fn get_async<T: AsyncTx + ?Sized>(tx: &mut T, id: &str) -> Result<Option<Object>> {
     check_id(id)?;
-    let row = tx.query_first(
-        "SELECT id, rev, cid, body, at FROM objects WHERE id = ?1 AND body IS NOT NULL",
-        &[Param::Text(id)],
-    )?;
+    let row = tx
+        .query_first(
+            "SELECT id, rev, cid, body, at FROM objects WHERE id = ?1 AND body IS NOT NULL",
+            &[Param::Text(id)],
+        )
+        .await?;
     Ok(rows_to_objects(row.into_iter().collect())?
         .into_iter()
         .next())
 }
 
-pub fn get_by_cid(tx: &mut dyn Tx, cid: &str) -> Result<Option<Object>> {
-    let rows = tx.query(
-        "SELECT id, rev, cid, body, at FROM revisions WHERE cid = ?1 ORDER BY id, rev LIMIT 1",
-        &[Param::Text(cid)],
-    )?;
+/// [`get_async`] on a blocking connection.
+pub fn get(tx: &mut dyn Tx, id: &str) -> Result<Option<Object>> {
+    ready(get_async(tx, id))
+}
+
+pub async fn get_by_cid_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    cid: &str,
+) -> Result<Option<Object>> {
+    let rows = tx
+        .query(
+            "SELECT id, rev, cid, body, at FROM revisions WHERE cid = ?1 ORDER BY id, rev LIMIT 1",
+            &[Param::Text(cid)],
+        )
+        .await?;
     Ok(rows_to_objects(rows)?.into_iter().next())
 }
 
-pub fn history(tx: &mut dyn Tx, id: &str) -> Result<Vec<Revision>> {
+/// [`get_by_cid_async`] on a blocking connection.
+pub fn get_by_cid(tx: &mut dyn Tx, cid: &str) -> Result<Option<Object>> {
+    ready(get_by_cid_async(tx, cid))
+}
+
+pub async fn history_async<T: AsyncTx + ?Sized>(tx: &mut T, id: &str) -> Result<Vec<Revision>> {
     check_id(id)?;
-    let rows = tx.query(
-        "SELECT rev, cid, body, at FROM revisions WHERE id = ?1 ORDER BY rev",
-        &[Param::Text(id)],
-    )?;
+    let rows = tx
+        .query(
+            "SELECT rev, cid, body, at FROM revisions WHERE id = ?1 ORDER BY rev",
+            &[Param::Text(id)],
+        )
+        .await?;
     rows.into_iter()
         .map(|mut r| {
             Ok(Revision {
@@ -180,15 +202,23 @@ pub fn history(tx: &mut dyn Tx, id: &str) -> Result<Vec<Revision>> {
         .collect()
 }
 
+/// [`history_async`] on a blocking connection.
+pub fn history(tx: &mut dyn Tx, id: &str) -> Result<Vec<Revision>> {
+    ready(history_async(tx, id))
+}
+
 /// The current revision number and CID (None when deleted) of an object
 /// row, locked for update on PostgreSQL.
-fn current(tx: &mut dyn Tx, id: &str) -> Result<Option<(i64, Option<String>)>> {
+async fn current<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    id: &str,
+) -> Result<Option<(i64, Option<String>)>> {
     let sql = if tx.pg() {
         "SELECT rev, cid FROM objects WHERE id = ?1 FOR UPDATE"
     } else {
         "SELECT rev, cid FROM objects WHERE id = ?1"
     };
-    match tx.query_first(sql, &[Param::Text(id)])? {
+    match tx.query_first(sql, &[Param::Text(id)]).await? {
         None => Ok(None),
         Some(mut r) => Ok(Some((
             take(&mut r, 0)?.int()?,
@@ -213,9 +243,15 @@ fn check_expect(id: &str, expect: &Expect, live: Option<&str>) -> Result<()> {
 
 /// Writes a new revision of `id` with `body` if `expect` holds. Writing
 /// the body the object already has changes nothing and returns it.
-pub fn put(tx: &mut dyn Tx, id: &str, body: &Body, expect: &Expect, at: i64) -> Result<Written> {
+pub async fn put_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    id: &str,
+    body: &Body,
+    expect: &Expect,
+    at: i64,
+) -> Result<Written> {
     let ty = check_id(id)?;
-    let cur = current(tx, id)?;
+    let cur = current(tx, id).await?;
     let live = cur.as_ref().and_then(|(_, c)| c.as_deref());
     check_expect(id, expect, live)?;
     if let (Some((rev, _)), Some(l)) = (&cur, live) {
@@ -240,18 +276,22 @@ pub fn put(tx: &mut dyn Tx, id: &str, body: &Body, expect: &Expect, at: i64) -> 
         tx.exec(
             "UPDATE objects SET type = ?2, rev = ?3, cid = ?4, body = ?5, at = ?6 WHERE id = ?1",
             &p,
-        )?;
-        tx.exec("DELETE FROM fields WHERE id = ?1", &[Param::Text(id)])?;
+        )
+        .await?;
+        tx.exec("DELETE FROM fields WHERE id = ?1", &[Param::Text(id)])
+            .await?;
     } else {
         tx.exec(
             "INSERT INTO objects (id, type, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             &p,
-        )?;
+        )
+        .await?;
     }
     tx.exec(
         "INSERT INTO revisions (id, rev, cid, body, at) VALUES (?1, ?2, ?3, ?4, ?5)",
         &[p[0], p[2], p[3], p[4], p[5]],
-    )?;
+    )
+    .await?;
     for (k, v) in &body.fields {
         tx.exec(
             "INSERT INTO fields (id, type, key, value) VALUES (?1, ?2, ?3, ?4)",
@@ -261,7 +301,8 @@ pub fn put(tx: &mut dyn Tx, id: &str, body: &Body, expect: &Expect, at: i64) -> 
                 Param::Text(k),
                 Param::Text(v),
             ],
-        )?;
+        )
+        .await?;
     }
     Ok(Written {
         id: id.to_owned(),
@@ -270,11 +311,21 @@ pub fn put(tx: &mut dyn Tx, id: &str, body: &Body, expect: &Expect, at: i64) -> 
     })
 }
 
+/// [`put_async`] on a blocking connection.
+pub fn put(tx: &mut dyn Tx, id: &str, body: &Body, expect: &Expect, at: i64) -> Result<Written> {
+    ready(put_async(tx, id, body, expect, at))
+}
+
 /// Deletes `id` (a tombstone revision; history is kept) if `expect` holds.
 /// Deleting what does not exist is `NotFound` unless `expect` is `Any`.
-pub fn delete(tx: &mut dyn Tx, id: &str, expect: &Expect, at: i64) -> Result<Option<Written>> {
+pub async fn delete_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    id: &str,
+    expect: &Expect,
+    at: i64,
+) -> Result<Option<Written>> {
     check_id(id)?;
-    let cur = current(tx, id)?;
+    let cur = current(tx, id).await?;
     let live = cur.as_ref().and_then(|(_, c)| c.as_deref());
     check_expect(id, expect, live)?;
     let Some((rev, Some(_))) = cur else {
@@ -287,17 +338,25 @@ pub fn delete(tx: &mut dyn Tx, id: &str, expect: &Expect, at: i64) -> Result<Opt
     tx.exec(
         "UPDATE objects SET rev = ?2, cid = NULL, body = NULL, at = ?3 WHERE id = ?1",
         &[Param::Text(id), Param::Int(rev), Param::Int(at)],
-    )?;
+    )
+    .await?;
     tx.exec(
         "INSERT INTO revisions (id, rev, cid, body, at) VALUES (?1, ?2, NULL, NULL, ?3)",
         &[Param::Text(id), Param::Int(rev), Param::Int(at)],
-    )?;
-    tx.exec("DELETE FROM fields WHERE id = ?1", &[Param::Text(id)])?;
+    )
+    .await?;
+    tx.exec("DELETE FROM fields WHERE id = ?1", &[Param::Text(id)])
+        .await?;
     Ok(Some(Written {
         id: id.to_owned(),
         rev,
         cid: None,
     }))
+}
+
+/// [`delete_async`] on a blocking connection.
+pub fn delete(tx: &mut dyn Tx, id: &str, expect: &Expect, at: i64) -> Result<Option<Written>> {
+    ready(delete_async(tx, id, expect, at))
 }
 
 fn limit_of(limit: Option<usize>) -> Result<i64> {
@@ -319,7 +378,7 @@ fn bind<'a>(params: &mut Vec<Param<'a>>, p: Param<'a>) -> String {
 /// Lists live objects of one type in id order, `limit` at a time after
 /// the cursor `after`, keeping those whose indexed fields equal every
 /// filter and, if given, that have the relation.
-pub fn list(tx: &mut dyn Tx, q: &ListQuery) -> Result<Page<Object>> {
+pub async fn list_async<T: AsyncTx + ?Sized>(tx: &mut T, q: &ListQuery) -> Result<Page<Object>> {
     check_type(&q.type_name)?;
     let limit = limit_of(q.limit)?;
     let mut params: Vec<Param<'_>> = Vec::new();
@@ -395,7 +454,7 @@ pub fn list(tx: &mut dyn Tx, q: &ListQuery) -> Result<Page<Object>> {
     }
     let l = bind(&mut params, Param::Int(limit));
     sql.push_str(&format!(" ORDER BY {key} LIMIT {l}"));
-    let items = rows_to_objects(tx.query(&sql, &params)?)?;
+    let items = rows_to_objects(tx.query(&sql, &params).await?)?;
     let next = if items.len() as i64 == limit {
         items.last().map(|o| o.id.clone())
     } else {
@@ -404,65 +463,104 @@ pub fn list(tx: &mut dyn Tx, q: &ListQuery) -> Result<Page<Object>> {
     Ok(Page { items, next })
 }
 
-pub fn relate(tx: &mut dyn Tx, src: &str, rel: &str, to: &Target, at: i64) -> Result<bool> {
+/// [`list_async`] on a blocking connection.
+pub fn list(tx: &mut dyn Tx, q: &ListQuery) -> Result<Page<Object>> {
+    ready(list_async(tx, q))
+}
+
+pub async fn relate_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    src: &str,
+    rel: &str,
+    to: &Target,
+    at: i64,
+) -> Result<bool> {
     check_id(src)?;
     check_rel(rel)?;
     check_target(to)?;
-    let n = tx.exec(
-        "INSERT INTO relations (src, rel, peer, dst, at) VALUES (?1, ?2, ?3, ?4, ?5) \
+    let n = tx
+        .exec(
+            "INSERT INTO relations (src, rel, peer, dst, at) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT DO NOTHING",
-        &[
-            Param::Text(src),
-            Param::Text(rel),
-            Param::Text(&to.peer),
-            Param::Text(&to.id),
-            Param::Int(at),
-        ],
-    )?;
+            &[
+                Param::Text(src),
+                Param::Text(rel),
+                Param::Text(&to.peer),
+                Param::Text(&to.id),
+                Param::Int(at),
+            ],
+        )
+        .await?;
     Ok(n > 0)
 }
 
-pub fn unrelate(tx: &mut dyn Tx, src: &str, rel: &str, to: &Target) -> Result<bool> {
+/// [`relate_async`] on a blocking connection.
+pub fn relate(tx: &mut dyn Tx, src: &str, rel: &str, to: &Target, at: i64) -> Result<bool> {
+    ready(relate_async(tx, src, rel, to, at))
+}
+
+pub async fn unrelate_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    src: &str,
+    rel: &str,
+    to: &Target,
+) -> Result<bool> {
     check_id(src)?;
     check_rel(rel)?;
     check_target(to)?;
-    let n = tx.exec(
-        "DELETE FROM relations WHERE src = ?1 AND rel = ?2 AND peer = ?3 AND dst = ?4",
-        &[
-            Param::Text(src),
-            Param::Text(rel),
-            Param::Text(&to.peer),
-            Param::Text(&to.id),
-        ],
-    )?;
+    let n = tx
+        .exec(
+            "DELETE FROM relations WHERE src = ?1 AND rel = ?2 AND peer = ?3 AND dst = ?4",
+            &[
+                Param::Text(src),
+                Param::Text(rel),
+                Param::Text(&to.peer),
+                Param::Text(&to.id),
+            ],
+        )
+        .await?;
     Ok(n > 0)
+}
+
+/// [`unrelate_async`] on a blocking connection.
+pub fn unrelate(tx: &mut dyn Tx, src: &str, rel: &str, to: &Target) -> Result<bool> {
+    ready(unrelate_async(tx, src, rel, to))
 }
 
 /// Relations of `q.id` named `q.rel`: outgoing (targets, ordered by peer
 /// then id) or incoming (sources, ordered by id), keyset paginated.
-pub fn related(tx: &mut dyn Tx, q: &RelatedQuery) -> Result<Page<Target>> {
+pub async fn related_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    q: &RelatedQuery,
+) -> Result<Page<Target>> {
     check_rel(&q.rel)?;
     let limit = limit_of(q.limit)?;
     let rows = match q.dir {
         Dir::Out => {
             check_id(&q.id)?;
             match &q.after {
-                Some(t) => tx.query(
-                    "SELECT peer, dst FROM relations WHERE src = ?1 AND rel = ?2 \
+                Some(t) => {
+                    tx.query(
+                        "SELECT peer, dst FROM relations WHERE src = ?1 AND rel = ?2 \
                      AND (peer > ?3 OR (peer = ?3 AND dst > ?4)) ORDER BY peer, dst LIMIT ?5",
-                    &[
-                        Param::Text(&q.id),
-                        Param::Text(&q.rel),
-                        Param::Text(&t.peer),
-                        Param::Text(&t.id),
-                        Param::Int(limit),
-                    ],
-                )?,
-                None => tx.query(
-                    "SELECT peer, dst FROM relations WHERE src = ?1 AND rel = ?2 \
+                        &[
+                            Param::Text(&q.id),
+                            Param::Text(&q.rel),
+                            Param::Text(&t.peer),
+                            Param::Text(&t.id),
+                            Param::Int(limit),
+                        ],
+                    )
+                    .await?
+                }
+                None => {
+                    tx.query(
+                        "SELECT peer, dst FROM relations WHERE src = ?1 AND rel = ?2 \
                      ORDER BY peer, dst LIMIT ?3",
-                    &[Param::Text(&q.id), Param::Text(&q.rel), Param::Int(limit)],
-                )?,
+                        &[Param::Text(&q.id), Param::Text(&q.rel), Param::Int(limit)],
+                    )
+                    .await?
+                }
             }
         }
         Dir::In => {
@@ -481,7 +579,8 @@ pub fn related(tx: &mut dyn Tx, q: &RelatedQuery) -> Result<Page<Target>> {
                     Param::Text(after),
                     Param::Int(limit),
                 ],
-            )?
+            )
+            .await?
         }
     };
     let items: Vec<Target> = rows
@@ -501,8 +600,19 @@ pub fn related(tx: &mut dyn Tx, q: &RelatedQuery) -> Result<Page<Target>> {
     Ok(Page { items, next })
 }
 
+/// [`related_async`] on a blocking connection.
+pub fn related(tx: &mut dyn Tx, q: &RelatedQuery) -> Result<Page<Target>> {
+    ready(related_async(tx, q))
+}
+
 /// How many relations named `rel` leave (Out) or reach (In) `id`.
-pub fn count(tx: &mut dyn Tx, id: &str, peer: &str, rel: &str, dir: Dir) -> Result<i64> {
+pub async fn count_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    id: &str,
+    peer: &str,
+    rel: &str,
+    dir: Dir,
+) -> Result<i64> {
     check_rel(rel)?;
     let rows = match dir {
         Dir::Out => {
@@ -510,12 +620,16 @@ pub fn count(tx: &mut dyn Tx, id: &str, peer: &str, rel: &str, dir: Dir) -> Resu
             tx.query(
                 "SELECT COUNT(*) FROM relations WHERE src = ?1 AND rel = ?2",
                 &[Param::Text(id), Param::Text(rel)],
-            )?
+            )
+            .await?
         }
-        Dir::In => tx.query(
-            "SELECT COUNT(*) FROM relations WHERE peer = ?1 AND dst = ?2 AND rel = ?3",
-            &[Param::Text(peer), Param::Text(id), Param::Text(rel)],
-        )?,
+        Dir::In => {
+            tx.query(
+                "SELECT COUNT(*) FROM relations WHERE peer = ?1 AND dst = ?2 AND rel = ?3",
+                &[Param::Text(peer), Param::Text(id), Param::Text(rel)],
+            )
+            .await?
+        }
     };
     match rows.into_iter().next() {
         Some(mut r) => take(&mut r, 0)?.int(),
@@ -523,29 +637,44 @@ pub fn count(tx: &mut dyn Tx, id: &str, peer: &str, rel: &str, dir: Dir) -> Resu
     }
 }
 
-pub fn get_ref(tx: &mut dyn Tx, name: &str) -> Result<Option<String>> {
+/// [`count_async`] on a blocking connection.
+pub fn count(tx: &mut dyn Tx, id: &str, peer: &str, rel: &str, dir: Dir) -> Result<i64> {
+    ready(count_async(tx, id, peer, rel, dir))
+}
+
+pub async fn get_ref_async<T: AsyncTx + ?Sized>(tx: &mut T, name: &str) -> Result<Option<String>> {
     check_ref_name(name)?;
     let sql = if tx.pg() {
         "SELECT value FROM refs WHERE name = ?1 FOR UPDATE"
     } else {
         "SELECT value FROM refs WHERE name = ?1"
     };
-    match tx.query(sql, &[Param::Text(name)])?.into_iter().next() {
+    match tx
+        .query(sql, &[Param::Text(name)])
+        .await?
+        .into_iter()
+        .next()
+    {
         Some(mut r) => Ok(Some(take(&mut r, 0)?.text()?)),
         None => Ok(None),
     }
 }
 
+/// [`get_ref_async`] on a blocking connection.
+pub fn get_ref(tx: &mut dyn Tx, name: &str) -> Result<Option<String>> {
+    ready(get_ref_async(tx, name))
+}
+
 /// Sets ref `name` from `expected` (None: must be absent) to `new`
 /// (None: delete), or fails with a conflict carrying its current value.
-pub fn ref_cas(
-    tx: &mut dyn Tx,
+pub async fn ref_cas_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
     name: &str,
     expected: Option<&str>,
     new: Option<&str>,
     at: i64,
 ) -> Result<()> {
-    let cur = get_ref(tx, name)?;
+    let cur = get_ref_async(tx, name).await?;
     if cur.as_deref() != expected {
         return Err(StoreError::conflict(
             format!("ref {name}"),
@@ -560,35 +689,64 @@ pub fn ref_cas(
     match (cur.is_some(), new) {
         (false, None) => {}
         (true, None) => {
-            tx.exec("DELETE FROM refs WHERE name = ?1", &[Param::Text(name)])?;
+            tx.exec("DELETE FROM refs WHERE name = ?1", &[Param::Text(name)])
+                .await?;
         }
         (false, Some(v)) => {
             tx.exec(
                 "INSERT INTO refs (name, value, at) VALUES (?1, ?2, ?3)",
                 &[Param::Text(name), Param::Text(v), Param::Int(at)],
-            )?;
+            )
+            .await?;
         }
         (true, Some(v)) => {
             tx.exec(
                 "UPDATE refs SET value = ?2, at = ?3 WHERE name = ?1",
                 &[Param::Text(name), Param::Text(v), Param::Int(at)],
-            )?;
+            )
+            .await?;
         }
     }
     Ok(())
 }
 
-pub fn refs(tx: &mut dyn Tx, prefix: &str) -> Result<Vec<(String, String)>> {
-    let rows = tx.query(
-        "SELECT name, value FROM refs WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
-        &[Param::Text(prefix)],
-    )?;
+/// [`ref_cas_async`] on a blocking connection.
+pub fn ref_cas(
+    tx: &mut dyn Tx,
+    name: &str,
+    expected: Option<&str>,
+    new: Option<&str>,
+    at: i64,
+) -> Result<()> {
+    ready(ref_cas_async(tx, name, expected, new, at))
+}
+
+pub async fn refs_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    prefix: &str,
+) -> Result<Vec<(String, String)>> {
+    let rows = tx
+        .query(
+            "SELECT name, value FROM refs WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+            &[Param::Text(prefix)],
+        )
+        .await?;
     rows.into_iter()
         .map(|mut r| Ok((take(&mut r, 0)?.text()?, take(&mut r, 1)?.text()?)))
         .collect()
 }
 
-pub fn send(tx: &mut dyn Tx, peer: &str, message: &str, at: i64) -> Result<()> {
+/// [`refs_async`] on a blocking connection.
+pub fn refs(tx: &mut dyn Tx, prefix: &str) -> Result<Vec<(String, String)>> {
+    ready(refs_async(tx, prefix))
+}
+
+pub async fn send_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    peer: &str,
+    message: &str,
+    at: i64,
+) -> Result<()> {
     check_target(&Target {
         peer: peer.to_owned(),
         id: "peer:x".to_owned(),
@@ -599,16 +757,28 @@ pub fn send(tx: &mut dyn Tx, peer: &str, message: &str, at: i64) -> Result<()> {
     tx.exec(
         "INSERT INTO outbox (peer, message, at) VALUES (?1, ?2, ?3)",
         &[Param::Text(peer), Param::Text(message), Param::Int(at)],
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
-pub fn outbox(tx: &mut dyn Tx, after: i64, limit: Option<usize>) -> Result<Vec<OutboxItem>> {
+/// [`send_async`] on a blocking connection.
+pub fn send(tx: &mut dyn Tx, peer: &str, message: &str, at: i64) -> Result<()> {
+    ready(send_async(tx, peer, message, at))
+}
+
+pub async fn outbox_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    after: i64,
+    limit: Option<usize>,
+) -> Result<Vec<OutboxItem>> {
     let limit = limit_of(limit)?;
-    let rows = tx.query(
-        "SELECT seq, peer, message, at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        &[Param::Int(after), Param::Int(limit)],
-    )?;
+    let rows = tx
+        .query(
+            "SELECT seq, peer, message, at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            &[Param::Int(after), Param::Int(limit)],
+        )
+        .await?;
     rows.into_iter()
         .map(|mut r| {
             Ok(OutboxItem {
@@ -621,38 +791,64 @@ pub fn outbox(tx: &mut dyn Tx, after: i64, limit: Option<usize>) -> Result<Vec<O
         .collect()
 }
 
+/// [`outbox_async`] on a blocking connection.
+pub fn outbox(tx: &mut dyn Tx, after: i64, limit: Option<usize>) -> Result<Vec<OutboxItem>> {
+    ready(outbox_async(tx, after, limit))
+}
+
+pub async fn outbox_ack_async<T: AsyncTx + ?Sized>(tx: &mut T, seq: i64) -> Result<bool> {
+    Ok(tx
+        .exec("DELETE FROM outbox WHERE seq = ?1", &[Param::Int(seq)])
+        .await?
+        > 0)
+}
+
+/// [`outbox_ack_async`] on a blocking connection.
 pub fn outbox_ack(tx: &mut dyn Tx, seq: i64) -> Result<bool> {
-    Ok(tx.exec("DELETE FROM outbox WHERE seq = ?1", &[Param::Int(seq)])? > 0)
+    ready(outbox_ack_async(tx, seq))
 }
 
 /// Applies effects in order inside the caller's transaction.
-pub fn apply(tx: &mut dyn Tx, effects: &[Effect], at: i64) -> Result<Vec<EffectResult>> {
+pub async fn apply_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    effects: &[Effect],
+    at: i64,
+) -> Result<Vec<EffectResult>> {
     let mut out = Vec::with_capacity(effects.len());
     for e in effects {
         out.push(match e {
             Effect::Put { id, body, expect } => {
                 let b = check_body(body.clone())?;
-                EffectResult::Written(put(tx, id, &b, expect, at)?)
+                EffectResult::Written(put_async(tx, id, &b, expect, at).await?)
             }
-            Effect::Delete { id, expect } => match delete(tx, id, expect, at)? {
+            Effect::Delete { id, expect } => match delete_async(tx, id, expect, at).await? {
                 Some(w) => EffectResult::Written(w),
                 None => EffectResult::Done(false),
             },
-            Effect::Relate { src, rel, to } => EffectResult::Done(relate(tx, src, rel, to, at)?),
-            Effect::Unrelate { src, rel, to } => EffectResult::Done(unrelate(tx, src, rel, to)?),
+            Effect::Relate { src, rel, to } => {
+                EffectResult::Done(relate_async(tx, src, rel, to, at).await?)
+            }
+            Effect::Unrelate { src, rel, to } => {
+                EffectResult::Done(unrelate_async(tx, src, rel, to).await?)
+            }
             Effect::RefCas {
                 name,
                 expected,
                 new,
             } => {
-                ref_cas(tx, name, expected.as_deref(), new.as_deref(), at)?;
+                ref_cas_async(tx, name, expected.as_deref(), new.as_deref(), at).await?;
                 EffectResult::Done(true)
             }
             Effect::Send { peer, message } => {
-                send(tx, peer, message, at)?;
+                send_async(tx, peer, message, at).await?;
                 EffectResult::Done(true)
             }
         });
     }
     Ok(out)
+}
+
+/// [`apply_async`] on a blocking connection.
+pub fn apply(tx: &mut dyn Tx, effects: &[Effect], at: i64) -> Result<Vec<EffectResult>> {
+    ready(apply_async(tx, effects, at))
 }

@@ -1,6 +1,6 @@
 //! Embedded migrations, run at start; the schema version is checked.
 
-use crate::db::{Conn, Param, Tx, take};
+use crate::db::{AsyncTx, Conn, Param, ready, take};
 use crate::error::{Result, StoreError};
 
 /// One migration: its SQL for SQLite and for PostgreSQL.
@@ -88,11 +88,13 @@ CREATE INDEX kv_by_expiry ON kv (expires);
 /// The schema version this program writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-fn version(tx: &mut dyn Tx) -> Result<i64> {
-    let rows = tx.query(
-        "SELECT value FROM store_meta WHERE key = 'schema_version'",
-        &[],
-    )?;
+async fn version<T: AsyncTx + ?Sized>(tx: &mut T) -> Result<i64> {
+    let rows = tx
+        .query(
+            "SELECT value FROM store_meta WHERE key = 'schema_version'",
+            &[],
+        )
+        .await?;
     match rows.into_iter().next() {
         None => Ok(0),
         Some(mut r) => take(&mut r, 0)?
@@ -102,40 +104,47 @@ fn version(tx: &mut dyn Tx) -> Result<i64> {
     }
 }
 
-/// Brings the database up to [`SCHEMA_VERSION`], in one transaction.
-/// Several hosts starting together on one PostgreSQL database serialize
-/// on an advisory lock.
+/// Brings the database up to [`SCHEMA_VERSION`] on a blocking connection,
+/// in one transaction.
 pub fn migrate(conn: &mut Conn) -> Result<()> {
-    conn.transaction(true, |tx| {
-        let pg = tx.pg();
-        if pg {
-            tx.exec("SELECT pg_advisory_xact_lock(7263521)", &[])?;
+    conn.transaction(true, |tx| ready(migrate_async(tx)))
+}
+
+/// Brings the database up to [`SCHEMA_VERSION`] inside the caller's
+/// transaction. Several hosts starting together on one PostgreSQL
+/// database serialize on an advisory lock.
+pub async fn migrate_async<T: AsyncTx + ?Sized>(tx: &mut T) -> Result<()> {
+    let pg = tx.pg();
+    if pg {
+        tx.exec("SELECT pg_advisory_xact_lock(7263521)", &[])
+            .await?;
+    }
+    tx.exec(
+        "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        &[],
+    )
+    .await?;
+    let found = version(tx).await?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for m in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        let sql = if pg { m.pg } else { m.sqlite };
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            tx.exec(stmt, &[]).await?;
         }
+    }
+    if found < SCHEMA_VERSION {
+        let v = SCHEMA_VERSION.to_string();
         tx.exec(
-            "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            &[],
-        )?;
-        let found = version(tx)?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
-        for m in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
-            let sql = if pg { m.pg } else { m.sqlite };
-            for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                tx.exec(stmt, &[])?;
-            }
-        }
-        if found < SCHEMA_VERSION {
-            let v = SCHEMA_VERSION.to_string();
-            tx.exec(
-                "INSERT INTO store_meta (key, value) VALUES ('schema_version', ?1) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[Param::Text(&v)],
-            )?;
-        }
-        Ok(())
-    })
+            "INSERT INTO store_meta (key, value) VALUES ('schema_version', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[Param::Text(&v)],
+        )
+        .await?;
+    }
+    Ok(())
 }

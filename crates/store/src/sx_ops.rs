@@ -10,7 +10,7 @@ use sx::{Dict, Key, Value};
 
 use crate::error::{Result, StoreError};
 use crate::model::*;
-use crate::{Store, Tx, now_ms, ops};
+use crate::{AsyncTx, Store, now_ms, ops};
 
 /// The SX library for the store (`lib/store/store.sx`): `deftype`, the
 /// `store/...` wrappers, effect constructors and the behaviour driver.
@@ -401,11 +401,22 @@ pub fn decode(op: &str, args: &[Value]) -> Result<StoreOp> {
 }
 
 impl Store {
-    /// Runs a decoded operation: reads as [`Store::read_op`] does (inline
-    /// on an idle SQLite reader), writes on tokio's blocking pool.
+    /// Runs a decoded operation. On PostgreSQL it is awaited on an async
+    /// client (writes in one transaction). On SQLite, reads run as
+    /// [`Store::read_op`] does (inline on an idle reader), writes on
+    /// tokio's blocking pool.
     pub async fn execute(&self, op: StoreOp) -> Result<OpResult> {
         if op.is_read() {
-            return self.read_op(move |tx| execute_read(tx, op)).await;
+            if let Some(pool) = self.async_pool() {
+                return crate::pg_read!(pool, |tx| execute_read_async(&mut tx, op));
+            }
+            return self
+                .read_op(move |tx| crate::db::ready(execute_read_async(tx, op)))
+                .await;
+        }
+        if let Some(pool) = self.async_pool() {
+            let w = Write::check(op)?;
+            return crate::pg_write!(pool, |tx| execute_write_async(&mut tx, &w, now_ms()));
         }
         self.run(move |s| execute_blocking(s, op)).await
     }
@@ -429,18 +440,18 @@ impl StoreOp {
 }
 
 /// Runs a reading operation in `tx` (anything else is refused).
-fn execute_read(tx: &mut dyn Tx, op: StoreOp) -> Result<OpResult> {
+async fn execute_read_async<T: AsyncTx + ?Sized>(tx: &mut T, op: StoreOp) -> Result<OpResult> {
     Ok(match op {
-        StoreOp::Get(id) => OpResult::Body(ops::get(tx, &id)?.map(|o| o.body)),
-        StoreOp::Object(id) => OpResult::Object(ops::get(tx, &id)?),
-        StoreOp::ByCid(cid) => OpResult::Object(ops::get_by_cid(tx, &cid)?),
-        StoreOp::History(id) => OpResult::History(ops::history(tx, &id)?),
-        StoreOp::List(q) => OpResult::Objects(ops::list(tx, &q)?),
-        StoreOp::Related(q) => OpResult::Targets(ops::related(tx, &q)?),
+        StoreOp::Get(id) => OpResult::Body(ops::get_async(tx, &id).await?.map(|o| o.body)),
+        StoreOp::Object(id) => OpResult::Object(ops::get_async(tx, &id).await?),
+        StoreOp::ByCid(cid) => OpResult::Object(ops::get_by_cid_async(tx, &cid).await?),
+        StoreOp::History(id) => OpResult::History(ops::history_async(tx, &id).await?),
+        StoreOp::List(q) => OpResult::Objects(ops::list_async(tx, &q).await?),
+        StoreOp::Related(q) => OpResult::Targets(ops::related_async(tx, &q).await?),
         StoreOp::Count { id, peer, rel, dir } => {
-            OpResult::Int(ops::count(tx, &id, &peer, &rel, dir)?)
+            OpResult::Int(ops::count_async(tx, &id, &peer, &rel, dir).await?)
         }
-        StoreOp::Ref(name) => OpResult::Ref(ops::get_ref(tx, &name)?),
+        StoreOp::Ref(name) => OpResult::Ref(ops::get_ref_async(tx, &name).await?),
         other => {
             return Err(StoreError::Invalid(format!(
                 "store: {other:?} is not a read"
@@ -449,38 +460,79 @@ fn execute_read(tx: &mut dyn Tx, op: StoreOp) -> Result<OpResult> {
     })
 }
 
-/// Runs a decoded operation on the calling thread (blocking).
-pub fn execute_blocking(s: &Store, op: StoreOp) -> Result<OpResult> {
-    Ok(match op {
-        StoreOp::Put { id, body, expect } => {
-            let b = ops::check_body(body)?;
-            OpResult::Written(Some(
-                s.write(|tx| ops::put(tx, &id, &b, &expect, now_ms()))?,
-            ))
+/// A writing operation, its body (if any) already parsed and checked, so
+/// that work happens before the transaction takes its locks.
+enum Write {
+    Put {
+        id: String,
+        body: ops::Body,
+        expect: Expect,
+    },
+    Other(StoreOp),
+}
+
+impl Write {
+    fn check(op: StoreOp) -> Result<Write> {
+        Ok(match op {
+            StoreOp::Put { id, body, expect } => Write::Put {
+                id,
+                body: ops::check_body(body)?,
+                expect,
+            },
+            other => Write::Other(other),
+        })
+    }
+}
+
+/// Runs a writing operation inside the caller's transaction (a read is
+/// refused).
+async fn execute_write_async<T: AsyncTx + ?Sized>(
+    tx: &mut T,
+    w: &Write,
+    at: i64,
+) -> Result<OpResult> {
+    let op = match w {
+        Write::Put { id, body, expect } => {
+            return Ok(OpResult::Written(Some(
+                ops::put_async(tx, id, body, expect, at).await?,
+            )));
         }
+        Write::Other(op) => op,
+    };
+    Ok(match op {
         StoreOp::Delete { id, expect } => {
-            OpResult::Written(s.write(|tx| ops::delete(tx, &id, &expect, now_ms()))?)
+            OpResult::Written(ops::delete_async(tx, id, expect, at).await?)
         }
         StoreOp::Relate { src, rel, to } => {
-            OpResult::Bool(s.write(|tx| ops::relate(tx, &src, &rel, &to, now_ms()))?)
+            OpResult::Bool(ops::relate_async(tx, src, rel, to, at).await?)
         }
         StoreOp::Unrelate { src, rel, to } => {
-            OpResult::Bool(s.write(|tx| ops::unrelate(tx, &src, &rel, &to))?)
+            OpResult::Bool(ops::unrelate_async(tx, src, rel, to).await?)
         }
         StoreOp::RefCas {
             name,
             expected,
             new,
         } => {
-            s.write(|tx| ops::ref_cas(tx, &name, expected.as_deref(), new.as_deref(), now_ms()))?;
+            ops::ref_cas_async(tx, name, expected.as_deref(), new.as_deref(), at).await?;
             OpResult::Bool(true)
         }
-        StoreOp::Apply(effects) => {
-            OpResult::Applied(s.write(|tx| ops::apply(tx, &effects, now_ms()))?)
+        StoreOp::Apply(effects) => OpResult::Applied(ops::apply_async(tx, effects, at).await?),
+        other => {
+            return Err(StoreError::Invalid(format!(
+                "store: {other:?} is not a write"
+            )));
         }
-        // Every other operation only reads (`StoreOp::is_read`).
-        read => s.read(|tx| execute_read(tx, read))?,
     })
+}
+
+/// Runs a decoded operation on the calling thread (blocking).
+pub fn execute_blocking(s: &Store, op: StoreOp) -> Result<OpResult> {
+    if op.is_read() {
+        return s.read(|tx| crate::db::ready(execute_read_async(tx, op)));
+    }
+    let w = Write::check(op)?;
+    s.write(|tx| crate::db::ready(execute_write_async(tx, &w, now_ms())))
 }
 
 fn dict(entries: Vec<(&str, Value)>) -> Value {
@@ -617,11 +669,15 @@ pub fn eval_error(e: &StoreError) -> sx::EvalError {
     sx::EvalError::raised(error_value(e))
 }
 
-/// Answers one store perform by blocking on `rt` (for CLIs and tests that
-/// drive a machine with [`sx::Interp::drive`] on a plain thread).
+/// Answers one store perform on the calling thread with the blocking API
+/// (for CLIs and tests that drive a machine with [`sx::Interp::drive`] on
+/// a plain thread). `_rt` is no longer used: blocking on a current-thread
+/// runtime's `Handle` cannot drive the IO an async PostgreSQL client
+/// needs, and the blocking path needs no runtime; it is kept so that
+/// callers need no change.
 pub fn answer_blocking(
     store: &Store,
-    rt: &tokio::runtime::Handle,
+    _rt: &tokio::runtime::Handle,
     req: &sx::Request,
 ) -> std::result::Result<Value, sx::EvalError> {
     let op = match &req.op {
@@ -633,8 +689,6 @@ pub fn answer_blocking(
         }
     };
     let decoded = decode(op, &req.args).map_err(|e| eval_error(&e))?;
-    let result = rt
-        .block_on(store.execute(decoded))
-        .map_err(|e| eval_error(&e))?;
+    let result = execute_blocking(store, decoded).map_err(|e| eval_error(&e))?;
     encode(result).map_err(|e| eval_error(&e))
 }

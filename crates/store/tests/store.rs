@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
+#[path = "suite/concurrency.rs"]
+mod concurrency_suite;
 #[path = "suite/export.rs"]
 mod export_suite;
 #[path = "suite/sx.rs"]
@@ -401,51 +403,10 @@ both!(apply_all_or_nothing, |pg| {
 });
 
 both!(concurrent_cas_no_lost_update, |pg| {
-    // Many tasks increment one counter with read-modify-CAS; every
-    // successful write is counted, so the final value must equal the
-    // number of wins, and every loser saw a conflict.
+    // Read-modify-CAS from many tasks on one thread (the multi-threaded
+    // runs are in `suite/concurrency.rs`).
     let f = fresh(pg).await;
-    let s = f.store.clone();
-    s.put("counter:c", canon("{:n 0}"), Expect::Absent)
-        .await
-        .unwrap();
-    let tasks = 24;
-    let tries = 8;
-    let mut handles = Vec::new();
-    for _ in 0..tasks {
-        let s = s.clone();
-        handles.push(tokio::spawn(async move {
-            let (mut wins, mut conflicts) = (0u32, 0u32);
-            for _ in 0..tries {
-                let cur = s.get("counter:c").await.unwrap().unwrap();
-                let n: i64 = cur
-                    .body
-                    .trim_start_matches("{:n ")
-                    .trim_end_matches('}')
-                    .parse()
-                    .unwrap();
-                let body = format!("{{:n {}}}", n + 1);
-                match s.put("counter:c", body, Expect::Cid(cur.cid)).await {
-                    Ok(_) => wins += 1,
-                    Err(StoreError::Conflict { .. }) => conflicts += 1,
-                    Err(e) => panic!("unexpected error: {e}"),
-                }
-            }
-            (wins, conflicts)
-        }));
-    }
-    let (mut wins, mut conflicts) = (0, 0);
-    for h in handles {
-        let (w, c) = h.await.unwrap();
-        wins += w;
-        conflicts += c;
-    }
-    assert_eq!(wins + conflicts, tasks * tries);
-    let cur = s.get("counter:c").await.unwrap().unwrap();
-    assert_eq!(cur.body, format!("{{:n {wins}}}"));
-    assert_eq!(cur.rev, i64::from(wins) + 1);
-    assert_eq!(s.history("counter:c").await.unwrap().len() as u32, wins + 1);
-    assert!(wins >= 1);
+    concurrency_suite::read_modify_cas(&f.store).await;
 });
 
 #[tokio::test(flavor = "current_thread")]

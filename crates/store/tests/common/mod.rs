@@ -72,7 +72,24 @@ pub fn fresh_blocking(pg: bool) -> Result<Fresh, StoreError> {
     }
 }
 
+/// Opens a fresh store from async code: on PostgreSQL through the async
+/// clients (which create the schema and run the migrations), on SQLite on
+/// the blocking pool.
 pub async fn fresh(pg: bool) -> Fresh {
+    if pg {
+        let schema = unique_schema();
+        return match Store::connect_postgres_in(&pg_url(), Some(&schema)).await {
+            Ok(store) => Fresh {
+                store,
+                dir: None,
+                schema: Some(schema),
+            },
+            Err(e) => panic!(
+                "PostgreSQL at {} is required for this suite and could not be used: {e}",
+                pg_url()
+            ),
+        };
+    }
     match tokio::task::spawn_blocking(move || fresh_blocking(pg)).await {
         Ok(Ok(f)) => f,
         Ok(Err(e)) => panic!("cannot open a fresh store: {e}"),

@@ -6,17 +6,44 @@ use crate::common::fresh_blocking;
 const FRAMEWORK: &str = include_str!("../../../../lib/core/test.sx");
 const SPEC: &str = include_str!("../../../../spec/store/store.sx");
 
+/// Answers a store perform through the async API (`Store::execute`, as
+/// the host does), on `rt`.
+fn answer_async(
+    store: &store::Store,
+    rt: &tokio::runtime::Runtime,
+    req: &sx::Request,
+) -> Result<sx::Value, sx::EvalError> {
+    use store::sx_ops::{decode, encode, eval_error};
+    let sx::Value::Keyword(op) = &req.op else {
+        return Err(sx::EvalError::new(sx::ErrorKind::Perform, "not a keyword"));
+    };
+    let op = decode(op.as_str(), &req.args).map_err(|e| eval_error(&e))?;
+    let result = rt.block_on(store.execute(op)).map_err(|e| eval_error(&e))?;
+    encode(result).map_err(|e| eval_error(&e))
+}
+
 /// Runs `src` after the test framework and the store library, answering
-/// store performs with `store`; returns the last value.
-fn run_sx(store: &store::Store, src: &str, name: &str) -> Result<sx::Value, String> {
+/// store performs with `store` (through the async API, or with
+/// `answer_blocking` when `blocking`); returns the last value.
+fn run_sx(
+    store: &store::Store,
+    src: &str,
+    name: &str,
+    blocking: bool,
+) -> Result<sx::Value, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let handle = rt.handle().clone();
     let mut interp = sx::Interp::new();
     let mut host = |_: &mut sx::Interp, req: sx::Request| {
         if store::sx_ops::is_store_op(&req.op) {
-            store::sx_ops::answer_blocking(store, &handle, &req)
+            if blocking {
+                store::sx_ops::answer_blocking(store, &handle, &req)
+            } else {
+                answer_async(store, &rt, &req)
+            }
         } else {
             Err(sx::EvalError::new(
                 sx::ErrorKind::Perform,
@@ -35,10 +62,10 @@ fn run_sx(store: &store::Store, src: &str, name: &str) -> Result<sx::Value, Stri
         .map_err(|e| e.to_string())
 }
 
-fn spec(pg: bool) {
+fn spec(pg: bool, blocking: bool) {
     let f = fresh_blocking(pg).unwrap();
     let src = format!("{SPEC}\n(test/summary)");
-    let summary = run_sx(&f.store, &src, "spec/store/store.sx").unwrap();
+    let summary = run_sx(&f.store, &src, "spec/store/store.sx", blocking).unwrap();
     let sx::Value::Dict(d) = &summary else {
         panic!("no summary: {summary}")
     };
@@ -56,12 +83,22 @@ fn spec(pg: bool) {
 
 #[test]
 fn spec_sqlite() {
-    spec(false);
+    spec(false, false);
 }
 
 #[test]
 fn spec_postgres() {
-    spec(true);
+    spec(true, false);
+}
+
+#[test]
+fn spec_sqlite_blocking() {
+    spec(false, true);
+}
+
+#[test]
+fn spec_postgres_blocking() {
+    spec(true, true);
 }
 
 #[test]
