@@ -960,6 +960,22 @@ impl Machine {
                     continue 'frame;
                 }};
             }
+            /// Calls the value at stack index `fpos` with the `argc` values
+            /// above it by the general path (any kind of callee), then runs
+            /// on in whatever frame is current.
+            macro_rules! general_call {
+                ($fpos:expr, $argc:expr, $tail:expr) => {{
+                    spill!();
+                    if $tail {
+                        if let Some(out) = self.tail_call(interp, $fpos, $argc)? {
+                            return Ok(out);
+                        }
+                    } else {
+                        self.call(interp, $argc)?;
+                    }
+                    fill!();
+                }};
+            }
             macro_rules! fail {
                 ($e:expr) => {{
                     let e = $e;
@@ -1234,15 +1250,7 @@ impl Machine {
                                 enter_fast!(c, fpos, fpos + 1, tail);
                             }
                         }
-                        spill!();
-                        if tail {
-                            if let Some(out) = self.tail_call(interp, fpos, argc)? {
-                                return Ok(out);
-                            }
-                        } else {
-                            self.call(interp, argc)?;
-                        }
-                        fill!();
+                        general_call!(fpos, argc, tail);
                     }
                     Op::ReturnLocal(s) => return_local!(s),
                     Op::Return => ret!(),
@@ -1376,15 +1384,7 @@ impl Machine {
                                 let fpos = self.stack.len() - argc;
                                 self.stack.insert(fpos, f);
                                 let tail = matches!(code.get(pc), Some(Op::Return));
-                                spill!();
-                                if tail {
-                                    if let Some(out) = self.tail_call(interp, fpos, argc)? {
-                                        return Ok(out);
-                                    }
-                                } else {
-                                    self.call(interp, argc)?;
-                                }
-                                fill!();
+                                general_call!(fpos, argc, tail);
                             }
                         }
                         // Children straight off the stack (one exact-size
