@@ -13,33 +13,18 @@
 //! island API (`signal`, `deref`, `computed`, ...) to an interpreter. Like
 //! `sx`, this crate does no IO.
 
-pub mod html;
 pub mod markdown;
 pub mod wire;
 
-use sx::error::{ErrorKind, EvalError};
+use sx::error::EvalError;
 use sx::{Interp, Value};
 
-pub use html::{render_html, render_html_string};
 pub use markdown::markdown_to_html;
+/// The HTML renderer lives in the kernel, whose machine also renders
+/// markup straight into a buffer (`render-html`'s streaming mode).
+pub use sx::html;
+pub use sx::html::{RenderError, render_html, render_html_string};
 pub use wire::{to_wire, to_wire_string};
-
-/// Why a value could not be rendered.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("cannot render {what} as markup{context}")]
-    NotMarkup { what: String, context: String },
-    #[error("invalid attribute name {0:?} (letters, digits and - _ : . @ only)")]
-    BadAttribute(String),
-    #[error("{0}")]
-    Serialize(#[from] sx::printer::SerializeError),
-}
-
-impl From<RenderError> for EvalError {
-    fn from(e: RenderError) -> EvalError {
-        EvalError::new(ErrorKind::Value, e.to_string())
-    }
-}
 
 /// SX definitions that belong with the web primitives: the server side of
 /// the island API. On the server an island renders once, so a signal is a
@@ -49,10 +34,6 @@ const WEB_PRELUDE: &str = include_str!("web.sx");
 
 /// Adds the web primitives and the island API to `interp`.
 pub fn install(interp: &mut Interp) -> Result<(), sx::Error> {
-    interp.define_native("render-html", 1, Some(1), |_, a| {
-        let v = a.first().unwrap_or(&Value::Nil);
-        Ok(Value::str(&render_html_string(v)?))
-    });
     interp.define_native("aser", 1, Some(1), |_, a| {
         // DESIGN §3: aser returns markup as SX *data*, whose serialization
         // is the wire text. The wire writer is the one definition of the

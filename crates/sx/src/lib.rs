@@ -14,6 +14,7 @@ pub mod cycles;
 pub mod dict;
 pub mod elements;
 pub mod error;
+pub mod html;
 pub mod interp;
 mod prims;
 pub mod printer;

@@ -127,6 +127,27 @@ pub enum Op {
     /// Call global N with the arguments on the stack (no callee slot).
     CallGlobal(u32, u16),
     TailCallGlobal(u32, u16),
+    /// Render mode (see `compiler::emit`, "Render mode"): markup is written
+    /// straight into an output buffer instead of being built as values.
+    /// `RenderBegin(t)` opens a buffer for `(render-html x)`, or jumps to
+    /// `t` (the ordinary call) when `render-html` has been redefined.
+    RenderBegin(u32),
+    /// Closes the buffer `RenderBegin` opened and pushes its text.
+    RenderEnd,
+    /// Appends constant N (a string of HTML made at compile time).
+    RenderText(u32),
+    /// Pops a value and renders it as a child node.
+    RenderValue,
+    /// Pops an attribute's value and renders ` name="value"` by the rules
+    /// of `render-html`: element tag constant, attribute keyword constant.
+    RenderAttr(u32, u32),
+    /// Jumps to the ordinary element form at `t` when the element name
+    /// (constant N) has been bound since this code was compiled.
+    ElementGuard(u32, u32),
+    /// Calls global N with the arguments on the stack, entering the callee's
+    /// render-mode code when it has some (it then renders and returns nil);
+    /// a `RenderValue` follows for callees without.
+    CallGlobalRender(u32, u16),
 }
 
 /// Builtins the compiler emits as instructions.
@@ -162,11 +183,15 @@ pub enum Inline {
     /// `(%reverse-owned xs)`: `reverse`, relinking the cells in place
     /// when nothing else holds them (the accumulator of an inlined `map`).
     ReverseOwned = 17,
+    /// `(render-html x)`: the compiler renders `x` straight into an output
+    /// buffer (see `Op::RenderBegin`); this instruction is the fallback
+    /// for a value made elsewhere.
+    RenderHtml = 18,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 18] = [
+    pub const ALL: [Inline; 19] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -185,6 +210,7 @@ impl Inline {
         Inline::IsEmpty,
         Inline::HofIntact,
         Inline::ReverseOwned,
+        Inline::RenderHtml,
     ];
 
     pub fn name(self) -> &'static str {
@@ -207,6 +233,7 @@ impl Inline {
             Inline::IsEmpty => "empty?",
             Inline::HofIntact => "%hof-intact",
             Inline::ReverseOwned => "%reverse-owned",
+            Inline::RenderHtml => "render-html",
         }
     }
 
@@ -221,7 +248,8 @@ impl Inline {
             | Inline::IsNil
             | Inline::IsEmpty
             | Inline::HofIntact
-            | Inline::ReverseOwned => 1,
+            | Inline::ReverseOwned
+            | Inline::RenderHtml => 1,
             _ => 2,
         }
     }
@@ -272,6 +300,10 @@ pub struct Proto {
     pub arity: u32,
     /// Where the function was defined.
     pub pos: Pos,
+    /// The start of the body's render-mode code (0: it has none), entered
+    /// by `CallGlobalRender`: it writes the body's markup into the output
+    /// buffer and returns nil.
+    pub render_entry: u32,
 }
 
 impl Proto {
@@ -376,6 +408,8 @@ struct Handler {
     frames: usize,
     stack: usize,
     catch_pc: usize,
+    /// Render buffers open when the `try` began.
+    render: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -405,6 +439,22 @@ pub struct Machine {
     /// The thread's allocation count at the last clock and heap check
     /// forced by a primitive's allocations (see `after_native`).
     alloc_mark: u64,
+    /// Output buffers of the `render-html` calls running in render mode,
+    /// innermost last.
+    render: Vec<String>,
+    /// A closed buffer kept for the next `RenderBegin` (its capacity).
+    render_spare: String,
+}
+
+/// The largest closed render buffer a machine keeps for its next
+/// `render-html` (bigger ones are freed).
+const RENDER_SPARE_MAX: usize = 1 << 20;
+
+fn no_render_buffer() -> EvalError {
+    EvalError::new(
+        ErrorKind::Value,
+        "internal error: render-mode code ran outside render-html",
+    )
 }
 
 /// How many calls pass between checks of the time and heap budgets.
@@ -448,6 +498,8 @@ impl Machine {
             heap_kept: 0,
             run_heap_start: 0,
             alloc_mark: 0,
+            render: Vec::new(),
+            render_spare: String::new(),
         }
     }
 
@@ -584,6 +636,7 @@ impl Machine {
         };
         self.frames.truncate(h.frames);
         self.stack.truncate(h.stack);
+        self.render.truncate(h.render);
         if let Some(f) = self.frames.last_mut() {
             f.pc = h.catch_pc;
         }
@@ -1357,6 +1410,7 @@ impl Machine {
                         frames: self.frames.len() + 1,
                         stack: self.stack.len(),
                         catch_pc: t as usize,
+                        render: self.render.len(),
                     }),
                     Op::PopHandler => {
                         self.handlers.pop();
@@ -1416,6 +1470,95 @@ impl Machine {
                     Op::Raise => {
                         let v = pop!(self);
                         fail!(EvalError::raised(v));
+                    }
+                    Op::RenderBegin(t) => {
+                        if interp.inline_overridden(Inline::RenderHtml) {
+                            pc = t as usize;
+                        } else {
+                            let buf = std::mem::take(&mut self.render_spare);
+                            self.render.push(buf);
+                        }
+                    }
+                    Op::RenderEnd => {
+                        let Some(mut buf) = self.render.pop() else {
+                            fail!(no_render_buffer());
+                        };
+                        self.stack.push(Value::Str(Rc::from(buf.as_str())));
+                        buf.clear();
+                        if buf.capacity() <= RENDER_SPARE_MAX {
+                            self.render_spare = buf;
+                        }
+                    }
+                    Op::RenderText(i) => {
+                        let (Some(buf), Some(Value::Str(text))) =
+                            (self.render.last_mut(), proto.consts.get(i as usize))
+                        else {
+                            fail!(no_render_buffer());
+                        };
+                        buf.push_str(text);
+                    }
+                    Op::RenderValue => {
+                        let v = pop!(self);
+                        let Some(buf) = self.render.last_mut() else {
+                            fail!(no_render_buffer());
+                        };
+                        match &v {
+                            Value::Nil => {}
+                            Value::Str(s) => crate::html::escape_text(s, buf),
+                            Value::Int(i) => crate::html::push_int(*i, buf),
+                            _ => try_!(crate::html::render_html(&v, buf).map_err(EvalError::from)),
+                        }
+                    }
+                    Op::RenderAttr(tag, name) => {
+                        let v = pop!(self);
+                        let (Some(buf), Some(Value::Str(tag)), Some(Value::Keyword(name))) = (
+                            self.render.last_mut(),
+                            proto.consts.get(tag as usize),
+                            proto.consts.get(name as usize),
+                        ) else {
+                            fail!(no_render_buffer());
+                        };
+                        try_!(
+                            crate::html::render_attribute(tag, *name, &v, buf)
+                                .map_err(EvalError::from)
+                        );
+                    }
+                    Op::ElementGuard(tag, t) => {
+                        if let Some(Value::Str(name)) = proto.consts.get(tag as usize) {
+                            if interp.element_shadow(name).is_some() {
+                                pc = t as usize;
+                            }
+                        }
+                    }
+                    Op::CallGlobalRender(g, argc) => {
+                        let argc = argc as usize;
+                        let callee = match interp.globals.get(g as usize) {
+                            Some(Some(v)) => v.clone(),
+                            _ => fail!(interp.unbound_error(g)),
+                        };
+                        let entry = match &callee {
+                            Value::Closure(c) => c.proto.render_entry,
+                            Value::Component(c) => c.closure.proto.render_entry,
+                            _ => 0,
+                        };
+                        let Some(args_at) = self.stack.len().checked_sub(argc) else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: empty stack"
+                            ));
+                        };
+                        self.stack.insert(args_at, callee);
+                        spill!();
+                        let entered = self.call(interp, argc)?;
+                        if entry != 0 && matches!(entered, Entered::Frame) {
+                            // The callee renders its markup and returns nil,
+                            // which the `RenderValue` after this renders as
+                            // nothing.
+                            if let Some(f) = self.frames.last_mut() {
+                                f.pc = entry as usize;
+                            }
+                        }
+                        fill!();
                     }
                     Op::AddLocalInt(which, s, k) => {
                         if interp.inline_overridden(which) {

@@ -450,3 +450,66 @@ fn keyword_arguments_bind_in_place() {
     );
     assert!(ev("(define (g a &key x &rest r) x) (g 1 2 :x)").contains("has no value"));
 }
+
+/// `(render-html x)` renders markup forms straight into a buffer (render
+/// mode): a `perform` part-way suspends the machine with the buffer, and
+/// the resumed render goes on where it stopped.
+#[test]
+fn perform_suspends_inside_render_mode() {
+    let mut interp = Interp::new();
+    let src = r#"
+        (defcomp ~cell (&key x) (td (perform :echo x)))
+        (defcomp ~row (&key xs) (tr (map (fn (x) (~cell :x x)) xs)))
+        (render-html (table (~row :xs '(1 "<2>")) (p (perform :echo "after"))))
+    "#;
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        Ok(req.args.into_iter().next().unwrap_or_default())
+    };
+    let v = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect("runs");
+    assert_eq!(
+        v,
+        sx::Value::str("<table><tr><td>1</td><td>&lt;2&gt;</td></tr><p>after</p></table>")
+    );
+}
+
+#[test]
+fn render_mode_errors_have_positions_and_backtraces() {
+    let out = ev("(defcomp ~c (&key x)\n  (td (first x)))\n(render-html (tr (~c :x 5)))");
+    assert!(out.starts_with("ERR"), "{out}");
+    assert!(out.contains(":2:") && out.contains("in ~c"), "{out}");
+    let out = ev("(defcomp ~c (&key x)\n  (td x))\n(render-html (tr\n  (~c :x {:a 1})))");
+    assert!(out.contains("cannot render dict"), "{out}");
+    assert!(out.contains(":2:"), "{out}");
+}
+
+#[test]
+fn step_budget_counts_render_mode_loops() {
+    let mut interp = Interp::new();
+    interp.budget = Budget {
+        max_steps: Some(1000),
+        ..Budget::default()
+    };
+    let out = ev_in(
+        &mut interp,
+        "(render-html (ul (map (fn (x) (li x)) (range 100000))))",
+    );
+    assert!(out.contains("step budget"), "{out}");
+}
+
+#[test]
+fn a_redefined_render_html_is_called_instead() {
+    let mut interp = Interp::new();
+    assert_eq!(
+        ev_in(&mut interp, "(define (page) (render-html (p 1))) (page)"),
+        "\"<p>1</p>\""
+    );
+    assert_eq!(
+        ev_in(
+            &mut interp,
+            "(define (render-html x) (list :rendered x)) (serialize (page))"
+        ),
+        "\"(:rendered (p 1))\""
+    );
+}

@@ -21,7 +21,7 @@ pub(crate) fn emit_program(interp: &mut Interp, program: Program) -> Result<Rc<P
         funcs: &funcs,
         bindings: &bindings,
     };
-    e.function(0, &body, None)
+    e.function(0, &body, None, false)
 }
 
 struct Emitter<'a> {
@@ -57,16 +57,38 @@ struct Out {
     moves: std::collections::HashSet<*const Expr>,
     /// Loops of this function: id to (head pc, parameter slots).
     loops: std::collections::HashMap<usize, (u32, Vec<u16>)>,
+    /// Render mode: HTML made at compile time and not yet emitted, so that
+    /// runs of constant markup become one `RenderText`.
+    text: String,
 }
 
 impl Out {
     fn op(&mut self, op: Op) -> usize {
+        if !self.text.is_empty() {
+            self.flush_text();
+        }
         self.code.push(op);
         self.positions.push(self.pos);
         self.code.len() - 1
     }
 
-    fn here(&self) -> u32 {
+    /// Emits the pending constant HTML. (A constant that cannot be added
+    /// is an error the next `constant` call reports again; the text is
+    /// dropped rather than looping.)
+    fn flush_text(&mut self) {
+        let text = std::mem::take(&mut self.text);
+        if let Ok(i) = self.constant(Value::str(&text)) {
+            self.code.push(Op::RenderText(i));
+            self.positions.push(self.pos);
+        }
+    }
+
+    /// The next instruction's pc, as a jump target: pending text belongs
+    /// to the code before it.
+    fn here(&mut self) -> u32 {
+        if !self.text.is_empty() {
+            self.flush_text();
+        }
         u32::try_from(self.code.len()).unwrap_or(u32::MAX)
     }
 
@@ -95,6 +117,8 @@ impl Out {
                 },
                 Op::JumpUnlessCmp(w, _) => Op::JumpUnlessCmp(w, target),
                 Op::JumpUnlessLocalUnary(w, s, _) => Op::JumpUnlessLocalUnary(w, s, target),
+                Op::RenderBegin(_) => Op::RenderBegin(target),
+                Op::ElementGuard(tag, _) => Op::ElementGuard(tag, target),
                 other => other,
             };
         }
@@ -194,7 +218,15 @@ impl Emitter<'_> {
 
     /// Compiles function `fid` whose body is `body`; `parent` makes its
     /// closures (and so decides where captures come from).
-    fn function(&mut self, fid: FuncId, body: &Expr, parent: Option<FuncId>) -> Result<Rc<Proto>> {
+    /// With `render`, the body is compiled a second time in render mode,
+    /// entered at `Proto::render_entry`.
+    fn function(
+        &mut self,
+        fid: FuncId,
+        body: &Expr,
+        parent: Option<FuncId>,
+        render: bool,
+    ) -> Result<Rc<Proto>> {
         let func = &self.funcs[fid];
         let mut out = Out {
             fid,
@@ -206,13 +238,21 @@ impl Emitter<'_> {
             pos: func.pos,
             moves: super::liveness::last_uses(self.funcs, self.bindings, fid, body),
             loops: std::collections::HashMap::new(),
+            text: String::new(),
         };
-        for &p in &func.params {
-            if self.bindings[p].needs_cell() {
-                out.op(Op::MakeCell(self.bindings[p].slot));
-            }
-        }
+        self.param_cells(&mut out, fid);
         self.expr(&mut out, body, true)?;
+        let mut render_entry = 0;
+        if render {
+            // The same body, with the same slots and last uses: render mode
+            // evaluates the body's expressions in the same order.
+            render_entry = out.here();
+            self.param_cells(&mut out, fid);
+            self.render(&mut out, body)?;
+            out.op(Op::Nil);
+            out.op(Op::Return);
+        }
+        let func = &self.funcs[fid];
         let captures = match parent {
             None => Vec::new(),
             Some(parent) => func
@@ -245,7 +285,17 @@ impl Emitter<'_> {
                 u32::MAX
             },
             pos: func.pos,
+            render_entry,
         }))
+    }
+
+    /// Cells for the parameters of `fid` that live in one.
+    fn param_cells(&self, out: &mut Out, fid: FuncId) {
+        for &p in &self.funcs[fid].params {
+            if self.bindings[p].needs_cell() {
+                out.op(Op::MakeCell(self.bindings[p].slot));
+            }
+        }
     }
 
     fn ret(out: &mut Out, tail: bool) {
@@ -409,7 +459,7 @@ impl Emitter<'_> {
                 out.pos = saved;
             }
             Expr::Lambda(fid, body) => {
-                let proto = self.function(*fid, body, Some(out.fid))?;
+                let proto = self.function(*fid, body, Some(out.fid), renders_markup(body))?;
                 out.protos.push(proto);
                 let i = count(out.protos.len() - 1, "nested functions")?;
                 out.op(Op::Closure(i));
@@ -441,6 +491,28 @@ impl Emitter<'_> {
                 let n = count(args.len(), "arguments")?;
                 out.op(if tail { Op::TailCall(n) } else { Op::Call(n) });
                 out.pos = saved;
+            }
+            Expr::Inline(Inline::RenderHtml, args, pos) if args.len() == 1 => {
+                // Render mode for the argument, then the ordinary call (run
+                // instead when `render-html` has been redefined).
+                let saved = out.pos;
+                out.pos = *pos;
+                let begin = out.op(Op::RenderBegin(0));
+                for a in args {
+                    self.render(out, a)?;
+                }
+                out.pos = *pos;
+                out.op(Op::RenderEnd);
+                let done = out.op(Op::Jump(0));
+                out.patch(begin);
+                for a in args {
+                    self.expr(out, a, false)?;
+                }
+                out.pos = *pos;
+                out.op(Op::Inline(Inline::RenderHtml, 1));
+                out.patch(done);
+                out.pos = saved;
+                Self::ret(out, tail);
             }
             Expr::Inline(op, args, pos) => {
                 let saved = out.pos;
@@ -600,7 +672,16 @@ impl Emitter<'_> {
                 Self::ret(out, tail);
             }
             Expr::Component { name, island, func } => {
-                self.expr(out, func, false)?;
+                // A component's body always gets render-mode code.
+                match &**func {
+                    Expr::Lambda(fid, body) => {
+                        let proto = self.function(*fid, body, Some(out.fid), true)?;
+                        out.protos.push(proto);
+                        let i = count(out.protos.len() - 1, "nested functions")?;
+                        out.op(Op::Closure(i));
+                    }
+                    other => self.expr(out, other, false)?,
+                }
                 let n = out.constant(Value::Symbol(*name))?;
                 out.op(Op::MakeComponent(n, *island));
                 Self::ret(out, tail);
@@ -611,6 +692,222 @@ impl Emitter<'_> {
                 Self::ret(out, tail);
             }
         }
+        Ok(())
+    }
+
+    /// Render mode: code that writes the markup `e` evaluates to into the
+    /// innermost render buffer, leaving the stack as it was. It evaluates
+    /// the same expressions in the same order as `expr` would (so last-use
+    /// moves stay right); markup it knows is written directly, anything
+    /// else is evaluated as a value and rendered (`RenderValue`).
+    fn render(&mut self, out: &mut Out, e: &Expr) -> Result<()> {
+        stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || self.render_inner(out, e))
+    }
+
+    fn render_inner(&mut self, out: &mut Out, e: &Expr) -> Result<()> {
+        match e {
+            Expr::Const(Value::Nil | Value::Bool(false)) => {}
+            Expr::Const(Value::Str(s)) => crate::html::escape_text(s, &mut out.text),
+            Expr::Const(Value::Int(i)) => crate::html::push_int(*i, &mut out.text),
+            Expr::Element {
+                tag,
+                attrs,
+                children,
+                pos,
+            } if renderable_element(tag, attrs) => {
+                self.render_element(out, e, tag, attrs, children, *pos)?;
+            }
+            Expr::If(t, a, b) => {
+                let jumps = self.branch_unless(out, t)?;
+                self.render(out, a)?;
+                let j = out.op(Op::Jump(0));
+                jumps.iter().for_each(|&j| out.patch(j));
+                self.render(out, b)?;
+                out.patch(j);
+            }
+            Expr::Seq(items) => {
+                let n = items.len();
+                for (i, item) in items.iter().enumerate() {
+                    if matches!(item, Expr::Init(..) | Expr::Group(_)) {
+                        // Its value (nil) renders as nothing.
+                        self.effect(out, item)?;
+                    } else if i + 1 == n {
+                        self.render(out, item)?;
+                    } else {
+                        self.expr(out, item, false)?;
+                        out.op(Op::Pop);
+                    }
+                }
+            }
+            Expr::Cells(bs, body) => {
+                for &b in bs {
+                    if self.bindings[b].needs_cell() {
+                        out.op(Op::MakeCell(self.bindings[b].slot));
+                    }
+                }
+                self.render(out, body)?;
+            }
+            Expr::Loop {
+                params,
+                inits,
+                body,
+                ..
+            } if map_loop(params, body).is_some() => {
+                self.render_map_loop(out, params, inits, body)?;
+            }
+            Expr::Call(f, args, pos) if matches!(**f, Expr::Global(_)) => {
+                let Expr::Global(name) = **f else {
+                    return Ok(());
+                };
+                let saved = out.pos;
+                out.pos = *pos;
+                self.args(out, args)?;
+                out.pos = *pos;
+                let g = self.interp.global_slot(name);
+                let n = count(args.len(), "arguments")?;
+                out.op(if self.may_render(name) {
+                    Op::CallGlobalRender(g, n)
+                } else {
+                    Op::CallGlobal(g, n)
+                });
+                out.op(Op::RenderValue);
+                out.pos = saved;
+            }
+            _ => {
+                self.expr(out, e, false)?;
+                out.op(Op::RenderValue);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a call of global `name` may have render-mode code to enter:
+    /// a component, a function compiled with some, or a name not bound yet.
+    fn may_render(&self, name: crate::symbol::Symbol) -> bool {
+        if name.as_str().starts_with('~') {
+            return true;
+        }
+        match self.interp.global_value(name) {
+            None => true,
+            Some(Value::Closure(c)) => c.proto.render_entry != 0,
+            Some(Value::Component(_)) => true,
+            Some(_) => false,
+        }
+    }
+
+    /// An element form in render mode: its tags and constant attributes as
+    /// text made now, its other attributes and its children rendered in
+    /// order. A guard sends it to the ordinary element form (built, then
+    /// rendered) when its name has been bound since (DESIGN §3: a bound
+    /// head is always a call).
+    fn render_element(
+        &mut self,
+        out: &mut Out,
+        e: &Expr,
+        tag: &Rc<str>,
+        attrs: &[(Value, Expr)],
+        children: &[Expr],
+        pos: Pos,
+    ) -> Result<()> {
+        let saved = out.pos;
+        out.pos = pos;
+        let t = out.constant(Value::Str(tag.clone()))?;
+        let guard = out.op(Op::ElementGuard(t, 0));
+        let fragment = &**tag == "<>";
+        if !fragment {
+            out.text.push('<');
+            out.text.push_str(tag);
+        }
+        for (k, v) in attrs {
+            let Value::Keyword(name) = k else { continue };
+            let constant = match v {
+                Expr::Const(c) => {
+                    let mut text = String::new();
+                    crate::html::render_attribute(tag, *name, c, &mut text)
+                        .ok()
+                        .map(|()| text)
+                }
+                _ => None,
+            };
+            match constant {
+                Some(text) => out.text.push_str(&text),
+                None => {
+                    self.expr(out, v, false)?;
+                    let n = out.constant(k.clone())?;
+                    out.pos = pos;
+                    out.op(Op::RenderAttr(t, n));
+                }
+            }
+        }
+        if !fragment {
+            out.text.push('>');
+        }
+        if crate::html::is_void(tag) {
+            // Built and left out, as `render-html` leaves out a void
+            // element's children.
+            for c in children {
+                self.expr(out, c, false)?;
+                out.op(Op::Pop);
+            }
+        } else {
+            for c in children {
+                self.render(out, c)?;
+            }
+            if !fragment {
+                out.text.push_str("</");
+                out.text.push_str(tag);
+                out.text.push('>');
+            }
+        }
+        let done = out.op(Op::Jump(0));
+        out.patch(guard);
+        self.expr(out, e, false)?;
+        out.pos = pos;
+        out.op(Op::RenderValue);
+        out.patch(done);
+        out.pos = saved;
+        Ok(())
+    }
+
+    /// An inlined `map` or `map-indexed` loop (see `Expander::hof`) in
+    /// render mode: each item is rendered as it is made instead of being
+    /// consed onto a list. The loop's other variables and their order of
+    /// evaluation are as in the list-building loop.
+    fn render_map_loop(
+        &mut self,
+        out: &mut Out,
+        params: &[BindingId],
+        inits: &[Expr],
+        body: &Expr,
+    ) -> Result<()> {
+        let Some((done, recur_args, item, pos)) = map_loop(params, body) else {
+            return self.render(out, body);
+        };
+        for init in inits {
+            self.expr(out, init, false)?;
+        }
+        let slots: Vec<u16> = params.iter().map(|&b| self.bindings[b].slot).collect();
+        for &s in slots.iter().rev() {
+            out.op(Op::SetLocal(s));
+        }
+        let head = out.here();
+        let more = self.branch_unless(out, done)?;
+        let exit = out.op(Op::Jump(0));
+        more.iter().for_each(|&j| out.patch(j));
+        // Every variable but the accumulator (the last) is set anew.
+        for a in recur_args {
+            self.expr(out, a, false)?;
+        }
+        self.render(out, item)?;
+        let set = slots.len().saturating_sub(1);
+        for &s in slots.iter().take(set).rev() {
+            out.op(Op::SetLocal(s));
+        }
+        let saved = out.pos;
+        out.pos = pos;
+        out.op(Op::LoopBack(head));
+        out.pos = saved;
+        out.patch(exit);
         Ok(())
     }
 
@@ -809,7 +1106,7 @@ impl Emitter<'_> {
                     members: Vec::new(),
                 };
                 for (b, fid, body) in members {
-                    let proto = self.function(*fid, body, Some(out.fid))?;
+                    let proto = self.function(*fid, body, Some(out.fid), renders_markup(body))?;
                     out.protos.push(proto);
                     let pi = count(out.protos.len() - 1, "nested functions")?;
                     def.members.push((pi, self.bindings[*b].slot));
@@ -824,5 +1121,63 @@ impl Emitter<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether render mode writes this element form itself: not `raw!` (whose
+/// rule is `render-html`'s), and every attribute a keyword.
+fn renderable_element(tag: &str, attrs: &[(Value, Expr)]) -> bool {
+    tag != "raw!" && attrs.iter().all(|(k, _)| matches!(k, Value::Keyword(_)))
+}
+
+/// Whether a function body's value is markup in some tail position (an
+/// element form or a component call): such a function also gets
+/// render-mode code, so calls from markup render it in place.
+pub(super) fn renders_markup(e: &Expr) -> bool {
+    match e {
+        Expr::Element { tag, .. } => &**tag != "raw!",
+        Expr::Call(f, _, _) => matches!(&**f, Expr::Global(s) if s.as_str().starts_with('~')),
+        Expr::If(_, a, b) => renders_markup(a) || renders_markup(b),
+        Expr::Seq(items) => items.last().is_some_and(renders_markup),
+        Expr::Cells(_, body) => renders_markup(body),
+        _ => false,
+    }
+}
+
+/// The parts of an inlined `map`/`map-indexed` loop (`Expander::hof`):
+/// its emptiness test, the new values of its variables but the
+/// accumulator, the item expression, and the recursion's position. The
+/// shape is the expander's own: a body
+/// `(if (empty? xs) (%reverse-owned acc) (recur (rest xs) [i+1] (cons item acc)))`
+/// with the accumulator the last variable.
+fn map_loop<'e>(
+    params: &[BindingId],
+    body: &'e Expr,
+) -> Option<(&'e Expr, &'e [Expr], &'e Expr, Pos)> {
+    let acc = *params.last()?;
+    let Expr::If(done, result, recur) = body else {
+        return None;
+    };
+    let Expr::Inline(Inline::IsEmpty, _, _) = &**done else {
+        return None;
+    };
+    match &**result {
+        Expr::Inline(Inline::ReverseOwned, r, _) if matches!(r.as_slice(), [Expr::Var(b)] if *b == acc) =>
+            {}
+        _ => return None,
+    }
+    let Expr::Recur(_, args, pos) = &**recur else {
+        return None;
+    };
+    let (last, others) = args.split_last()?;
+    if others.len() + 1 != params.len() {
+        return None;
+    }
+    match last {
+        Expr::Inline(Inline::Cons, c, _) => match c.as_slice() {
+            [item, Expr::Var(b)] if *b == acc => Some((done, others, item, *pos)),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -166,6 +166,12 @@ pub(crate) fn install(i: &mut Interp) {
             children: vec![Value::Str(Rc::from(html))],
         })))
     });
+    // Compiled calls render their argument straight into a buffer (the
+    // machine's render mode); this is the function value, for `apply`,
+    // `map` and other indirect calls.
+    i.define_native("render-html", 1, Some(1), |_, a| {
+        Ok(Value::str(&crate::html::render_html_string(arg(a, 0))?))
+    });
     i.define_native("%island", 3, Some(3), |_, a| {
         // What a `defisland` body is wrapped in (see compiler::expand): the
         // island's server HTML inside a marker naming it and carrying its

@@ -174,6 +174,7 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
         Inline::IsEmpty => core::is_empty(&a),
         Inline::HofIntact => Ok(Value::Bool(true)),
         Inline::ReverseOwned => lists::reverse_owned(a),
+        Inline::RenderHtml => Ok(Value::str(&crate::html::render_html_string(&a)?)),
         _ => Err(EvalError::new(
             ErrorKind::Arity,
             format!("{}: wrong number of arguments", op.name()),

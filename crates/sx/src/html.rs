@@ -6,11 +6,27 @@
 //! URL-valued attributes whose scheme can run script (`javascript:`,
 //! `vbscript:`, non-image `data:`) are replaced by [`UNSAFE_URL`].
 
-use sx::Value;
-use sx::symbol::Symbol;
-use sx::value::Element;
+use crate::Value;
+use crate::error::{ErrorKind, EvalError};
+use crate::symbol::Symbol;
+use crate::value::Element;
 
-use crate::RenderError;
+/// Why a value could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot render {what} as markup{context}")]
+    NotMarkup { what: String, context: String },
+    #[error("invalid attribute name {0:?} (letters, digits and - _ : . @ only)")]
+    BadAttribute(String),
+    #[error("{0}")]
+    Serialize(#[from] crate::printer::SerializeError),
+}
+
+impl From<RenderError> for EvalError {
+    fn from(e: RenderError) -> EvalError {
+        EvalError::new(ErrorKind::Value, e.to_string())
+    }
+}
 
 /// What an unsafe URL attribute value is replaced with: a URL that goes
 /// nowhere, and says why when someone inspects the page.
@@ -19,6 +35,31 @@ pub const UNSAFE_URL: &str = "about:invalid#sx-unsafe-url";
 /// Renders `v` as HTML, appending to `out`. On an error `out` may hold part
 /// of the output; callers that need all-or-nothing render into a fresh buffer.
 pub fn render_html(v: &Value, out: &mut String) -> Result<(), RenderError> {
+    with_renderer(out, |r| r.node(v, 0))
+}
+
+/// Appends attribute `name` of a `tag` element with `value` (` name="..."`,
+/// ` name` or nothing) by the rules `render-html` uses for element values:
+/// the machine's render mode writes attributes with it.
+pub fn render_attribute(
+    tag: &str,
+    name: Symbol,
+    value: &Value,
+    out: &mut String,
+) -> Result<(), RenderError> {
+    with_renderer(out, |r| {
+        let info = r.attrs.get(name);
+        r.attribute(tag, info, value)
+    })
+}
+
+/// Runs `f` with a renderer writing to `out`, using this thread's
+/// attribute cache.
+#[inline]
+fn with_renderer(
+    out: &mut String,
+    f: impl FnOnce(&mut Renderer<'_>) -> Result<(), Stop>,
+) -> Result<(), RenderError> {
     ATTRS.with(|attrs| {
         // A render inside a render (which nothing does now) would find the
         // cache taken, and go with a fresh one.
@@ -33,7 +74,7 @@ pub fn render_html(v: &Value, out: &mut String) -> Result<(), RenderError> {
             attrs,
             error: None,
         };
-        match r.node(v, 0) {
+        match f(&mut r) {
             Ok(()) => Ok(()),
             Err(Stop) => Err(r
                 .error
@@ -170,13 +211,13 @@ impl Renderer<'_> {
                 stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, || self.element(e, depth + 1))
             }
             Value::Float(_) => {
-                self.out.push_str(&sx::printer::number_text(v));
+                self.out.push_str(&crate::printer::number_text(v));
                 Ok(())
             }
             Value::Cell(c) => self.node(&c.borrow(), depth),
             Value::Bool(true) | Value::Symbol(_) | Value::Keyword(_) => {
                 let mut text = String::new();
-                sx::printer::to_str(v, &mut text);
+                crate::printer::to_str(v, &mut text);
                 escape_text(&text, self.out);
                 Ok(())
             }
@@ -275,7 +316,7 @@ impl Renderer<'_> {
 }
 
 fn not_markup(v: &Value, context: &str) -> RenderError {
-    let shown: String = sx::printer::display(v).chars().take(60).collect();
+    let shown: String = crate::printer::display(v).chars().take(60).collect();
     RenderError::NotMarkup {
         what: format!("{} {shown}", v.type_of().as_str()),
         context: context.to_owned(),
@@ -311,7 +352,7 @@ fn attribute_text(name: &str, value: &Value) -> Result<String, RenderError> {
                         if !text.is_empty() {
                             text.push(' ');
                         }
-                        sx::printer::to_str(item, &mut text);
+                        crate::printer::to_str(item, &mut text);
                     }
                     other => return Err(not_markup(other, &format!(" in attribute {name}"))),
                 }
@@ -320,7 +361,7 @@ fn attribute_text(name: &str, value: &Value) -> Result<String, RenderError> {
         }
         Value::Float(_) | Value::Keyword(_) | Value::Symbol(_) => {
             let mut text = String::new();
-            sx::printer::to_str(value, &mut text);
+            crate::printer::to_str(value, &mut text);
             Ok(text)
         }
         other => Err(not_markup(
@@ -424,9 +465,9 @@ pub fn push_int(i: i64, out: &mut String) {
     out.push_str(itoa::Buffer::new().format(i));
 }
 
-/// Whether `tag` is a void element (`sx::elements::VOID`), by a match the
+/// Whether `tag` is a void element (`crate::elements::VOID`), by a match the
 /// compiler turns into a switch on the length rather than a scan of the list.
-fn is_void(tag: &str) -> bool {
+pub fn is_void(tag: &str) -> bool {
     matches!(
         tag,
         "area"
@@ -601,7 +642,7 @@ mod tests {
 
     #[test]
     fn void_elements_are_the_kernel_s() {
-        for tag in sx::elements::VOID {
+        for tag in crate::elements::VOID {
             assert!(is_void(tag), "{tag}");
         }
         for tag in [
@@ -610,7 +651,7 @@ mod tests {
             assert!(!is_void(tag), "{tag}");
         }
         assert_eq!(
-            sx::elements::VOID.len(),
+            crate::elements::VOID.len(),
             13,
             "a void element was added: add it here too"
         );
