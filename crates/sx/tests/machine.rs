@@ -513,3 +513,12 @@ fn a_redefined_render_html_is_called_instead() {
         "\"(:rendered (p 1))\""
     );
 }
+
+#[test]
+fn render_mode_nests_components_as_deep_as_memory_allows() {
+    let out = ev(
+        "(defcomp ~nest (&key n) (if (= n 0) (b \"core\") (div (~nest :n (- n 1)))))
+         (len (render-html (~nest :n 100000)))",
+    );
+    assert_eq!(out, (100_000 * 11 + 11).to_string());
+}
