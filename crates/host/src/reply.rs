@@ -274,22 +274,28 @@ async fn page(
         }
         r
     } else {
-        let document = app
+        // `(render-html (host/document page))` in SX, so the document's
+        // own markup renders straight into the output (render mode).
+        let render = app
             .borrow()
             .interp
-            .lookup("host/document")
+            .lookup("host/render-document")
             .unwrap_or_default();
         let page = dict([
             (kw("title"), title.map_or(Value::Nil, |t| Value::str(&t))),
             (kw("body"), body),
             (kw("status"), Value::Int(i64::from(status))),
         ]);
-        let doc = run_sx(app, shared, scope, document, vec![page])
-            .await
-            .map_err(|e| format!("host/document failed: {e}"))?;
-        // Pages are kilobytes: start big enough to rarely grow.
-        let mut html = String::with_capacity(16 * 1024);
-        sx_web::render_html(&doc, &mut html).map_err(|e| e.to_string())?;
+        let html = match run_sx(app, shared, scope, render, vec![page]).await {
+            Ok(Value::Str(html)) => String::from(&*html),
+            Ok(other) => {
+                return Err(format!(
+                    "host/render-document returned {}, not the page's HTML",
+                    other.type_of().as_str()
+                ));
+            }
+            Err(e) => return Err(format!("host/document failed: {e}")),
+        };
         HttpResponse::new(status, HTML, html)
     };
     resp.headers.extend(headers);
