@@ -104,6 +104,12 @@ impl App {
         );
         interp.define("host/dev?", Value::Bool(dev));
         interp.define_native("host/csrf-token", 0, Some(0), crate::ops::csrf_token_native);
+        interp.define_native(
+            "host/wire-request?",
+            0,
+            Some(0),
+            crate::ops::wire_request_native,
+        );
         let mut forms = Vec::new();
         for file in &library.files {
             let file_forms = sx::reader::read_all(&file.text, &file.name, true)

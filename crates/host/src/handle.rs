@@ -103,6 +103,7 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
     let scope = RequestScope {
         csrf_token: Rc::from(req.csrf_token.as_str()),
         request: request.clone(),
+        wants_wire: req.wants_wire(),
     };
     match run_sx(&app, shared, &scope, handler, vec![request]).await {
         Ok(v) => reply::reply(&app, shared, &req, &scope, v).await,

@@ -71,6 +71,8 @@ pub struct PeerRefusal {
 pub struct RequestScope {
     pub csrf_token: Rc<str>,
     pub request: Value,
+    /// The request asked for SX wire (`SX-Request: true`), not HTML.
+    pub wants_wire: bool,
 }
 
 thread_local! {
@@ -78,24 +80,38 @@ thread_local! {
     /// thread right now (machines of several requests interleave on a
     /// worker, but only between runs: each run or resume sets it).
     static RUNNING_CSRF: RefCell<Option<Rc<str>>> = const { RefCell::new(None) };
+    /// Whether that request asked for SX wire.
+    static RUNNING_WIRE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Runs `f` (a machine's run or resume) as part of `scope`'s request, so
 /// that `(csrf-token)` answers that request's token.
 pub fn in_scope<T>(scope: &RequestScope, f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<Rc<str>>);
+    struct Restore(Option<Rc<str>>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             let previous = self.0.take();
             let _ = RUNNING_CSRF.try_with(|c| c.replace(previous));
+            let _ = RUNNING_WIRE.try_with(|c| c.set(self.1));
         }
     }
     let previous = RUNNING_CSRF
         .try_with(|c| c.replace(Some(scope.csrf_token.clone())))
         .ok()
         .flatten();
-    let _restore = Restore(previous);
+    let previous_wire = RUNNING_WIRE
+        .try_with(|c| c.replace(scope.wants_wire))
+        .unwrap_or(false);
+    let _restore = Restore(previous, previous_wire);
     f()
+}
+
+/// `(host/wire-request?)`: whether the running request asked for SX wire
+/// (false outside a request), so `page` knows whether to render its body.
+pub fn wire_request_native(_: &mut sx::Interp, _: &mut [Value]) -> Result<Value, EvalError> {
+    Ok(Value::Bool(
+        RUNNING_WIRE.try_with(|c| c.get()).unwrap_or(false),
+    ))
 }
 
 /// `(host/csrf-token)`: the running request's CSRF token, as `(perform

@@ -314,6 +314,7 @@ pub async fn error_page(
     let scope = RequestScope {
         csrf_token: Rc::from(req.csrf_token.as_str()),
         request: Value::Nil,
+        wants_wire: req.wants_wire(),
     };
     let body_fn = app
         .borrow()

@@ -227,6 +227,7 @@ async fn start_hooks(app: &Rc<RefCell<App>>, shared: &Shared) -> Vec<String> {
     let scope = RequestScope {
         csrf_token: Rc::from(""),
         request: Value::Nil,
+        wants_wire: false,
     };
     let mut failures = Vec::new();
     for f in hooks {
@@ -270,6 +271,7 @@ fn start_periodic_jobs(app: &Rc<RefCell<App>>, shared: &Shared) {
                 let scope = RequestScope {
                     csrf_token: Rc::from(""),
                     request: Value::Nil,
+                    wants_wire: false,
                 };
                 if let Err(e) = run_sx(&app, &shared, &scope, f.clone(), Vec::new()).await {
                     tracing::warn!("periodic job {f}: {e}");
