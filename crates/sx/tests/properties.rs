@@ -1047,3 +1047,106 @@ fn constructed_names_round_trip() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+// ---------------------------------------------------------------------------
+// Render mode: `(render-html x)` compiled straight to HTML output must give
+// what rendering x's value gives (the same text, or an error both ways).
+
+/// A markup expression as SX text: elements (void ones too), fragments,
+/// `raw!`, attributes of every kind, text needing escapes, numbers, nil,
+/// lists, `if`/`let`/`when`, inlined `map`/`map-indexed`, component calls
+/// and non-markup values that must fail the same way.
+fn markup_expr() -> impl Strategy<Value = String> {
+    let text = prop_oneof![
+        Just("\"a<b>&c\"".to_owned()),
+        Just("\"'q' \\\"d\\\"\"".to_owned()),
+        Just("\"plain\"".to_owned()),
+        Just("42".to_owned()),
+        Just("-7".to_owned()),
+        Just("2.5".to_owned()),
+        Just("nil".to_owned()),
+        Just("false".to_owned()),
+        Just("true".to_owned()),
+        Just(":kw".to_owned()),
+        Just("x".to_owned()),
+        Just("(str \"s\" x)".to_owned()),
+        Just("(list \"l1\" (list nil \"l2\"))".to_owned()),
+        Just("{:not \"markup\"}".to_owned()),
+        Just("(raw! \"<i>r</i>\")".to_owned()),
+    ];
+    let attr = prop_oneof![
+        Just(":class \"c&\"".to_owned()),
+        Just(":href \"javascript:alert(1)\"".to_owned()),
+        Just(":href x".to_owned()),
+        Just(":data-n 3".to_owned()),
+        Just(":data-f 1.5".to_owned()),
+        Just(":hidden true".to_owned()),
+        Just(":title nil".to_owned()),
+        Just(":class (list \"a\" nil \"b\")".to_owned()),
+        Just(":id (str \"i\" x)".to_owned()),
+        Just(":title {:bad 1}".to_owned()),
+        Just(":src \"data:image/png;base64,x\"".to_owned()),
+    ];
+    text.prop_recursive(4, 40, 4, move |inner| {
+        let tags = prop_oneof![
+            Just("div"),
+            Just("td"),
+            Just("a"),
+            Just("img"),
+            Just("br"),
+            Just("<>"),
+            Just("p")
+        ];
+        prop_oneof![
+            (
+                tags,
+                prop::collection::vec(attr.clone(), 0..3),
+                prop::collection::vec(inner.clone(), 0..4)
+            )
+                .prop_map(|(t, a, c)| format!("({t} {} {})", a.join(" "), c.join(" "))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("(if (= x \"x\") {a} {b})")),
+            inner.clone().prop_map(|a| format!("(let ((x \"y\")) {a})")),
+            inner.clone().prop_map(|a| format!("(when x {a})")),
+            inner
+                .clone()
+                .prop_map(|a| format!("(map (fn (x) {a}) (list 1 \"<2>\"))")),
+            inner
+                .clone()
+                .prop_map(|a| format!("(map-indexed (fn (i x) (<> i {a})) (list :k))")),
+            inner.clone().prop_map(|a| format!("(~pc :body {a})")),
+            inner.prop_map(|a| format!("(pc-fn {a})")),
+        ]
+    })
+}
+
+#[test]
+fn render_mode_matches_rendering_the_value() {
+    let mut runner = proptest::test_runner::TestRunner::new(config(300));
+    let interp = std::cell::RefCell::new(Interp::new());
+    interp.borrow_mut().budget = small_budget();
+    interp
+        .borrow_mut()
+        .eval_str(
+            "(defcomp ~pc (&key body) (section :class \"pc\" body))
+             (define (pc-fn b) (span b))
+             (define x \"x\")",
+            "<setup>",
+        )
+        .unwrap();
+    runner
+        .run(&markup_expr(), |expr| {
+            let direct = format!("(render-html {expr})");
+            let via_value = format!("(apply render-html (list {expr}))");
+            let a = interp.borrow_mut().eval_str(&direct, "<direct>");
+            let b = interp.borrow_mut().eval_str(&via_value, "<value>");
+            match (&a, &b) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", expr),
+                (Err(sx::Error::Eval(a)), Err(sx::Error::Eval(b))) => {
+                    prop_assert_eq!(&a.message, &b.message, "{}", expr);
+                }
+                _ => prop_assert!(false, "{expr}: {a:?} vs {b:?}"),
+            }
+            Ok(())
+        })
+        .unwrap();
+}

@@ -820,6 +820,13 @@ impl Emitter<'_> {
         }
         for (k, v) in attrs {
             let Value::Keyword(name) = k else { continue };
+            if fragment {
+                // Evaluated, and left out as `render-html` leaves out a
+                // fragment's attributes.
+                self.expr(out, v, false)?;
+                out.op(Op::Pop);
+                continue;
+            }
             let constant = match v {
                 Expr::Const(c) => {
                     let mut text = String::new();
