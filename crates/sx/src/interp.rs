@@ -260,6 +260,12 @@ impl Interp {
         self.element_shadow_slow(tag)
     }
 
+    /// No element name has been bound as a global (the usual case).
+    #[inline]
+    pub(crate) fn no_shadowed_elements(&self) -> bool {
+        self.shadowed_elements.is_empty()
+    }
+
     #[cold]
     fn element_shadow_slow(&self, tag: &str) -> Option<Value> {
         let &(_, g) = self

@@ -138,6 +138,8 @@ pub enum Op {
     RenderText(u32),
     /// Pops a value and renders it as a child node.
     RenderValue,
+    /// Renders the value in a frame slot as a child node, leaving it there.
+    RenderLocal(u16),
     /// Pops an attribute's value and renders ` name="value"` by the rules
     /// of `render-html`: element tag constant, attribute keyword constant.
     RenderAttr(u32, u32),
@@ -1509,6 +1511,20 @@ impl Machine {
                             _ => try_!(crate::html::render_html(&v, buf).map_err(EvalError::from)),
                         }
                     }
+                    Op::RenderLocal(s) => {
+                        let (Some(buf), Some(v)) = (
+                            self.render.last_mut(),
+                            self.stack.get(cur.base + s as usize),
+                        ) else {
+                            fail!(no_render_buffer());
+                        };
+                        match v {
+                            Value::Nil => {}
+                            Value::Str(s) => crate::html::escape_text(s, buf),
+                            Value::Int(i) => crate::html::push_int(*i, buf),
+                            _ => try_!(crate::html::render_html(v, buf).map_err(EvalError::from)),
+                        }
+                    }
                     Op::RenderAttr(tag, name) => {
                         let v = pop!(self);
                         let (Some(buf), Some(Value::Str(tag)), Some(Value::Keyword(name))) = (
@@ -1524,7 +1540,18 @@ impl Machine {
                         );
                     }
                     Op::ElementGuard(tag, t) => {
-                        if let Some(Value::Str(name)) = proto.consts.get(tag as usize) {
+                        if interp.no_shadowed_elements() {
+                            // The usual case, with the `RenderText` of the
+                            // opening tag that follows done here.
+                            if let (Some(Op::RenderText(i)), Some(buf)) =
+                                (code.get(pc), self.render.last_mut())
+                            {
+                                if let Some(Value::Str(text)) = proto.consts.get(*i as usize) {
+                                    buf.push_str(text);
+                                    pc += 1;
+                                }
+                            }
+                        } else if let Some(Value::Str(name)) = proto.consts.get(tag as usize) {
                             if interp.element_shadow(name).is_some() {
                                 pc = t as usize;
                             }

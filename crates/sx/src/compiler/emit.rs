@@ -755,6 +755,11 @@ impl Emitter<'_> {
             } if map_loop(params, body).is_some() => {
                 self.render_map_loop(out, params, inits, body)?;
             }
+            Expr::Var(_) if self.plain_local(out, e).is_some() => {
+                if let Some((s, _)) = self.plain_local(out, e) {
+                    out.op(Op::RenderLocal(s));
+                }
+            }
             Expr::Call(f, args, pos) if matches!(**f, Expr::Global(_)) => {
                 let Expr::Global(name) = **f else {
                     return Ok(());
