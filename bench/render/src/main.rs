@@ -114,6 +114,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let run = |engine: &str| only.as_deref().is_none_or(|o| o == engine);
     let mut results: Vec<(&str, &str, f64, String)> = Vec::new();
+    if only.as_deref() == Some("sx-profile-teams") {
+        for _ in 0..10_000 {
+            std::hint::black_box(sx_call(
+                &mut interp,
+                &render_teams,
+                vec![sx::Value::Int(2015), sx_teams.clone()],
+            ));
+        }
+        return Ok(());
+    }
     if only.as_deref() == Some("sx-profile") {
         // A long SX-only run for profilers.
         for _ in 0..300 {

@@ -143,6 +143,9 @@ pub enum Op {
     /// Pops an attribute's value and renders ` name="value"` by the rules
     /// of `render-html`: element tag constant, attribute keyword constant.
     RenderAttr(u32, u32),
+    /// `RenderAttr` for a valid attribute name that is not a URL: constant
+    /// N is ` name`, written before the value's text.
+    RenderAttrText(u32),
     /// Jumps to the ordinary element form at `t` when the element name
     /// (constant N) has been bound since this code was compiled.
     ElementGuard(u32, u32),
@@ -444,13 +447,29 @@ pub struct Machine {
     /// Output buffers of the `render-html` calls running in render mode,
     /// innermost last.
     render: Vec<String>,
-    /// A closed buffer kept for the next `RenderBegin` (its capacity).
-    render_spare: String,
 }
 
-/// The largest closed render buffer a machine keeps for its next
+/// The largest closed render buffer a thread keeps for its next
 /// `render-html` (bigger ones are freed).
 const RENDER_SPARE_MAX: usize = 1 << 20;
+
+thread_local! {
+    /// A closed render buffer, kept so that the next `render-html` on this
+    /// thread (usually another machine's: one per request or call) starts
+    /// with room instead of growing from nothing.
+    static RENDER_SPARE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+fn take_render_buffer() -> String {
+    RENDER_SPARE.try_with(|s| s.take()).unwrap_or_default()
+}
+
+fn keep_render_buffer(mut buf: String) {
+    if buf.capacity() <= RENDER_SPARE_MAX {
+        buf.clear();
+        let _ = RENDER_SPARE.try_with(|s| s.set(buf));
+    }
+}
 
 fn no_render_buffer() -> EvalError {
     EvalError::new(
@@ -501,7 +520,6 @@ impl Machine {
             run_heap_start: 0,
             alloc_mark: 0,
             render: Vec::new(),
-            render_spare: String::new(),
         }
     }
 
@@ -1477,19 +1495,15 @@ impl Machine {
                         if interp.inline_overridden(Inline::RenderHtml) {
                             pc = t as usize;
                         } else {
-                            let buf = std::mem::take(&mut self.render_spare);
-                            self.render.push(buf);
+                            self.render.push(take_render_buffer());
                         }
                     }
                     Op::RenderEnd => {
-                        let Some(mut buf) = self.render.pop() else {
+                        let Some(buf) = self.render.pop() else {
                             fail!(no_render_buffer());
                         };
                         self.stack.push(Value::Str(Rc::from(buf.as_str())));
-                        buf.clear();
-                        if buf.capacity() <= RENDER_SPARE_MAX {
-                            self.render_spare = buf;
-                        }
+                        keep_render_buffer(buf);
                     }
                     Op::RenderText(i) => {
                         let (Some(buf), Some(Value::Str(text))) =
@@ -1523,6 +1537,40 @@ impl Machine {
                             Value::Str(s) => crate::html::escape_text(s, buf),
                             Value::Int(i) => crate::html::push_int(*i, buf),
                             _ => try_!(crate::html::render_html(v, buf).map_err(EvalError::from)),
+                        }
+                    }
+                    Op::RenderAttrText(i) => {
+                        let v = pop!(self);
+                        let (Some(buf), Some(Value::Str(prefix))) =
+                            (self.render.last_mut(), proto.consts.get(i as usize))
+                        else {
+                            fail!(no_render_buffer());
+                        };
+                        match &v {
+                            Value::Nil
+                            | Value::Bool(false)
+                            | Value::Closure(_)
+                            | Value::Native(_) => {}
+                            Value::Bool(true) => buf.push_str(prefix),
+                            Value::Str(s) => {
+                                buf.push_str(prefix);
+                                buf.push_str("=\"");
+                                crate::html::escape_attr(s, buf);
+                                buf.push('"');
+                            }
+                            Value::Int(n) => {
+                                buf.push_str(prefix);
+                                buf.push_str("=\"");
+                                crate::html::push_int(*n, buf);
+                                buf.push('"');
+                            }
+                            _ => {
+                                let name = Symbol::new(prefix.trim_start());
+                                try_!(
+                                    crate::html::render_attribute("", name, &v, buf)
+                                        .map_err(EvalError::from)
+                                );
+                            }
                         }
                     }
                     Op::RenderAttr(tag, name) => {

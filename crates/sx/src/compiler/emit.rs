@@ -845,9 +845,17 @@ impl Emitter<'_> {
                 Some(text) => out.text.push_str(&text),
                 None => {
                     self.expr(out, v, false)?;
-                    let n = out.constant(k.clone())?;
                     out.pos = pos;
-                    out.op(Op::RenderAttr(t, n));
+                    let text = name.as_str();
+                    if crate::html::valid_attribute_name(text)
+                        && !crate::html::is_url_attribute(text)
+                    {
+                        let n = out.constant(Value::str(&format!(" {text}")))?;
+                        out.op(Op::RenderAttrText(n));
+                    } else {
+                        let n = out.constant(k.clone())?;
+                        out.op(Op::RenderAttr(t, n));
+                    }
                 }
             }
         }
