@@ -1709,8 +1709,25 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let v = try_!(unary_in_place(which, &self.stack[cur.base + s as usize]));
-                        self.stack.push(v);
+                        let slot = &self.stack[cur.base + s as usize];
+                        // `first` and `rest` of a list spelled out: through
+                        // `unary_in_place`'s `Result` the value was stored
+                        // in pieces and reloaded whole, a store-forwarding
+                        // stall on every list step of a loop.
+                        match (which, slot) {
+                            (Inline::First, Value::List(l)) => {
+                                let v = l.first().cloned().unwrap_or_default();
+                                self.stack.push(v);
+                            }
+                            (Inline::Rest, Value::List(l)) => {
+                                let tail = l.rest();
+                                self.stack.push(Value::List(tail));
+                            }
+                            _ => {
+                                let v = try_!(unary_in_place(which, slot));
+                                self.stack.push(v);
+                            }
+                        }
                         pc += 2;
                     }
                     Op::JumpUnlessLocalUnary(which, s, target) => {
