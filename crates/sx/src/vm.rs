@@ -929,11 +929,15 @@ impl Machine {
         if p.rest {
             return self.bind_complex_rest(p, args + np);
         }
-        // Keys only (a component's usual signature): the values move from
-        // the argument pairs into key slots appended after them, then the
-        // pairs are removed, with no allocation.
+        // Keys only (a component's usual signature).
         let start = args + np;
         let end = self.stack.len();
+        if self.bind_keys_in_order(p, start, end) {
+            return Ok(());
+        }
+        // Any order, or some keys left out: the values move from the
+        // argument pairs into key slots appended after them, then the
+        // pairs are removed, with no allocation.
         self.stack.resize(end + p.keys.len(), Value::Nil);
         let mut i = start;
         while i < end {
@@ -960,6 +964,34 @@ impl Machine {
         }
         self.stack.drain(start..end);
         Ok(())
+    }
+
+    /// The usual keyword call: every key given once, in the order declared
+    /// (`(~card :title t :body b)` for `(&key title body)`). The values move
+    /// down over the pairs and the stack is cut, with no other work.
+    /// Returns false, having changed nothing, for any other call.
+    fn bind_keys_in_order(&mut self, p: &Proto, start: usize, end: usize) -> bool {
+        let n = p.keys.len();
+        if end - start != 2 * n {
+            return false;
+        }
+        let Some(pairs) = self.stack.get(start..end) else {
+            return false;
+        };
+        let in_order = pairs
+            .iter()
+            .step_by(2)
+            .zip(&p.keys)
+            .all(|(k, key)| matches!(k, Value::Keyword(k) if k == key));
+        if !in_order {
+            return false;
+        }
+        for j in 0..n {
+            let v = std::mem::take(&mut self.stack[start + 2 * j + 1]);
+            overwrite(&mut self.stack[start + j], v);
+        }
+        truncate_to(&mut self.stack, start + n);
+        true
     }
 
     /// `bind_complex` with a `&rest` parameter: the arguments from `from`
