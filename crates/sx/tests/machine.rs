@@ -522,3 +522,26 @@ fn render_mode_nests_components_as_deep_as_memory_allows() {
     );
     assert_eq!(out, (100_000 * 11 + 11).to_string());
 }
+
+/// Render mode keeps each element's ordinary form beside it; that must not
+/// make compiled code grow with the square of the nesting depth.
+#[test]
+fn deeply_nested_markup_compiles_to_code_linear_in_its_size() {
+    let depth = 4_000;
+    let mut interp = Interp::new();
+    let src = format!(
+        "(define (deep) (render-html {}\"x\"{})) (len (deep))",
+        "(div ".repeat(depth),
+        ")".repeat(depth)
+    );
+    assert_eq!(ev_in(&mut interp, &src), (depth * 11 + 1).to_string());
+    let Some(sx::Value::Closure(c)) = interp.lookup("deep") else {
+        panic!("deep is not a closure");
+    };
+    // Quadratic growth would be millions of instructions here.
+    assert!(
+        c.proto.code.len() < depth * 64,
+        "{} instructions",
+        c.proto.code.len()
+    );
+}

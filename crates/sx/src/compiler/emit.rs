@@ -60,7 +60,16 @@ struct Out {
     /// Render mode: HTML made at compile time and not yet emitted, so that
     /// runs of constant markup become one `RenderText`.
     text: String,
+    /// Render mode: element forms being rendered around the current one.
+    render_depth: u32,
 }
+
+/// How deeply nested element forms render mode writes directly. Each one
+/// carries its ordinary form beside it (built, for when its name has been
+/// bound since), which holds everything inside it, so code grows with the
+/// nesting depth times the size; below this depth markup is built and
+/// rendered as a value, keeping compiled size linear in the source.
+const MAX_RENDER_DEPTH: u32 = 24;
 
 impl Out {
     fn op(&mut self, op: Op) -> usize {
@@ -239,6 +248,7 @@ impl Emitter<'_> {
             moves: super::liveness::last_uses(self.funcs, self.bindings, fid, body),
             loops: std::collections::HashMap::new(),
             text: String::new(),
+            render_depth: 0,
         };
         self.param_cells(&mut out, fid);
         self.expr(&mut out, body, true)?;
@@ -714,8 +724,11 @@ impl Emitter<'_> {
                 attrs,
                 children,
                 pos,
-            } if renderable_element(tag, attrs) => {
-                self.render_element(out, e, tag, attrs, children, *pos)?;
+            } if renderable_element(tag, attrs) && out.render_depth < MAX_RENDER_DEPTH => {
+                out.render_depth += 1;
+                let r = self.render_element(out, e, tag, attrs, children, *pos);
+                out.render_depth -= 1;
+                r?;
             }
             Expr::If(t, a, b) => {
                 let jumps = self.branch_unless(out, t)?;
