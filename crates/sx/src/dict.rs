@@ -60,6 +60,49 @@ fn is_key(v: &Value) -> bool {
 /// big-endian number: ordering these orders the canonical forms, except
 /// when they are equal.
 fn prefix_of(v: &Value) -> u64 {
+    if let Value::Keyword(k) = v {
+        // The commonest key: worked out once per keyword and thread.
+        return keyword_prefix(*k);
+    }
+    prefix_from_bytes(v)
+}
+
+thread_local! {
+    /// `prefix_from_bytes` of each keyword, by symbol index (0: not yet).
+    static KEYWORD_PREFIX: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Symbol indexes past this have their keyword prefix worked out each time.
+const KEYWORD_PREFIX_MAX: usize = 1 << 16;
+
+fn keyword_prefix(k: crate::symbol::Symbol) -> u64 {
+    let i = k.index() as usize;
+    let cached = KEYWORD_PREFIX
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.get(i).copied()))
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if cached != 0 {
+        return cached;
+    }
+    // Never 0: it starts with `:`.
+    let prefix = prefix_from_bytes(&Value::Keyword(k));
+    if i < KEYWORD_PREFIX_MAX {
+        let _ = KEYWORD_PREFIX.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if c.len() <= i {
+                    c.resize(i + 1, 0);
+                }
+                if let Some(slot) = c.get_mut(i) {
+                    *slot = prefix;
+                }
+            }
+        });
+    }
+    prefix
+}
+
+fn prefix_from_bytes(v: &Value) -> u64 {
     let mut buf = [0u8; 8];
     if let Value::Str(s) = v {
         // The usual key: plain text, written as itself between quotes.
