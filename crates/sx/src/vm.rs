@@ -1643,28 +1643,37 @@ impl Machine {
                             Some(Some(v)) => v.clone(),
                             _ => fail!(interp.unbound_error(g)),
                         };
-                        let entry = match &callee {
-                            Value::Closure(c) => c.proto.render_entry,
-                            Value::Component(c) => c.closure.proto.render_entry,
-                            _ => 0,
-                        };
                         let Some(args_at) = self.stack.len().checked_sub(argc) else {
                             fail!(EvalError::new(
                                 ErrorKind::Value,
                                 "internal error: empty stack"
                             ));
                         };
+                        let render = match &callee {
+                            Value::Closure(c) if c.proto.render_entry != 0 => Some(c.clone()),
+                            Value::Component(c) if c.closure.proto.render_entry != 0 => {
+                                Some(c.closure.clone())
+                            }
+                            _ => None,
+                        };
+                        if let Some(c) = render {
+                            // Straight into the callee's render-mode code,
+                            // its arguments where they are (no callee slot).
+                            let entry = c.proto.render_entry as usize;
+                            try_!(self.tick(interp));
+                            spill!();
+                            self.enter(c, args_at, argc, args_at)?;
+                            if let Some(f) = self.frames.last_mut() {
+                                f.pc = entry;
+                            }
+                            fill!();
+                        }
+                        // Anything else: an ordinary call, whose value the
+                        // `RenderValue` after this renders. (The render-mode
+                        // code above returns nil, which renders as nothing.)
                         self.stack.insert(args_at, callee);
                         spill!();
-                        let entered = self.call(interp, argc)?;
-                        if entry != 0 && matches!(entered, Entered::Frame) {
-                            // The callee renders its markup and returns nil,
-                            // which the `RenderValue` after this renders as
-                            // nothing.
-                            if let Some(f) = self.frames.last_mut() {
-                                f.pc = entry as usize;
-                            }
-                        }
+                        self.call(interp, argc)?;
                         fill!();
                     }
                     Op::AddLocalInt(which, s, k) => {
