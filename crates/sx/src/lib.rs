@@ -17,6 +17,7 @@ pub mod error;
 pub mod interp;
 mod prims;
 pub mod printer;
+mod push;
 pub mod reader;
 pub mod source;
 pub mod symbol;

@@ -14,6 +14,7 @@ use std::time::Instant;
 use crate::error::{ErrorKind, EvalError, Result, TraceFrame};
 use crate::interp::Interp;
 use crate::prims;
+use crate::push::push;
 use crate::source::{self, Pos};
 use crate::symbol::Symbol;
 use crate::value::{Component, List, Value};
@@ -993,7 +994,7 @@ impl Machine {
                     } else if top != cur.ret_to {
                         let v = pop!(self);
                         truncate_to(&mut self.stack, cur.ret_to);
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
                     match self.frames.pop() {
                         Some(caller) => {
@@ -1026,7 +1027,7 @@ impl Machine {
                         .get_mut(i)
                         .map(std::mem::take)
                         .unwrap_or_default();
-                    self.stack.push(v);
+                    push(&mut self.stack, v);
                     ret!();
                 }};
             }
@@ -1052,12 +1053,15 @@ impl Machine {
                     if $tail {
                         cur.closure = c;
                     } else {
-                        self.frames.push(Frame {
-                            closure: std::mem::replace(&mut cur.closure, c),
-                            pc,
-                            base: cur.base,
-                            ret_to: cur.ret_to,
-                        });
+                        push(
+                            &mut self.frames,
+                            Frame {
+                                closure: std::mem::replace(&mut cur.closure, c),
+                                pc,
+                                base: cur.base,
+                                ret_to: cur.ret_to,
+                            },
+                        );
                     }
                     cur.pc = 0;
                     cur.base = base;
@@ -1085,22 +1089,16 @@ impl Machine {
                 match op {
                     Op::Const(i) => {
                         let v = proto.consts.get(i as usize).cloned().unwrap_or_default();
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
-                    Op::Nil => self.stack.push(Value::Nil),
-                    Op::True => self.stack.push(Value::Bool(true)),
-                    Op::False => self.stack.push(Value::Bool(false)),
-                    Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
-                    Op::Local(s) => {
-                        let v = match &self.stack[cur.base + s as usize] {
-                            Value::Int(i) => Value::Int(*i),
-                            other => other.clone(),
-                        };
-                        self.stack.push(v);
-                    }
+                    Op::Nil => push(&mut self.stack, Value::Nil),
+                    Op::True => push(&mut self.stack, Value::Bool(true)),
+                    Op::False => push(&mut self.stack, Value::Bool(false)),
+                    Op::Int(i) => push(&mut self.stack, Value::Int(i64::from(i))),
+                    Op::Local(s) => push_slot(&mut self.stack, cur.base + s as usize, false),
                     Op::LocalMove(s) => {
                         let v = std::mem::take(&mut self.stack[cur.base + s as usize]);
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
                     Op::Local2 {
                         a,
@@ -1108,10 +1106,8 @@ impl Machine {
                         move_a,
                         move_b,
                     } => {
-                        let x = read_slot(&mut self.stack[cur.base + a as usize], move_a);
-                        let y = read_slot(&mut self.stack[cur.base + b as usize], move_b);
-                        self.stack.push(x);
-                        self.stack.push(y);
+                        push_slot(&mut self.stack, cur.base + a as usize, move_a);
+                        push_slot(&mut self.stack, cur.base + b as usize, move_b);
                     }
                     Op::SetLocal(s) => {
                         let v = pop!(self);
@@ -1123,7 +1119,7 @@ impl Machine {
                             .get(i as usize)
                             .cloned()
                             .unwrap_or_default();
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
                     Op::MakeCell(s) => {
                         let slot = &mut self.stack[cur.base + s as usize];
@@ -1163,7 +1159,7 @@ impl Machine {
                     Op::Global(g) => match interp.globals.get(g as usize) {
                         Some(Some(v)) => {
                             let v = v.clone();
-                            self.stack.push(v);
+                            push(&mut self.stack, v);
                         }
                         _ => fail!(interp.unbound_error(g)),
                     },
@@ -1260,7 +1256,7 @@ impl Machine {
                         }
                         let n = self.stack.len();
                         let v = match self.stack.as_slice() {
-                            [.., Value::Int(x), Value::Int(y)] => int2(which, *x, *y),
+                            [.., Value::Int(x), Value::Int(y)] => int2_scalar(which, *x, *y),
                             _ => None,
                         };
                         if let Some(v) = v {
@@ -1268,11 +1264,11 @@ impl Machine {
                                 // The result goes straight to `cur.ret_to`.
                                 truncate_to(&mut self.stack, cur.ret_to + 1);
                                 if let Some(slot) = self.stack.get_mut(cur.ret_to) {
-                                    overwrite(slot, v);
+                                    v.store(slot);
                                 }
                             } else {
                                 truncate_to(&mut self.stack, n.saturating_sub(2));
-                                self.stack.push(v);
+                                push(&mut self.stack, v.value());
                             }
                         } else {
                             let b = pop!(self);
@@ -1423,7 +1419,7 @@ impl Machine {
                         }
                         if let Value::Int(x) = self.stack[cur.base + s as usize] {
                             if let Some(r) = x.checked_add(i64::from(k)) {
-                                self.stack.push(Value::Int(r));
+                                push(&mut self.stack, Value::Int(r));
                                 pc += 3;
                             }
                         }
@@ -1435,7 +1431,7 @@ impl Machine {
                         }
                         if let Value::Int(x) = self.stack[cur.base + s as usize] {
                             if let Some(v) = int2(which, x, i64::from(k)) {
-                                self.stack.push(v);
+                                push(&mut self.stack, v);
                                 pc += 3;
                             }
                         }
@@ -1448,7 +1444,7 @@ impl Machine {
                         let y = &self.stack[cur.base + b as usize];
                         if let (Value::Int(x), Value::Int(y)) = (x, y) {
                             if let Some(v) = int2(which, *x, *y) {
-                                self.stack.push(v);
+                                push(&mut self.stack, v);
                                 pc += 3;
                             }
                         }
@@ -1492,7 +1488,7 @@ impl Machine {
                             continue;
                         }
                         let v = try_!(unary_in_place(which, &self.stack[cur.base + s as usize]));
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                         pc += 2;
                     }
                     Op::JumpUnlessLocalUnary(which, s, target) => {
@@ -1539,7 +1535,7 @@ impl Machine {
                                 try_!(self.tick(interp));
                                 let result = try_!(f(interp, &mut self.stack[args_at..]));
                                 self.stack.truncate(args_at);
-                                self.stack.push(result);
+                                push(&mut self.stack, result);
                                 if tail {
                                     ret!();
                                 }
@@ -1700,14 +1696,29 @@ fn slide_down(stack: &mut Vec<Value>, to: usize, from: usize) {
     truncate_to(stack, to + n);
 }
 
-/// A slot's value for a push: copied, or moved out when `take` is set.
+/// Pushes the value of stack slot `i`: copied, or moved out when `take` is
+/// set. An integer is pushed as a new `Value::Int` built at the push, so it
+/// is stored directly rather than through a temporary (see `push`).
 #[inline(always)]
-fn read_slot(slot: &mut Value, take: bool) -> Value {
-    match slot {
-        Value::Int(i) => Value::Int(*i),
-        _ if take => std::mem::take(slot),
-        other => other.clone(),
+fn push_slot(stack: &mut Vec<Value>, i: usize, take: bool) {
+    match stack[i] {
+        Value::Int(n) => push(stack, Value::Int(n)),
+        _ => push_slot_other(stack, i, take),
     }
+}
+
+/// `push_slot` of anything but an integer (a clone is a call anyway).
+#[inline(never)]
+fn push_slot_other(stack: &mut Vec<Value>, i: usize, take: bool) {
+    let Some(slot) = stack.get_mut(i) else {
+        return push(stack, Value::Nil);
+    };
+    let v = if take {
+        std::mem::take(slot)
+    } else {
+        slot.clone()
+    };
+    push(stack, v);
 }
 
 const _: () = {
@@ -1763,6 +1774,50 @@ fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
         Inline::Le => Some(Value::Bool(x <= y)),
         Inline::Ge => Some(Value::Bool(x >= y)),
         Inline::Eq => Some(Value::Bool(x == y)),
+        _ => None,
+    }
+}
+
+/// An integer operation's result as plain scalars. A `Value` computed in
+/// one place (a match over the operation) and stored in another goes
+/// through a temporary that the store then reads back with wider loads
+/// than wrote it, a store-forwarding stall (see `push`); `store` writes
+/// each kind of result into its slot directly.
+#[derive(Clone, Copy)]
+enum Scalar {
+    Int(i64),
+    Bool(bool),
+}
+
+impl Scalar {
+    #[inline(always)]
+    fn value(self) -> Value {
+        match self {
+            Scalar::Int(i) => Value::Int(i),
+            Scalar::Bool(b) => Value::Bool(b),
+        }
+    }
+
+    /// Stores the result in `slot`, dropping the old value as [`overwrite`] does.
+    #[inline(always)]
+    fn store(self, slot: &mut Value) {
+        match self {
+            Scalar::Int(i) => overwrite(slot, Value::Int(i)),
+            Scalar::Bool(b) => overwrite(slot, Value::Bool(b)),
+        }
+    }
+}
+
+/// [`int2`] as a [`Scalar`].
+#[inline(always)]
+fn int2_scalar(which: Inline, x: i64, y: i64) -> Option<Scalar> {
+    match which {
+        Inline::Add => x.checked_add(y).map(Scalar::Int),
+        Inline::Sub => x.checked_sub(y).map(Scalar::Int),
+        Inline::Mul => x.checked_mul(y).map(Scalar::Int),
+        Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq => {
+            Some(Scalar::Bool(int_cmp(which, x, y)))
+        }
         _ => None,
     }
 }
