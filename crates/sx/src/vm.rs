@@ -287,6 +287,10 @@ pub struct Closure {
     pub captures: Rc<[Value]>,
     /// The letrec group it belongs to, for `GroupMember` references.
     pub group: Option<Rc<Group>>,
+    /// `proto.arity` and `proto.nslots`, kept here so a call checks and
+    /// enters the closure without first loading its proto.
+    arity: u32,
+    nslots: u16,
 }
 
 impl Drop for Closure {
@@ -301,6 +305,16 @@ impl Drop for Closure {
 }
 
 impl Closure {
+    pub fn new(proto: Rc<Proto>, captures: Rc<[Value]>, group: Option<Rc<Group>>) -> Closure {
+        Closure {
+            arity: proto.arity,
+            nslots: proto.nslots,
+            proto,
+            captures,
+            group,
+        }
+    }
+
     pub fn name(&self) -> Option<&'static str> {
         self.proto.name.map(Symbol::as_str)
     }
@@ -1046,7 +1060,7 @@ impl Machine {
                     } else {
                         ($args, $callee_slot)
                     };
-                    let want = base + c.proto.nslots as usize;
+                    let want = base + c.nslots as usize;
                     if self.stack.len() != want {
                         self.stack.resize(want, Value::Nil);
                     }
@@ -1191,11 +1205,11 @@ impl Machine {
                                 "internal error: bad group member"
                             ));
                         };
-                        self.stack.push(Value::Closure(Rc::new(Closure {
-                            proto: p.clone(),
-                            captures: caps.clone(),
-                            group: Some(group.clone()),
-                        })));
+                        self.stack.push(Value::Closure(Rc::new(Closure::new(
+                            p.clone(),
+                            caps.clone(),
+                            Some(group.clone()),
+                        ))));
                     }
                     Op::Pop => {
                         if let Some(v) = self.stack.pop() {
@@ -1240,7 +1254,7 @@ impl Machine {
                             ));
                         };
                         let fast = matches!(&self.stack[fpos], Value::Closure(c)
-                            if c.proto.arity as usize == argc);
+                            if c.arity as usize == argc);
                         if fast {
                             if let Value::Closure(c) = std::mem::take(&mut self.stack[fpos]) {
                                 enter_fast!(c, fpos, fpos + 1, tail);
@@ -1286,11 +1300,8 @@ impl Machine {
                             ));
                         };
                         let caps = self.gather_captures(closure, cur.base, &p.captures);
-                        self.stack.push(Value::Closure(Rc::new(Closure {
-                            proto: p,
-                            captures: caps,
-                            group: None,
-                        })));
+                        self.stack
+                            .push(Value::Closure(Rc::new(Closure::new(p, caps, None))));
                     }
                     Op::Group(gi) => {
                         let Some(def) = proto.groups.get(gi as usize) else {
@@ -1315,12 +1326,9 @@ impl Machine {
                             let Some((p, caps)) = group.members.get(j) else {
                                 continue;
                             };
-                            self.stack[cur.base + slot as usize] =
-                                Value::Closure(Rc::new(Closure {
-                                    proto: p.clone(),
-                                    captures: caps.clone(),
-                                    group: Some(group.clone()),
-                                }));
+                            self.stack[cur.base + slot as usize] = Value::Closure(Rc::new(
+                                Closure::new(p.clone(), caps.clone(), Some(group.clone())),
+                            ));
                         }
                     }
                     Op::MakeComponent(name, island) => {
@@ -1521,7 +1529,7 @@ impl Machine {
                             ));
                         };
                         match callee {
-                            Value::Closure(c) if c.proto.arity as usize == argc => {
+                            Value::Closure(c) if c.arity as usize == argc => {
                                 let c = c.clone();
                                 enter_fast!(c, args_at, args_at, tail);
                             }
@@ -1669,11 +1677,11 @@ impl Machine {
                     .as_ref()
                     .and_then(|g| g.members.get(j as usize).map(|m| (g, m)))
                 {
-                    Some((g, (p, caps))) => Value::Closure(Rc::new(Closure {
-                        proto: p.clone(),
-                        captures: caps.clone(),
-                        group: Some(g.clone()),
-                    })),
+                    Some((g, (p, caps))) => Value::Closure(Rc::new(Closure::new(
+                        p.clone(),
+                        caps.clone(),
+                        Some(g.clone()),
+                    ))),
                     None => Value::Nil,
                 },
             })
