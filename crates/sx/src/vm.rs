@@ -251,7 +251,7 @@ pub struct GroupDef {
 #[derive(Debug)]
 pub struct Proto {
     pub name: Option<Symbol>,
-    pub code: Vec<Op>,
+    pub code: Rc<[Op]>,
     /// Source position of each instruction (same length as `code`).
     pub positions: Vec<Pos>,
     pub consts: Vec<Value>,
@@ -291,6 +291,8 @@ pub struct Closure {
     /// enters the closure without first loading its proto.
     arity: u32,
     nslots: u16,
+    /// `proto.code`, so entering a frame finds its code one load sooner.
+    code: Rc<[Op]>,
 }
 
 impl Drop for Closure {
@@ -308,6 +310,7 @@ impl Closure {
     pub fn new(proto: Rc<Proto>, captures: Rc<[Value]>, group: Option<Rc<Group>>) -> Closure {
         Closure {
             arity: proto.arity,
+            code: proto.code.clone(),
             nslots: proto.nslots,
             proto,
             captures,
@@ -956,7 +959,7 @@ impl Machine {
             let closure: &Rc<Closure> = &cur.closure;
             let proto: &Proto = &closure.proto;
             let mut pc = cur.pc;
-            let code: &[Op] = &proto.code;
+            let code: &[Op] = &closure.code;
 
             /// Puts the running frame back on `self.frames` (its pc saved).
             macro_rules! spill {
