@@ -1015,7 +1015,10 @@ impl Machine {
                     }
                     match self.frames.pop() {
                         Some(caller) => {
-                            cur = caller;
+                            // Move the caller in, then drop the callee's
+                            // closure: with `cur = caller` the caller would
+                            // wait in a temporary across that drop.
+                            drop(std::mem::replace(&mut cur, caller));
                             continue 'frame;
                         }
                         None => return Ok(Outcome::Done(pop!(self))),
@@ -1033,7 +1036,7 @@ impl Machine {
                         truncate_to(&mut self.stack, cur.ret_to + 1);
                         match self.frames.pop() {
                             Some(caller) => {
-                                cur = caller;
+                                drop(std::mem::replace(&mut cur, caller));
                                 continue 'frame;
                             }
                             None => return Ok(Outcome::Done(pop!(self))),
