@@ -39,3 +39,15 @@ pub(crate) fn push<T>(vec: &mut Vec<T>, v: T) {
 extern "C" fn reserve_one<T>(vec: &mut Vec<T>) {
     vec.reserve(1);
 }
+
+/// Removes the last element of `vec` without reading or dropping it: for
+/// an element that holds nothing to drop (the machine's immediates).
+#[inline(always)]
+pub(crate) fn forget_last<T>(vec: &mut Vec<T>) {
+    if let Some(len) = vec.len().checked_sub(1) {
+        // SAFETY: `len < vec.len()`, so the elements below it stay
+        // initialised; the last one is forgotten (never read or dropped
+        // again), which at worst leaks.
+        unsafe { vec.set_len(len) }
+    }
+}

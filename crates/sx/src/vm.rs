@@ -1748,10 +1748,28 @@ const _: () = {
 #[inline(always)]
 fn truncate_to(stack: &mut Vec<Value>, to: usize) {
     while stack.len() > to {
-        if let Some(v) = stack.pop() {
-            discard(v);
+        // An immediate is dropped by its tag alone: popping it whole could
+        // load the value just stored in pieces (a store-forwarding stall).
+        if stack.last().is_some_and(is_immediate) {
+            crate::push::forget_last(stack);
+        } else if let Some(v) = stack.pop() {
+            drop(v);
         }
     }
+}
+
+/// A value with nothing to drop (numbers, booleans, nil, symbols).
+#[inline(always)]
+fn is_immediate(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Nil
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Symbol(_)
+            | Value::Keyword(_)
+    )
 }
 
 /// Drops a value, skipping the call into the drop glue for immediates
