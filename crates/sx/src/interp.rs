@@ -302,11 +302,7 @@ impl Interp {
     /// Compiles a top-level form into a closure of no arguments.
     pub fn compile_toplevel(&mut self, form: &Value) -> Result<Rc<Closure>> {
         let proto = compiler::compile_toplevel(self, form)?;
-        Ok(Rc::new(Closure {
-            proto,
-            captures: Rc::from(Vec::new()),
-            group: None,
-        }))
+        Ok(Rc::new(Closure::new(proto, Rc::from(Vec::new()), None)))
     }
 
     /// A machine that evaluates `form` (a top-level form).

@@ -18,6 +18,7 @@ pub mod html;
 pub mod interp;
 mod prims;
 pub mod printer;
+mod push;
 pub mod reader;
 pub mod source;
 pub mod symbol;

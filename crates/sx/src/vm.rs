@@ -14,6 +14,7 @@ use std::time::Instant;
 use crate::error::{ErrorKind, EvalError, Result, TraceFrame};
 use crate::interp::Interp;
 use crate::prims;
+use crate::push::push;
 use crate::source::{self, Pos};
 use crate::symbol::Symbol;
 use crate::value::{Component, List, Value};
@@ -283,7 +284,7 @@ pub struct GroupDef {
 #[derive(Debug)]
 pub struct Proto {
     pub name: Option<Symbol>,
-    pub code: Vec<Op>,
+    pub code: Rc<[Op]>,
     /// Source position of each instruction (same length as `code`).
     pub positions: Vec<Pos>,
     pub consts: Vec<Value>,
@@ -323,6 +324,12 @@ pub struct Closure {
     pub captures: Rc<[Value]>,
     /// The letrec group it belongs to, for `GroupMember` references.
     pub group: Option<Rc<Group>>,
+    /// `proto.arity` and `proto.nslots`, kept here so a call checks and
+    /// enters the closure without first loading its proto.
+    arity: u32,
+    nslots: u16,
+    /// `proto.code`, so entering a frame finds its code one load sooner.
+    code: Rc<[Op]>,
 }
 
 impl Drop for Closure {
@@ -337,6 +344,17 @@ impl Drop for Closure {
 }
 
 impl Closure {
+    pub fn new(proto: Rc<Proto>, captures: Rc<[Value]>, group: Option<Rc<Group>>) -> Closure {
+        Closure {
+            arity: proto.arity,
+            code: proto.code.clone(),
+            nslots: proto.nslots,
+            proto,
+            captures,
+            group,
+        }
+    }
+
     pub fn name(&self) -> Option<&'static str> {
         self.proto.name.map(Symbol::as_str)
     }
@@ -1046,7 +1064,7 @@ impl Machine {
             let closure: &Rc<Closure> = &cur.closure;
             let proto: &Proto = &closure.proto;
             let mut pc = cur.pc;
-            let code: &[Op] = &proto.code;
+            let code: &[Op] = &closure.code;
 
             /// Puts the running frame back on `self.frames` (its pc saved).
             macro_rules! spill {
@@ -1098,11 +1116,14 @@ impl Machine {
                     } else if top != cur.ret_to {
                         let v = pop!(self);
                         truncate_to(&mut self.stack, cur.ret_to);
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
                     match self.frames.pop() {
                         Some(caller) => {
-                            cur = caller;
+                            // Move the caller in, then drop the callee's
+                            // closure: with `cur = caller` the caller would
+                            // wait in a temporary across that drop.
+                            drop(std::mem::replace(&mut cur, caller));
                             continue 'frame;
                         }
                         None => return Ok(Outcome::Done(pop!(self))),
@@ -1120,7 +1141,7 @@ impl Machine {
                         truncate_to(&mut self.stack, cur.ret_to + 1);
                         match self.frames.pop() {
                             Some(caller) => {
-                                cur = caller;
+                                drop(std::mem::replace(&mut cur, caller));
                                 continue 'frame;
                             }
                             None => return Ok(Outcome::Done(pop!(self))),
@@ -1131,7 +1152,7 @@ impl Machine {
                         .get_mut(i)
                         .map(std::mem::take)
                         .unwrap_or_default();
-                    self.stack.push(v);
+                    push(&mut self.stack, v);
                     ret!();
                 }};
             }
@@ -1150,19 +1171,22 @@ impl Machine {
                     } else {
                         ($args, $callee_slot)
                     };
-                    let want = base + c.proto.nslots as usize;
+                    let want = base + c.nslots as usize;
                     if self.stack.len() != want {
                         self.stack.resize(want, Value::Nil);
                     }
                     if $tail {
                         cur.closure = c;
                     } else {
-                        self.frames.push(Frame {
-                            closure: std::mem::replace(&mut cur.closure, c),
-                            pc,
-                            base: cur.base,
-                            ret_to: cur.ret_to,
-                        });
+                        push(
+                            &mut self.frames,
+                            Frame {
+                                closure: std::mem::replace(&mut cur.closure, c),
+                                pc,
+                                base: cur.base,
+                                ret_to: cur.ret_to,
+                            },
+                        );
                     }
                     cur.pc = 0;
                     cur.base = base;
@@ -1190,22 +1214,16 @@ impl Machine {
                 match op {
                     Op::Const(i) => {
                         let v = proto.consts.get(i as usize).cloned().unwrap_or_default();
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
-                    Op::Nil => self.stack.push(Value::Nil),
-                    Op::True => self.stack.push(Value::Bool(true)),
-                    Op::False => self.stack.push(Value::Bool(false)),
-                    Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
-                    Op::Local(s) => {
-                        let v = match &self.stack[cur.base + s as usize] {
-                            Value::Int(i) => Value::Int(*i),
-                            other => other.clone(),
-                        };
-                        self.stack.push(v);
-                    }
+                    Op::Nil => push(&mut self.stack, Value::Nil),
+                    Op::True => push(&mut self.stack, Value::Bool(true)),
+                    Op::False => push(&mut self.stack, Value::Bool(false)),
+                    Op::Int(i) => push(&mut self.stack, Value::Int(i64::from(i))),
+                    Op::Local(s) => push_slot(&mut self.stack, cur.base + s as usize, false),
                     Op::LocalMove(s) => {
                         let v = std::mem::take(&mut self.stack[cur.base + s as usize]);
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
                     Op::Local2 {
                         a,
@@ -1213,10 +1231,8 @@ impl Machine {
                         move_a,
                         move_b,
                     } => {
-                        let x = read_slot(&mut self.stack[cur.base + a as usize], move_a);
-                        let y = read_slot(&mut self.stack[cur.base + b as usize], move_b);
-                        self.stack.push(x);
-                        self.stack.push(y);
+                        push_slot(&mut self.stack, cur.base + a as usize, move_a);
+                        push_slot(&mut self.stack, cur.base + b as usize, move_b);
                     }
                     Op::SetLocal(s) => {
                         let v = pop!(self);
@@ -1228,7 +1244,7 @@ impl Machine {
                             .get(i as usize)
                             .cloned()
                             .unwrap_or_default();
-                        self.stack.push(v);
+                        push(&mut self.stack, v);
                     }
                     Op::MakeCell(s) => {
                         let slot = &mut self.stack[cur.base + s as usize];
@@ -1268,7 +1284,7 @@ impl Machine {
                     Op::Global(g) => match interp.globals.get(g as usize) {
                         Some(Some(v)) => {
                             let v = v.clone();
-                            self.stack.push(v);
+                            push(&mut self.stack, v);
                         }
                         _ => fail!(interp.unbound_error(g)),
                     },
@@ -1300,11 +1316,11 @@ impl Machine {
                                 "internal error: bad group member"
                             ));
                         };
-                        self.stack.push(Value::Closure(Rc::new(Closure {
-                            proto: p.clone(),
-                            captures: caps.clone(),
-                            group: Some(group.clone()),
-                        })));
+                        self.stack.push(Value::Closure(Rc::new(Closure::new(
+                            p.clone(),
+                            caps.clone(),
+                            Some(group.clone()),
+                        ))));
                     }
                     Op::Pop => {
                         if let Some(v) = self.stack.pop() {
@@ -1349,7 +1365,7 @@ impl Machine {
                             ));
                         };
                         let fast = matches!(&self.stack[fpos], Value::Closure(c)
-                            if c.proto.arity as usize == argc);
+                            if c.arity as usize == argc);
                         if fast {
                             if let Value::Closure(c) = std::mem::take(&mut self.stack[fpos]) {
                                 enter_fast!(c, fpos, fpos + 1, tail);
@@ -1365,7 +1381,7 @@ impl Machine {
                         }
                         let n = self.stack.len();
                         let v = match self.stack.as_slice() {
-                            [.., Value::Int(x), Value::Int(y)] => int2(which, *x, *y),
+                            [.., Value::Int(x), Value::Int(y)] => int2_scalar(which, *x, *y),
                             _ => None,
                         };
                         if let Some(v) = v {
@@ -1373,11 +1389,11 @@ impl Machine {
                                 // The result goes straight to `cur.ret_to`.
                                 truncate_to(&mut self.stack, cur.ret_to + 1);
                                 if let Some(slot) = self.stack.get_mut(cur.ret_to) {
-                                    overwrite(slot, v);
+                                    v.store(slot);
                                 }
                             } else {
                                 truncate_to(&mut self.stack, n.saturating_sub(2));
-                                self.stack.push(v);
+                                push(&mut self.stack, v.value());
                             }
                         } else {
                             let b = pop!(self);
@@ -1395,11 +1411,8 @@ impl Machine {
                             ));
                         };
                         let caps = self.gather_captures(closure, cur.base, &p.captures);
-                        self.stack.push(Value::Closure(Rc::new(Closure {
-                            proto: p,
-                            captures: caps,
-                            group: None,
-                        })));
+                        self.stack
+                            .push(Value::Closure(Rc::new(Closure::new(p, caps, None))));
                     }
                     Op::Group(gi) => {
                         let Some(def) = proto.groups.get(gi as usize) else {
@@ -1424,12 +1437,9 @@ impl Machine {
                             let Some((p, caps)) = group.members.get(j) else {
                                 continue;
                             };
-                            self.stack[cur.base + slot as usize] =
-                                Value::Closure(Rc::new(Closure {
-                                    proto: p.clone(),
-                                    captures: caps.clone(),
-                                    group: Some(group.clone()),
-                                }));
+                            self.stack[cur.base + slot as usize] = Value::Closure(Rc::new(
+                                Closure::new(p.clone(), caps.clone(), Some(group.clone())),
+                            ));
                         }
                     }
                     Op::MakeComponent(name, island) => {
@@ -1682,7 +1692,7 @@ impl Machine {
                         }
                         if let Value::Int(x) = self.stack[cur.base + s as usize] {
                             if let Some(r) = x.checked_add(i64::from(k)) {
-                                self.stack.push(Value::Int(r));
+                                push(&mut self.stack, Value::Int(r));
                                 pc += 3;
                             }
                         }
@@ -1694,7 +1704,7 @@ impl Machine {
                         }
                         if let Value::Int(x) = self.stack[cur.base + s as usize] {
                             if let Some(v) = int2(which, x, i64::from(k)) {
-                                self.stack.push(v);
+                                push(&mut self.stack, v);
                                 pc += 3;
                             }
                         }
@@ -1707,7 +1717,7 @@ impl Machine {
                         let y = &self.stack[cur.base + b as usize];
                         if let (Value::Int(x), Value::Int(y)) = (x, y) {
                             if let Some(v) = int2(which, *x, *y) {
-                                self.stack.push(v);
+                                push(&mut self.stack, v);
                                 pc += 3;
                             }
                         }
@@ -1758,15 +1768,15 @@ impl Machine {
                         match (which, slot) {
                             (Inline::First, Value::List(l)) => {
                                 let v = l.first().cloned().unwrap_or_default();
-                                self.stack.push(v);
+                                push(&mut self.stack, v);
                             }
                             (Inline::Rest, Value::List(l)) => {
                                 let tail = l.rest();
-                                self.stack.push(Value::List(tail));
+                                push(&mut self.stack, Value::List(tail));
                             }
                             _ => {
                                 let v = try_!(unary_in_place(which, slot));
-                                self.stack.push(v);
+                                push(&mut self.stack, v);
                             }
                         }
                         pc += 2;
@@ -1801,7 +1811,7 @@ impl Machine {
                             ));
                         };
                         match callee {
-                            Value::Closure(c) if c.proto.arity as usize == argc => {
+                            Value::Closure(c) if c.arity as usize == argc => {
                                 let c = c.clone();
                                 enter_fast!(c, args_at, args_at, tail);
                             }
@@ -1815,7 +1825,7 @@ impl Machine {
                                 try_!(self.tick(interp));
                                 let result = try_!(f(interp, &mut self.stack[args_at..]));
                                 self.stack.truncate(args_at);
-                                self.stack.push(result);
+                                push(&mut self.stack, result);
                                 if tail {
                                     ret!();
                                 }
@@ -1949,11 +1959,11 @@ impl Machine {
                     .as_ref()
                     .and_then(|g| g.members.get(j as usize).map(|m| (g, m)))
                 {
-                    Some((g, (p, caps))) => Value::Closure(Rc::new(Closure {
-                        proto: p.clone(),
-                        captures: caps.clone(),
-                        group: Some(g.clone()),
-                    })),
+                    Some((g, (p, caps))) => Value::Closure(Rc::new(Closure::new(
+                        p.clone(),
+                        caps.clone(),
+                        Some(g.clone()),
+                    ))),
                     None => Value::Nil,
                 },
             })
@@ -1976,14 +1986,29 @@ fn slide_down(stack: &mut Vec<Value>, to: usize, from: usize) {
     truncate_to(stack, to + n);
 }
 
-/// A slot's value for a push: copied, or moved out when `take` is set.
+/// Pushes the value of stack slot `i`: copied, or moved out when `take` is
+/// set. An integer is pushed as a new `Value::Int` built at the push, so it
+/// is stored directly rather than through a temporary (see `push`).
 #[inline(always)]
-fn read_slot(slot: &mut Value, take: bool) -> Value {
-    match slot {
-        Value::Int(i) => Value::Int(*i),
-        _ if take => std::mem::take(slot),
-        other => other.clone(),
+fn push_slot(stack: &mut Vec<Value>, i: usize, take: bool) {
+    match stack[i] {
+        Value::Int(n) => push(stack, Value::Int(n)),
+        _ => push_slot_other(stack, i, take),
     }
+}
+
+/// `push_slot` of anything but an integer (a clone is a call anyway).
+#[inline(never)]
+fn push_slot_other(stack: &mut Vec<Value>, i: usize, take: bool) {
+    let Some(slot) = stack.get_mut(i) else {
+        return push(stack, Value::Nil);
+    };
+    let v = if take {
+        std::mem::take(slot)
+    } else {
+        slot.clone()
+    };
+    push(stack, v);
 }
 
 const _: () = {
@@ -1999,10 +2024,28 @@ const _: () = {
 #[inline(always)]
 fn truncate_to(stack: &mut Vec<Value>, to: usize) {
     while stack.len() > to {
-        if let Some(v) = stack.pop() {
-            discard(v);
+        // An immediate is dropped by its tag alone: popping it whole could
+        // load the value just stored in pieces (a store-forwarding stall).
+        if stack.last().is_some_and(is_immediate) {
+            crate::push::forget_last(stack);
+        } else if let Some(v) = stack.pop() {
+            drop(v);
         }
     }
+}
+
+/// A value with nothing to drop (numbers, booleans, nil, symbols).
+#[inline(always)]
+fn is_immediate(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Nil
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Symbol(_)
+            | Value::Keyword(_)
+    )
 }
 
 /// Drops a value, skipping the call into the drop glue for immediates
@@ -2039,6 +2082,50 @@ fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
         Inline::Le => Some(Value::Bool(x <= y)),
         Inline::Ge => Some(Value::Bool(x >= y)),
         Inline::Eq => Some(Value::Bool(x == y)),
+        _ => None,
+    }
+}
+
+/// An integer operation's result as plain scalars. A `Value` computed in
+/// one place (a match over the operation) and stored in another goes
+/// through a temporary that the store then reads back with wider loads
+/// than wrote it, a store-forwarding stall (see `push`); `store` writes
+/// each kind of result into its slot directly.
+#[derive(Clone, Copy)]
+enum Scalar {
+    Int(i64),
+    Bool(bool),
+}
+
+impl Scalar {
+    #[inline(always)]
+    fn value(self) -> Value {
+        match self {
+            Scalar::Int(i) => Value::Int(i),
+            Scalar::Bool(b) => Value::Bool(b),
+        }
+    }
+
+    /// Stores the result in `slot`, dropping the old value as [`overwrite`] does.
+    #[inline(always)]
+    fn store(self, slot: &mut Value) {
+        match self {
+            Scalar::Int(i) => overwrite(slot, Value::Int(i)),
+            Scalar::Bool(b) => overwrite(slot, Value::Bool(b)),
+        }
+    }
+}
+
+/// [`int2`] as a [`Scalar`].
+#[inline(always)]
+fn int2_scalar(which: Inline, x: i64, y: i64) -> Option<Scalar> {
+    match which {
+        Inline::Add => x.checked_add(y).map(Scalar::Int),
+        Inline::Sub => x.checked_sub(y).map(Scalar::Int),
+        Inline::Mul => x.checked_mul(y).map(Scalar::Int),
+        Inline::Lt | Inline::Gt | Inline::Le | Inline::Ge | Inline::Eq => {
+            Some(Scalar::Bool(int_cmp(which, x, y)))
+        }
         _ => None,
     }
 }

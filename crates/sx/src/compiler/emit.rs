@@ -279,7 +279,7 @@ impl Emitter<'_> {
         thread_jumps(&mut out.code);
         Ok(Rc::new(Proto {
             name: func.name,
-            code: out.code,
+            code: out.code.into(),
             positions: out.positions,
             consts: out.consts,
             protos: out.protos,
