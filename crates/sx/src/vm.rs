@@ -1047,7 +1047,7 @@ impl Machine {
                     };
                     let want = base + c.proto.nslots as usize;
                     if self.stack.len() != want {
-                        self.stack.resize(want, Value::Nil);
+                        self.stack.resize_with(want, Value::default);
                     }
                     if $tail {
                         cur.closure = c;
@@ -1506,9 +1506,21 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let b = pop!(self);
-                        let a = pop!(self);
-                        let truth = try_!(prims::inline2(which, a, b)).truthy();
+                        // Two integers, or `=` of two symbols or keywords:
+                        // decided on the stack top (nothing to drop).
+                        let n = self.stack.len();
+                        let fast = match self.stack.get(n.wrapping_sub(2)..) {
+                            Some([a, b]) => cmp_atoms(which, a, b),
+                            _ => None,
+                        };
+                        let truth = if let Some(t) = fast {
+                            self.stack.truncate(n - 2);
+                            t
+                        } else {
+                            let b = pop!(self);
+                            let a = pop!(self);
+                            try_!(prims::inline2(which, a, b)).truthy()
+                        };
                         pc = if truth { pc + 2 } else { target as usize };
                     }
                     Op::CallGlobal(g, argc) | Op::TailCallGlobal(g, argc) => {
@@ -1773,6 +1785,22 @@ fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
 fn int_cmp(which: Inline, x: i64, y: i64) -> bool {
     let ord = u8::from(x > y) * 2 + u8::from(x == y);
     ((which as u8) >> ord) & 1 != 0
+}
+
+/// A comparison of two integers, or `=` of two symbols or two keywords
+/// (interned: the same name is the same number); `None` for anything
+/// else, which the general comparison decides.
+#[inline(always)]
+fn cmp_atoms(which: Inline, a: &Value, b: &Value) -> Option<bool> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(int_cmp(which, *x, *y)),
+        (Value::Symbol(x), Value::Symbol(y)) | (Value::Keyword(x), Value::Keyword(y))
+            if which == Inline::Eq =>
+        {
+            Some(x == y)
+        }
+        _ => None,
+    }
 }
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its

@@ -450,3 +450,37 @@ fn keyword_arguments_bind_in_place() {
     );
     assert!(ev("(define (g a &key x &rest r) x) (g 1 2 :x)").contains("has no value"));
 }
+
+#[test]
+fn compare_and_branch_on_atoms_in_place() {
+    // `(= (f x) 'sym)` compiles to the compare-and-branch instruction;
+    // integers, symbols and keywords are decided on the stack top, the
+    // rest by the general comparison.
+    let f = "(define (id x) x)
+             (define (t a b) (if (= (id a) (id b)) :yes :no))
+             (define (lt a b) (if (< (id a) (id b)) :yes :no))";
+    for (call, want) in [
+        ("(t 'a 'a)", ":yes"),
+        ("(t 'a 'b)", ":no"),
+        ("(t :k :k)", ":yes"),
+        ("(t :k 'k)", ":no"),
+        ("(t 3 3)", ":yes"),
+        ("(t 3 4)", ":no"),
+        ("(t 3 3.0)", ":yes"),
+        ("(t \"s\" \"s\")", ":yes"),
+        ("(t '(1 a) '(1 a))", ":yes"),
+        ("(lt 3 4)", ":yes"),
+        ("(lt 4 3)", ":no"),
+        ("(lt 3 4.5)", ":yes"),
+    ] {
+        assert_eq!(ev(&format!("{f} {call}")), want, "{call}");
+    }
+    // Ordering symbols is the general comparison's business.
+    assert_eq!(ev(&format!("{f} (lt 'a 'b)")), ":yes");
+    assert!(ev(&format!("{f} (lt 'a 1)")).starts_with("ERR"));
+    // A redefined `=` is called, symbols or not.
+    assert_eq!(
+        ev(&format!("{f} (define (= a b) true) (t 'a 'b)")),
+        ":yes"
+    );
+}
