@@ -474,6 +474,18 @@ impl Machine {
         self.run(interp)
     }
 
+    /// The `perform` request on the stack top: op then `argc - 1`
+    /// arguments. The arguments move in one exact allocation and copy
+    /// (no draining iterator); out of line, to keep `execute` small.
+    #[cold]
+    #[inline(never)]
+    fn take_request(&mut self, argc: u16) -> Request {
+        let at = self.stack.len().saturating_sub(argc as usize);
+        let args = self.stack.split_off((at + 1).min(self.stack.len()));
+        let op = if argc == 0 { Value::Nil } else { pop!(self) };
+        Request { op, args }
+    }
+
     /// Resumes a suspended machine by raising `error` at the `perform`, as
     /// when the host could not carry the operation out. SX code can catch it.
     pub fn resume_error(&mut self, interp: &mut Interp, error: EvalError) -> Result<Outcome> {
@@ -1362,12 +1374,9 @@ impl Machine {
                         self.handlers.pop();
                     }
                     Op::Perform(argc) => {
-                        let at = self.stack.len() - argc as usize;
-                        let mut parts = self.stack.drain(at..);
-                        let op = parts.next().unwrap_or_default();
-                        let args: Vec<Value> = parts.collect();
+                        let req = self.take_request(argc);
                         spill!();
-                        return Ok(Outcome::Perform(Request { op, args }));
+                        return Ok(Outcome::Perform(req));
                     }
                     Op::MakeDict(n) => {
                         let at = self.stack.len() - 2 * n as usize;

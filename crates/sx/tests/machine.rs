@@ -484,3 +484,17 @@ fn compare_and_branch_on_atoms_in_place() {
         ":yes"
     );
 }
+
+#[test]
+fn perform_hands_over_the_op_and_every_argument() {
+    assert_eq!(
+        ev("(run-scripted (fn () (list (perform :a) (perform :b 1 \"two\" '(3))))
+                          (fn (op args) (list op args)))"),
+        r#"{:log ((:a) (:b 1 "two" (3))) :value ((:a ()) (:b (1 "two" (3))))}"#
+    );
+    // Values below the perform on the stack are untouched.
+    assert_eq!(
+        ev("(run-scripted (fn () (+ 1 (* 2 (perform :x 5)))) (fn (op args) (first args)))"),
+        "{:log ((:x 5)) :value 11}"
+    );
+}
