@@ -675,6 +675,21 @@ mod tests {
     }
 
     #[test]
+    fn a_string_prefix_is_its_canonical_forms_first_eight_bytes() {
+        for s in [
+            "", "a", "w1234", "abcdef", "abcdefg", "abcdefgh", "a b~", "é", "a\"b", "abcdefg\\",
+        ] {
+            let v = Value::str(s);
+            let canon = crate::printer::serialize(&v).unwrap_or_default();
+            let mut buf = [0u8; 8];
+            for (d, b) in buf.iter_mut().zip(canon.bytes()) {
+                *d = b;
+            }
+            assert_eq!(prefix_of(&v), u64::from_be_bytes(buf), "{s:?}");
+        }
+    }
+
+    #[test]
     fn key_order_with_prefixes_is_canonical_byte_order() {
         let strs = [
             "",

@@ -39,11 +39,20 @@ pub fn display(v: &Value) -> String {
 
 /// The text `str` gives a value: strings as they are, nil as nothing,
 /// everything else as displayed.
+#[inline]
 pub fn to_str(v: &Value, out: &mut String) {
     match v {
         Value::Str(s) => out.push_str(s),
         Value::Nil => {}
         Value::Int(i) => push_int(out, *i),
+        other => to_str_other(other, out),
+    }
+}
+
+/// [`to_str`] of anything but a string, nil or an integer.
+#[inline(never)]
+fn to_str_other(v: &Value, out: &mut String) {
+    match v {
         Value::Cell(c) => to_str(&c.borrow(), out),
         other => {
             let _ = write_value(out, other, Mode::Display);
@@ -51,42 +60,13 @@ pub fn to_str(v: &Value, out: &mut String) {
     }
 }
 
-/// "00" to "99", for writing integers two digits at a time.
-const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-
 /// Appends an integer in decimal: what `write!` prints, without the
-/// formatting machinery (`str` and `join` of numbers are common).
+/// formatting machinery (`str` and `join` of numbers are common). `itoa`
+/// writes two digits at a time into a stack buffer; the text is copied
+/// once (a `push` per digit cost more than the conversion).
+#[inline]
 pub(crate) fn push_int(out: &mut String, i: i64) {
-    // i64's magnitude has at most 19 digits, so `at` never underflows.
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    let mut n = i.unsigned_abs();
-    let mut pair = |at: usize, d: u64| {
-        let d = d as usize * 2;
-        if let (Some(dst), Some(src)) = (buf.get_mut(at..at + 2), DIGIT_PAIRS.get(d..d + 2)) {
-            dst.copy_from_slice(src);
-        }
-    };
-    while n >= 100 {
-        at -= 2;
-        pair(at, n % 100);
-        n /= 100;
-    }
-    if n >= 10 {
-        at -= 2;
-        pair(at, n);
-    } else {
-        at -= 1;
-        if let Some(b) = buf.get_mut(at) {
-            *b = b'0' + n as u8;
-        }
-    }
-    if i < 0 {
-        out.push('-');
-    }
-    for &b in buf.get(at..).unwrap_or_default() {
-        out.push(char::from(b));
-    }
+    out.push_str(itoa::Buffer::new().format(i));
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -222,17 +222,20 @@ impl Drop for Cons {
         }
         let mut next = self.tail.0.take();
         loop {
-            while let Some(cell) = next {
-                next = match Rc::try_unwrap(cell) {
-                    Ok(mut cell) => {
-                        if let Value::List(List(Some(h))) = std::mem::take(&mut cell.head) {
-                            nested.push(h);
+            while let Some(mut rc) = next {
+                // Emptied in place (no move of the cell out of its box):
+                // `rc` then drops with nothing left to recurse into.
+                next = match Rc::get_mut(&mut rc) {
+                    Some(cell) => {
+                        if let Value::List(List(Some(_))) = cell.head {
+                            if let Value::List(List(Some(h))) = std::mem::take(&mut cell.head) {
+                                nested.push(h);
+                            }
                         }
-                        // `cell` drops here with nothing left to recurse into.
                         cell.tail.0.take()
                     }
                     // Shared further on: someone else keeps the rest alive.
-                    Err(_) => None,
+                    None => None,
                 };
             }
             match nested.pop() {
@@ -255,6 +258,9 @@ impl List {
         while let Some(mut rc) = cur {
             match Rc::get_mut(&mut rc) {
                 Some(cell) => {
+                    // A relinked cell is a new list's cell, as a copy's
+                    // would be: it no longer stands where it was read.
+                    cell.pos = Pos::NONE;
                     cur = std::mem::replace(&mut cell.tail.0, out);
                     out = Some(rc);
                 }

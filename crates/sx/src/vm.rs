@@ -564,6 +564,18 @@ impl Machine {
         self.run(interp)
     }
 
+    /// The `perform` request on the stack top: op then `argc - 1`
+    /// arguments. The arguments move in one exact allocation and copy
+    /// (no draining iterator); out of line, to keep `execute` small.
+    #[cold]
+    #[inline(never)]
+    fn take_request(&mut self, argc: u16) -> Request {
+        let at = self.stack.len().saturating_sub(argc as usize);
+        let args = self.stack.split_off((at + 1).min(self.stack.len()));
+        let op = if argc == 0 { Value::Nil } else { pop!(self) };
+        Request { op, args }
+    }
+
     /// Resumes a suspended machine by raising `error` at the `perform`, as
     /// when the host could not carry the operation out. SX code can catch it.
     pub fn resume_error(&mut self, interp: &mut Interp, error: EvalError) -> Result<Outcome> {
@@ -1173,7 +1185,7 @@ impl Machine {
                     };
                     let want = base + c.nslots as usize;
                     if self.stack.len() != want {
-                        self.stack.resize(want, Value::Nil);
+                        self.stack.resize_with(want, Value::default);
                     }
                     if $tail {
                         cur.closure = c;
@@ -1478,12 +1490,9 @@ impl Machine {
                         self.handlers.pop();
                     }
                     Op::Perform(argc) => {
-                        let at = self.stack.len() - argc as usize;
-                        let mut parts = self.stack.drain(at..);
-                        let op = parts.next().unwrap_or_default();
-                        let args: Vec<Value> = parts.collect();
+                        let req = self.take_request(argc);
                         spill!();
-                        return Ok(Outcome::Perform(Request { op, args }));
+                        return Ok(Outcome::Perform(req));
                     }
                     Op::MakeDict(n) => {
                         let at = self.stack.len() - 2 * n as usize;
@@ -1792,9 +1801,21 @@ impl Machine {
                         if interp.inline_overridden(which) {
                             continue;
                         }
-                        let b = pop!(self);
-                        let a = pop!(self);
-                        let truth = try_!(prims::inline2(which, a, b)).truthy();
+                        // Two integers, or `=` of two symbols or keywords:
+                        // decided on the stack top (nothing to drop).
+                        let n = self.stack.len();
+                        let fast = match self.stack.get(n.wrapping_sub(2)..) {
+                            Some([a, b]) => cmp_atoms(which, a, b),
+                            _ => None,
+                        };
+                        let truth = if let Some(t) = fast {
+                            self.stack.truncate(n - 2);
+                            t
+                        } else {
+                            let b = pop!(self);
+                            let a = pop!(self);
+                            try_!(prims::inline2(which, a, b)).truthy()
+                        };
                         pc = if truth { pc + 2 } else { target as usize };
                     }
                     Op::CallGlobal(g, argc) | Op::TailCallGlobal(g, argc) => {
@@ -2136,6 +2157,22 @@ fn int2_scalar(which: Inline, x: i64, y: i64) -> Option<Scalar> {
 fn int_cmp(which: Inline, x: i64, y: i64) -> bool {
     let ord = u8::from(x > y) * 2 + u8::from(x == y);
     ((which as u8) >> ord) & 1 != 0
+}
+
+/// A comparison of two integers, or `=` of two symbols or two keywords
+/// (interned: the same name is the same number); `None` for anything
+/// else, which the general comparison decides.
+#[inline(always)]
+fn cmp_atoms(which: Inline, a: &Value, b: &Value) -> Option<bool> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(int_cmp(which, *x, *y)),
+        (Value::Symbol(x), Value::Symbol(y)) | (Value::Keyword(x), Value::Keyword(y))
+            if which == Inline::Eq =>
+        {
+            Some(x == y)
+        }
+        _ => None,
+    }
 }
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its

@@ -545,3 +545,51 @@ fn deeply_nested_markup_compiles_to_code_linear_in_its_size() {
         c.proto.code.len()
     );
 }
+
+#[test]
+fn compare_and_branch_on_atoms_in_place() {
+    // `(= (f x) 'sym)` compiles to the compare-and-branch instruction;
+    // integers, symbols and keywords are decided on the stack top, the
+    // rest by the general comparison.
+    let f = "(define (id x) x)
+             (define (t a b) (if (= (id a) (id b)) :yes :no))
+             (define (lt a b) (if (< (id a) (id b)) :yes :no))";
+    for (call, want) in [
+        ("(t 'a 'a)", ":yes"),
+        ("(t 'a 'b)", ":no"),
+        ("(t :k :k)", ":yes"),
+        ("(t :k 'k)", ":no"),
+        ("(t 3 3)", ":yes"),
+        ("(t 3 4)", ":no"),
+        ("(t 3 3.0)", ":yes"),
+        ("(t \"s\" \"s\")", ":yes"),
+        ("(t '(1 a) '(1 a))", ":yes"),
+        ("(lt 3 4)", ":yes"),
+        ("(lt 4 3)", ":no"),
+        ("(lt 3 4.5)", ":yes"),
+    ] {
+        assert_eq!(ev(&format!("{f} {call}")), want, "{call}");
+    }
+    // Ordering symbols is the general comparison's business.
+    assert_eq!(ev(&format!("{f} (lt 'a 'b)")), ":yes");
+    assert!(ev(&format!("{f} (lt 'a 1)")).starts_with("ERR"));
+    // A redefined `=` is called, symbols or not.
+    assert_eq!(
+        ev(&format!("{f} (define (= a b) true) (t 'a 'b)")),
+        ":yes"
+    );
+}
+
+#[test]
+fn perform_hands_over_the_op_and_every_argument() {
+    assert_eq!(
+        ev("(run-scripted (fn () (list (perform :a) (perform :b 1 \"two\" '(3))))
+                          (fn (op args) (list op args)))"),
+        r#"{:log ((:a) (:b 1 "two" (3))) :value ((:a ()) (:b (1 "two" (3))))}"#
+    );
+    // Values below the perform on the stack are untouched.
+    assert_eq!(
+        ev("(run-scripted (fn () (+ 1 (* 2 (perform :x 5)))) (fn (op args) (first args)))"),
+        "{:log ((:x 5)) :value 11}"
+    );
+}

@@ -45,8 +45,13 @@ pub(crate) fn install(i: &mut Interp) {
             .unwrap_or_default())
     });
     i.define_native("nth", 2, Some(2), |_, a| nth(arg(a, 0), arg(a, 1)));
-    i.define_native("reverse", 1, Some(1), |_, a| reverse(arg(a, 0)));
-    i.define_native("%reverse-owned", 1, Some(1), |_, a| reverse(arg(a, 0)));
+    // The argument is taken out of the call's own slots: when the caller
+    // passed a list nothing else holds (its last use, or a fresh result
+    // such as `(reverse (build ...))`), its cells are relinked in place
+    // instead of copied; shared cells are still copied, so no other
+    // holder sees a change.
+    i.define_native("reverse", 1, Some(1), |_, a| reverse_arg(a));
+    i.define_native("%reverse-owned", 1, Some(1), |_, a| reverse_arg(a));
     // Called only in place of the inlined guard once a higher-order
     // function has been redefined (see `Inline::HofIntact`).
     i.define_native("%hof-intact", 1, Some(1), |_, _| Ok(Value::Bool(false)));
@@ -69,6 +74,14 @@ pub(crate) fn reverse(v: &Value) -> Result<Value> {
             }
             Ok(Value::List(out))
         }
+    }
+}
+
+/// `reverse` of the first argument, taken out of the argument slots.
+fn reverse_arg(a: &mut [Value]) -> Result<Value> {
+    match a.first_mut() {
+        Some(v @ Value::List(_)) => reverse_owned(std::mem::take(v)),
+        _ => reverse(arg(a, 0)),
     }
 }
 
@@ -519,6 +532,25 @@ mod tests {
             ev("(let ((t (list 2 3))) (list (%reverse-owned (cons 0 (cons 1 t))) t))"),
             "((3 2 1 0) (2 3))"
         );
+    }
+
+    #[test]
+    fn reverse_of_an_owned_list_leaves_other_holders_alone() {
+        // A fresh list is relinked in place; a held one is copied.
+        assert_eq!(ev("(reverse (list 1 2 3))"), "(3 2 1)");
+        assert_eq!(
+            ev("(let ((xs (list 1 2 3))) (list (reverse xs) xs))"),
+            "((3 2 1) (1 2 3))"
+        );
+        assert_eq!(
+            ev("(let ((t (list 2 3))) (list (reverse (cons 1 t)) t))"),
+            "((3 2 1) (2 3))"
+        );
+        assert_eq!(
+            ev("(define q '(1 2 3)) (define r (reverse q)) (list q r (reverse r) r)"),
+            "((1 2 3) (3 2 1) (1 2 3) (3 2 1))"
+        );
+        assert_eq!(ev("(reverse '())"), "()");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::printer;
 use crate::symbol::Symbol;
-use crate::value::Value;
+use crate::value::{List, Value};
 
 /// The largest string (in bytes) `string-repeat` and `pad-left`/`pad-right`
 /// will build: refusing beats an allocation failure aborting the process.
@@ -194,11 +194,15 @@ fn split(s: &Value, sep: &Value) -> Result<Value> {
     }
     // A one-byte separator (the usual space or comma) splits on a char,
     // which searches with memchr rather than the general matcher.
+    // The pieces are consed from the last one back (a char cannot
+    // overlap itself, so they are the same pieces), with no Vec between.
     if let [b] = sep.as_bytes() {
         if b.is_ascii() {
-            return Ok(Value::List(
-                s.split(char::from(*b)).map(Value::str).collect(),
-            ));
+            let mut out = List::EMPTY;
+            for piece in s.rsplit(char::from(*b)) {
+                out = List::cons(Value::str(piece), out);
+            }
+            return Ok(Value::List(out));
         }
     }
     Ok(Value::List(s.split(&**sep).map(Value::str).collect()))
@@ -542,6 +546,11 @@ mod tests {
     #[test]
     fn split_join_replace() {
         assert_eq!(ev(r#"(split "a,,b" ",")"#), r#"("a" "" "b")"#);
+        // One-byte separators are split from the end: same pieces, same order.
+        assert_eq!(ev(r#"(split ",a b,,c," ",")"#), r#"("" "a b" "" "c" "")"#);
+        assert_eq!(ev(r#"(split "w1 w2 w1" " ")"#), r#"("w1" "w2" "w1")"#);
+        assert_eq!(ev(r#"(split "日 本" " ")"#), r#"("日" "本")"#);
+        assert_eq!(ev(r#"(split "abc" " ")"#), r#"("abc")"#);
         assert_eq!(ev(r#"(split "a::b" "::")"#), r#"("a" "b")"#);
         assert_eq!(ev(r#"(split "日本" "")"#), r#"("日" "本")"#);
         assert_eq!(ev(r#"(split "" ",")"#), r#"("")"#);
