@@ -1775,9 +1775,23 @@ impl Machine {
                         // in pieces and reloaded whole, a store-forwarding
                         // stall on every list step of a loop.
                         match (which, slot) {
-                            (Inline::First, Value::List(l)) => {
-                                let v = l.first().cloned().unwrap_or_default();
-                                push(&mut self.stack, v);
+                            (Inline::First, Value::List(l)) => match l.first() {
+                                // An integer item written as one, not
+                                // through `clone`'s returned temporary (a
+                                // stall again).
+                                Some(Value::Int(i)) => {
+                                    let i = *i;
+                                    push(&mut self.stack, Value::Int(i));
+                                }
+                                Some(v) => {
+                                    let v = v.clone();
+                                    push(&mut self.stack, v);
+                                }
+                                None => push(&mut self.stack, Value::Nil),
+                            },
+                            (Inline::IsEmpty, Value::List(l)) => {
+                                let b = l.is_empty();
+                                push(&mut self.stack, Value::Bool(b));
                             }
                             (Inline::Rest, Value::List(l)) => {
                                 let tail = l.rest();
