@@ -677,7 +677,16 @@ mod tests {
     #[test]
     fn a_string_prefix_is_its_canonical_forms_first_eight_bytes() {
         for s in [
-            "", "a", "w1234", "abcdef", "abcdefg", "abcdefgh", "a b~", "é", "a\"b", "abcdefg\\",
+            "",
+            "a",
+            "w1234",
+            "abcdef",
+            "abcdefg",
+            "abcdefgh",
+            "a b~",
+            "é",
+            "a\"b",
+            "abcdefg\\",
         ] {
             let v = Value::str(s);
             let canon = crate::printer::serialize(&v).unwrap_or_default();

@@ -1783,6 +1783,14 @@ impl Machine {
                                     let i = *i;
                                     push(&mut self.stack, Value::Int(i));
                                 }
+                                Some(Value::Symbol(x)) => {
+                                    let x = *x;
+                                    push(&mut self.stack, Value::Symbol(x));
+                                }
+                                Some(Value::List(x)) => {
+                                    let x = x.clone();
+                                    push(&mut self.stack, Value::List(x));
+                                }
                                 Some(v) => {
                                     let v = v.clone();
                                     push(&mut self.stack, v);

@@ -574,17 +574,16 @@ fn compare_and_branch_on_atoms_in_place() {
     assert_eq!(ev(&format!("{f} (lt 'a 'b)")), ":yes");
     assert!(ev(&format!("{f} (lt 'a 1)")).starts_with("ERR"));
     // A redefined `=` is called, symbols or not.
-    assert_eq!(
-        ev(&format!("{f} (define (= a b) true) (t 'a 'b)")),
-        ":yes"
-    );
+    assert_eq!(ev(&format!("{f} (define (= a b) true) (t 'a 'b)")), ":yes");
 }
 
 #[test]
 fn perform_hands_over_the_op_and_every_argument() {
     assert_eq!(
-        ev("(run-scripted (fn () (list (perform :a) (perform :b 1 \"two\" '(3))))
-                          (fn (op args) (list op args)))"),
+        ev(
+            "(run-scripted (fn () (list (perform :a) (perform :b 1 \"two\" '(3))))
+                          (fn (op args) (list op args)))"
+        ),
         r#"{:log ((:a) (:b 1 "two" (3))) :value ((:a ()) (:b (1 "two" (3))))}"#
     );
     // Values below the perform on the stack are untouched.
