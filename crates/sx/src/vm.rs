@@ -1791,6 +1791,10 @@ impl Machine {
                                     let x = x.clone();
                                     push(&mut self.stack, Value::List(x));
                                 }
+                                Some(Value::Str(x)) => {
+                                    let x = x.clone();
+                                    push(&mut self.stack, Value::Str(x));
+                                }
                                 Some(v) => {
                                     let v = v.clone();
                                     push(&mut self.stack, v);
