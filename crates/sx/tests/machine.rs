@@ -12,6 +12,27 @@ fn ev(src: &str) -> String {
     ev_in(&mut Interp::new(), src)
 }
 
+/// Evaluates `src` with a host that answers every `perform` with its
+/// first argument.
+fn eval_echoing(interp: &mut Interp, src: &str) -> sx::Value {
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        Ok(req.args.into_iter().next().unwrap_or_default())
+    };
+    interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect("runs")
+}
+
+/// `ev` under a step budget of `steps`.
+fn ev_with_steps(steps: u64, src: &str) -> String {
+    let mut interp = Interp::new();
+    interp.budget = Budget {
+        max_steps: Some(steps),
+        ..Budget::default()
+    };
+    ev_in(&mut interp, src)
+}
+
 fn ev_in(interp: &mut Interp, src: &str) -> String {
     match interp.eval_str(src, "<machine-test>") {
         Ok(v) => sx::printer::serialize(&v).unwrap_or_else(|e| format!("<{e}>")),
@@ -303,12 +324,7 @@ fn perform_suspends_inside_fast_frames() {
         (define (walk i acc) (if (= i 0) acc (walk (- i 1) (+ acc (ask i)))))
         (walk 100 0)
     "#;
-    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
-        Ok(req.args.into_iter().next().unwrap_or_default())
-    };
-    let v = interp
-        .eval_str_with(src, "<perform>", &mut host)
-        .expect("runs");
+    let v = eval_echoing(&mut interp, src);
     assert_eq!(v, sx::Value::Int(2 * 5050));
 }
 
@@ -400,12 +416,7 @@ fn perform_suspends_inside_an_inlined_map() {
         (list (ask '(1 2 3)) (filter (fn (x) (perform :echo (odd? x))) '(1 2 3))
               (let ((n 0)) (for-each (fn (x) (set! n (+ n (perform :echo x)))) '(1 2)) n))
     "#;
-    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
-        Ok(req.args.into_iter().next().unwrap_or_default())
-    };
-    let v = interp
-        .eval_str_with(src, "<perform>", &mut host)
-        .expect("runs");
+    let v = eval_echoing(&mut interp, src);
     assert_eq!(sx::printer::serialize(&v).unwrap(), "((2 4 6) (1 3) 3)");
 }
 
@@ -424,12 +435,7 @@ fn errors_inside_an_inlined_map_have_positions_and_backtraces() {
 
 #[test]
 fn step_budget_counts_inlined_map_iterations() {
-    let mut interp = Interp::new();
-    interp.budget = Budget {
-        max_steps: Some(1000),
-        ..Budget::default()
-    };
-    let out = ev_in(&mut interp, "(map (fn (x) x) (range 100000))");
+    let out = ev_with_steps(1000, "(map (fn (x) x) (range 100000))");
     assert!(out.contains("step budget"), "{out}");
 }
 
@@ -462,12 +468,7 @@ fn perform_suspends_inside_render_mode() {
         (defcomp ~row (&key xs) (tr (map (fn (x) (~cell :x x)) xs)))
         (render-html (table (~row :xs '(1 "<2>")) (p (perform :echo "after"))))
     "#;
-    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
-        Ok(req.args.into_iter().next().unwrap_or_default())
-    };
-    let v = interp
-        .eval_str_with(src, "<perform>", &mut host)
-        .expect("runs");
+    let v = eval_echoing(&mut interp, src);
     assert_eq!(
         v,
         sx::Value::str("<table><tr><td>1</td><td>&lt;2&gt;</td></tr><p>after</p></table>")
@@ -486,13 +487,10 @@ fn render_mode_errors_have_positions_and_backtraces() {
 
 #[test]
 fn step_budget_counts_render_mode_loops() {
-    let mut interp = Interp::new();
-    interp.budget = Budget {
-        max_steps: Some(1000),
-        ..Budget::default()
-    };
-    let out = ev_in(
-        &mut interp,
+    // The same loop as `step_budget_counts_inlined_map_iterations`, in
+    // render mode.
+    let out = ev_with_steps(
+        1000,
         "(render-html (ul (map (fn (x) (li x)) (range 100000))))",
     );
     assert!(out.contains("step budget"), "{out}");

@@ -438,14 +438,7 @@ impl Emitter<'_> {
                 inits,
                 body,
             } => {
-                for init in inits {
-                    self.expr(out, init, false)?;
-                }
-                let slots: Vec<u16> = params.iter().map(|&b| self.bindings[b].slot).collect();
-                for &s in slots.iter().rev() {
-                    out.op(Op::SetLocal(s));
-                }
-                let head = out.here();
+                let (head, slots) = self.loop_head(out, params, inits)?;
                 out.loops.insert(*id, (head, slots));
                 self.expr(out, body, tail)?;
             }
@@ -480,11 +473,7 @@ impl Emitter<'_> {
                     return Ok(());
                 };
                 let saved = out.pos;
-                out.pos = *pos;
-                self.args(out, args)?;
-                out.pos = *pos;
-                let g = self.interp.global_slot(name);
-                let n = count(args.len(), "arguments")?;
+                let (g, n) = self.global_call_args(out, name, args, *pos)?;
                 out.op(if tail {
                     Op::TailCallGlobal(g, n)
                 } else {
@@ -778,11 +767,7 @@ impl Emitter<'_> {
                     return Ok(());
                 };
                 let saved = out.pos;
-                out.pos = *pos;
-                self.args(out, args)?;
-                out.pos = *pos;
-                let g = self.interp.global_slot(name);
-                let n = count(args.len(), "arguments")?;
+                let (g, n) = self.global_call_args(out, name, args, *pos)?;
                 out.op(if self.may_render(name) {
                     Op::CallGlobalRender(g, n)
                 } else {
@@ -916,14 +901,7 @@ impl Emitter<'_> {
         let Some((done, recur_args, item, pos)) = map_loop(params, body) else {
             return self.render(out, body);
         };
-        for init in inits {
-            self.expr(out, init, false)?;
-        }
-        let slots: Vec<u16> = params.iter().map(|&b| self.bindings[b].slot).collect();
-        for &s in slots.iter().rev() {
-            out.op(Op::SetLocal(s));
-        }
-        let head = out.here();
+        let (head, slots) = self.loop_head(out, params, inits)?;
         let more = self.branch_unless(out, done)?;
         let exit = out.op(Op::Jump(0));
         more.iter().for_each(|&j| out.patch(j));
@@ -942,6 +920,40 @@ impl Emitter<'_> {
         out.pos = saved;
         out.patch(exit);
         Ok(())
+    }
+
+    /// A loop's start: its variables set from `inits`; returns the pc of
+    /// its head and the variables' slots.
+    fn loop_head(
+        &mut self,
+        out: &mut Out,
+        params: &[BindingId],
+        inits: &[Expr],
+    ) -> Result<(u32, Vec<u16>)> {
+        for init in inits {
+            self.expr(out, init, false)?;
+        }
+        let slots: Vec<u16> = params.iter().map(|&b| self.bindings[b].slot).collect();
+        for &s in slots.iter().rev() {
+            out.op(Op::SetLocal(s));
+        }
+        Ok((out.here(), slots))
+    }
+
+    /// The arguments of a call of global `name` at `pos` (left at that
+    /// position for the call instruction), and the call's operands.
+    fn global_call_args(
+        &mut self,
+        out: &mut Out,
+        name: crate::symbol::Symbol,
+        args: &[Expr],
+        pos: Pos,
+    ) -> Result<(u32, u16)> {
+        out.pos = pos;
+        self.args(out, args)?;
+        out.pos = pos;
+        let g = self.interp.global_slot(name);
+        Ok((g, count(args.len(), "arguments")?))
     }
 
     /// A call's arguments, left to right; two plain locals in a row become
