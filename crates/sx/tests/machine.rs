@@ -590,3 +590,46 @@ fn perform_hands_over_the_op_and_every_argument() {
         "{:log ((:x 5)) :value 11}"
     );
 }
+
+/// The number of instructions in `p`'s code and in every function compiled
+/// inside it, each counted once, and the number of those functions.
+fn code_size(p: &std::rc::Rc<sx::vm::Proto>) -> (usize, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![p.clone()];
+    let mut size = 0;
+    while let Some(p) = todo.pop() {
+        if seen.insert(std::rc::Rc::as_ptr(&p)) {
+            size += p.code.len();
+            todo.extend(p.protos.iter().cloned());
+        }
+    }
+    (size, seen.len())
+}
+
+/// Render mode compiles a body twice (ordinary and render-mode code) and
+/// `render-html`'s argument twice (render mode and the fallback): nesting
+/// must not double the code per level. (Both did: 18 levels took minutes.)
+#[test]
+fn nested_functions_and_renders_compile_to_code_linear_in_their_size() {
+    let depth = 40;
+    let mut lambdas = "\"x\"".to_owned();
+    let mut renders = "\"x\"".to_owned();
+    for _ in 0..depth {
+        lambdas = format!("(fn () (div {lambdas}))");
+        renders = format!("(render-html (div {renders}))");
+    }
+    let mut interp = Interp::new();
+    let src = format!("(defcomp ~deep () (div {lambdas})) (define (deep) {renders}) (deep)");
+    let out = ev_in(&mut interp, &src);
+    assert!(out.starts_with("\"<div>&lt;div&gt;&amp;lt;div"), "{out}");
+    for name in ["~deep", "deep"] {
+        let proto = match interp.lookup(name) {
+            Some(sx::Value::Component(c)) => c.closure.proto.clone(),
+            Some(sx::Value::Closure(c)) => c.proto.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        let (size, functions) = code_size(&proto);
+        assert!(size < depth * 200, "{name}: {size} instructions");
+        assert!(functions <= depth + 1, "{name}: {functions} functions");
+    }
+}

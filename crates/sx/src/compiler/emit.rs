@@ -20,6 +20,8 @@ pub(crate) fn emit_program(interp: &mut Interp, program: Program) -> Result<Rc<P
         interp,
         funcs: &funcs,
         bindings: &bindings,
+        compiled: std::collections::HashMap::new(),
+        in_render_html: 0,
     };
     e.function(0, &body, None, false)
 }
@@ -28,6 +30,16 @@ struct Emitter<'a> {
     interp: &'a mut Interp,
     funcs: &'a [Func],
     bindings: &'a [Binding],
+    /// Functions already compiled. Render mode compiles a body twice (its
+    /// ordinary code and its render-mode code), and a function written
+    /// inside it would otherwise be compiled once per copy, and so on down:
+    /// twice the work per level of nesting.
+    compiled: std::collections::HashMap<FuncId, Rc<Proto>>,
+    /// `render-html` calls being compiled around the current expression.
+    /// One inside another's argument is compiled as an ordinary call: each
+    /// compiles its argument twice (render mode and the fallback), which
+    /// nested would double per level.
+    in_render_html: u32,
 }
 
 /// How function `f` reaches binding `b`.
@@ -51,6 +63,8 @@ struct Out {
     positions: Vec<Pos>,
     consts: Vec<Value>,
     protos: Vec<Rc<Proto>>,
+    /// Each nested function's index in `protos`.
+    proto_index: std::collections::HashMap<*const Proto, usize>,
     groups: Vec<GroupDef>,
     pos: Pos,
     /// Variable reads that are last uses: they move the value out.
@@ -131,6 +145,17 @@ impl Out {
                 other => other,
             };
         }
+    }
+
+    /// The index of nested function `proto` in this one's list, added
+    /// once: render mode's two copies of a body share their functions.
+    fn nested<T: TryFrom<usize>>(&mut self, proto: Rc<Proto>) -> Result<T> {
+        let next = self.protos.len();
+        let i = *self.proto_index.entry(Rc::as_ptr(&proto)).or_insert(next);
+        if i == next {
+            self.protos.push(proto);
+        }
+        count(i, "nested functions")
     }
 
     fn constant(&mut self, v: Value) -> Result<u32> {
@@ -236,6 +261,9 @@ impl Emitter<'_> {
         parent: Option<FuncId>,
         render: bool,
     ) -> Result<Rc<Proto>> {
+        if let Some(done) = self.compiled.get(&fid) {
+            return Ok(done.clone());
+        }
         let func = &self.funcs[fid];
         let mut out = Out {
             fid,
@@ -243,6 +271,7 @@ impl Emitter<'_> {
             positions: Vec::new(),
             consts: Vec::new(),
             protos: Vec::new(),
+            proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
             pos: func.pos,
             moves: super::liveness::last_uses(self.funcs, self.bindings, fid, body),
@@ -277,7 +306,7 @@ impl Emitter<'_> {
                 .collect(),
         };
         thread_jumps(&mut out.code);
-        Ok(Rc::new(Proto {
+        let proto = Rc::new(Proto {
             name: func.name,
             code: out.code.into(),
             positions: out.positions,
@@ -296,7 +325,9 @@ impl Emitter<'_> {
             },
             pos: func.pos,
             render_entry,
-        }))
+        });
+        self.compiled.insert(fid, proto.clone());
+        Ok(proto)
     }
 
     /// Cells for the parameters of `fid` that live in one.
@@ -463,8 +494,7 @@ impl Emitter<'_> {
             }
             Expr::Lambda(fid, body) => {
                 let proto = self.function(*fid, body, Some(out.fid), renders_markup(body))?;
-                out.protos.push(proto);
-                let i = count(out.protos.len() - 1, "nested functions")?;
+                let i = out.nested(proto)?;
                 out.op(Op::Closure(i));
                 Self::ret(out, tail);
             }
@@ -491,26 +521,15 @@ impl Emitter<'_> {
                 out.op(if tail { Op::TailCall(n) } else { Op::Call(n) });
                 out.pos = saved;
             }
-            Expr::Inline(Inline::RenderHtml, args, pos) if args.len() == 1 => {
+            Expr::Inline(Inline::RenderHtml, args, pos)
+                if args.len() == 1 && self.in_render_html == 0 =>
+            {
                 // Render mode for the argument, then the ordinary call (run
                 // instead when `render-html` has been redefined).
-                let saved = out.pos;
-                out.pos = *pos;
-                let begin = out.op(Op::RenderBegin(0));
-                for a in args {
-                    self.render(out, a)?;
-                }
-                out.pos = *pos;
-                out.op(Op::RenderEnd);
-                let done = out.op(Op::Jump(0));
-                out.patch(begin);
-                for a in args {
-                    self.expr(out, a, false)?;
-                }
-                out.pos = *pos;
-                out.op(Op::Inline(Inline::RenderHtml, 1));
-                out.patch(done);
-                out.pos = saved;
+                self.in_render_html += 1;
+                let r = self.render_html_call(out, args, *pos);
+                self.in_render_html -= 1;
+                r?;
                 Self::ret(out, tail);
             }
             Expr::Inline(op, args, pos) => {
@@ -675,8 +694,7 @@ impl Emitter<'_> {
                 match &**func {
                     Expr::Lambda(fid, body) => {
                         let proto = self.function(*fid, body, Some(out.fid), true)?;
-                        out.protos.push(proto);
-                        let i = count(out.protos.len() - 1, "nested functions")?;
+                        let i = out.nested(proto)?;
                         out.op(Op::Closure(i));
                     }
                     other => self.expr(out, other, false)?,
@@ -757,11 +775,15 @@ impl Emitter<'_> {
             } if map_loop(params, body).is_some() => {
                 self.render_map_loop(out, params, inits, body)?;
             }
-            Expr::Var(_) if self.plain_local(out, e).is_some() => {
-                if let Some((s, _)) = self.plain_local(out, e) {
+            Expr::Var(_) => match self.plain_local(out, e) {
+                Some((s, _)) => {
                     out.op(Op::RenderLocal(s));
                 }
-            }
+                None => {
+                    self.expr(out, e, false)?;
+                    out.op(Op::RenderValue);
+                }
+            },
             Expr::Call(f, args, pos) if matches!(**f, Expr::Global(_)) => {
                 let Expr::Global(name) = **f else {
                     return Ok(());
@@ -781,6 +803,29 @@ impl Emitter<'_> {
                 out.op(Op::RenderValue);
             }
         }
+        Ok(())
+    }
+
+    /// `(render-html arg)`: `arg` in render mode, then the ordinary call
+    /// beside it for when `render-html` has been redefined.
+    fn render_html_call(&mut self, out: &mut Out, args: &[Expr], pos: Pos) -> Result<()> {
+        let saved = out.pos;
+        out.pos = pos;
+        let begin = out.op(Op::RenderBegin(0));
+        for a in args {
+            self.render(out, a)?;
+        }
+        out.pos = pos;
+        out.op(Op::RenderEnd);
+        let done = out.op(Op::Jump(0));
+        out.patch(begin);
+        for a in args {
+            self.expr(out, a, false)?;
+        }
+        out.pos = pos;
+        out.op(Op::Inline(Inline::RenderHtml, 1));
+        out.patch(done);
+        out.pos = saved;
         Ok(())
     }
 
@@ -1152,8 +1197,7 @@ impl Emitter<'_> {
                 };
                 for (b, fid, body) in members {
                     let proto = self.function(*fid, body, Some(out.fid), renders_markup(body))?;
-                    out.protos.push(proto);
-                    let pi = count(out.protos.len() - 1, "nested functions")?;
+                    let pi = out.nested(proto)?;
                     def.members.push((pi, self.bindings[*b].slot));
                 }
                 out.groups.push(def);
