@@ -45,17 +45,16 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 
 /// A fresh random token: 32 hex digits (128 bits).
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    // getrandom fails only when the OS has no randomness at all; a token
-    // made of the clock is still unguessable enough to not block serving,
-    // but say so loudly.
-    if let Err(e) = getrandom::fill(&mut bytes) {
+    let bytes = random_bytes().unwrap_or_else(|e| {
+        // getrandom fails only when the OS has no randomness at all; a
+        // token made of the clock is still unguessable enough to not block
+        // serving, but say so loudly.
         tracing::error!("no OS randomness for a CSRF token: {e}");
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        bytes = nanos.to_le_bytes();
-    }
+        nanos.to_le_bytes()
+    });
     let mut token = String::with_capacity(2 * bytes.len());
     for b in bytes {
         token.push(char::from(HEX[usize::from(b >> 4)]));
@@ -65,6 +64,38 @@ pub fn random_token() -> String {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// OS randomness fetched per thread in blocks: every request without a
+/// token cookie needs 16 bytes, and a `getrandom` call for each was a
+/// system call per request. Bytes are handed out once and never reused.
+struct RandomPool {
+    bytes: [u8; 1024],
+    used: usize,
+}
+
+thread_local! {
+    static RANDOM: std::cell::RefCell<RandomPool> = const {
+        std::cell::RefCell::new(RandomPool { bytes: [0; 1024], used: 1024 })
+    };
+}
+
+/// 16 fresh random bytes from the thread's pool.
+fn random_bytes() -> Result<[u8; 16], getrandom::Error> {
+    RANDOM.with_borrow_mut(|pool| {
+        if pool.used + 16 > pool.bytes.len() {
+            getrandom::fill(&mut pool.bytes)?;
+            pool.used = 0;
+        }
+        let mut out = [0u8; 16];
+        if let Some(chunk) = pool.bytes.get_mut(pool.used..pool.used + 16) {
+            out.copy_from_slice(chunk);
+            // Wiped so the pool holds no copy of a token handed out.
+            chunk.fill(0);
+        }
+        pool.used += 16;
+        Ok(out)
+    })
+}
 
 /// Whether a token has the shape [`random_token`] makes (so a hostile
 /// cookie cannot smuggle text into pages).
@@ -158,6 +189,14 @@ mod tests {
         );
         assert_ne!(t, random_token());
         assert!(!well_formed_token("<script>"));
+    }
+
+    #[test]
+    fn tokens_stay_distinct_across_refills_of_the_random_pool() {
+        // 64 tokens per pool: three refills.
+        let tokens: std::collections::HashSet<String> = (0..200).map(|_| random_token()).collect();
+        assert_eq!(tokens.len(), 200);
+        assert!(!tokens.contains(&"0".repeat(32)));
     }
 
     #[test]
