@@ -115,6 +115,27 @@ fn eval_read_error_reports_line_and_column() {
 }
 
 #[test]
+fn an_error_in_a_long_line_shows_a_window_of_it() {
+    // A minified or generated one-line file: the snippet must not be the
+    // whole line (it was: megabytes on stderr for a deep-nesting error).
+    let src = format!("{} (+ 1 \"a\") {}", "1 ".repeat(5000), "2 ".repeat(5000));
+    let out = run(&["sx", "eval", "-e", &src]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.len() < 1000, "{} bytes: {err}", err.len());
+    let lines: Vec<&str> = err.lines().collect();
+    let shown = lines
+        .iter()
+        .position(|l| l.starts_with("1 | ..."))
+        .unwrap_or_else(|| panic!("no windowed source line: {err}"));
+    assert!(lines[shown].ends_with("..."), "{err}");
+    assert!(lines[shown].contains("(+ 1 \"a\")"), "{err}");
+    // The caret is under the call's opening parenthesis.
+    let caret = lines[shown + 1].find('^').expect("caret");
+    assert_eq!(lines[shown].as_bytes()[caret], b'(', "{err}");
+}
+
+#[test]
 fn perform_goes_to_the_cli_host() {
     let out = run(&["sx", "eval", "-e", "(print \"hi\" 42) (perform :echo 7)"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -57,21 +57,34 @@ impl std::fmt::Display for Location {
 
 impl Location {
     /// The rustc-style snippet: the source line and a caret under the column.
+    /// A long line (minified or generated source) is cut to a window around
+    /// the column, with `...` where text was left out.
     pub fn snippet(&self) -> String {
         let gutter = self.line.to_string();
         let pad = " ".repeat(gutter.len());
-        let caret_pad: String = self
-            .line_text
+        let col = self.col.saturating_sub(1) as usize;
+        let chars: Vec<char> = self.line_text.chars().collect();
+        let (start, end) = if chars.len() <= SNIPPET_WIDTH {
+            (0, chars.len())
+        } else {
+            let start = col.saturating_sub(SNIPPET_WIDTH / 2).min(chars.len());
+            (start, (start + SNIPPET_WIDTH).min(chars.len()))
+        };
+        let shown = chars.get(start..end).unwrap_or_default();
+        let before = if start > 0 { "..." } else { "" };
+        let after = if end < chars.len() { "..." } else { "" };
+        let caret_pad: String = before
             .chars()
-            .take(self.col.saturating_sub(1) as usize)
+            .chain(shown.iter().take(col.saturating_sub(start)).copied())
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        format!(
-            "{pad} |\n{gutter} | {}\n{pad} | {caret_pad}^",
-            self.line_text
-        )
+        let text: String = shown.iter().collect();
+        format!("{pad} |\n{gutter} | {before}{text}{after}\n{pad} | {caret_pad}^")
     }
 }
+
+/// The most characters of a source line an error snippet shows.
+const SNIPPET_WIDTH: usize = 120;
 
 fn registry() -> &'static Mutex<Vec<SourceText>> {
     static SOURCES: OnceLock<Mutex<Vec<SourceText>>> = OnceLock::new();

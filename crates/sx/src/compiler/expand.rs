@@ -1382,24 +1382,38 @@ impl Expander<'_> {
         })
     }
 
+    /// The code that builds quasiquoted `v` (at quasiquote `depth`): a
+    /// constant where nothing inside is unquoted. Bottom-up, so each part
+    /// is looked at once however deep the form.
     fn quasi(&mut self, v: &Value, depth: usize, pos: Pos) -> Result<Expr> {
-        if !contains_unquote(v) {
-            return Ok(Expr::Const(v.clone()));
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            self.nesting -= 1;
+            return Err(self.err(pos, "quasiquoted form nested too deeply to compile"));
         }
+        let r = stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || {
+            self.quasi_inner(v, depth, pos)
+        });
+        self.nesting -= 1;
+        r
+    }
+
+    fn quasi_inner(&mut self, v: &Value, depth: usize, pos: Pos) -> Result<Expr> {
         match v {
             Value::List(l) => {
                 let items = l.to_vec();
                 if let [Value::Symbol(s), x] = items.as_slice() {
                     match s.as_str() {
                         "unquote" if depth == 1 => return self.expr(x, pos, Ctx::Inner),
-                        "unquote" => {
-                            let inner = self.quasi(x, depth - 1, pos)?;
-                            return Ok(
-                                self.list_call(vec![Expr::Const(Value::Symbol(*s)), inner], pos)
-                            );
-                        }
-                        "quasiquote" => {
-                            let inner = self.quasi(x, depth + 1, pos)?;
+                        "unquote" | "quasiquote" => {
+                            let inner = if s.as_str() == "unquote" {
+                                self.quasi(x, depth - 1, pos)?
+                            } else {
+                                self.quasi(x, depth + 1, pos)?
+                            };
+                            if matches!(inner, Expr::Const(_)) {
+                                return Ok(Expr::Const(v.clone()));
+                            }
                             return Ok(
                                 self.list_call(vec![Expr::Const(Value::Symbol(*s)), inner], pos)
                             );
@@ -1432,6 +1446,9 @@ impl Expander<'_> {
                     }
                 }
                 if segments.is_empty() {
+                    if run.iter().all(|e| matches!(e, Expr::Const(_))) {
+                        return Ok(Expr::Const(v.clone()));
+                    }
                     return Ok(self.list_call(run, pos));
                 }
                 if !run.is_empty() {
@@ -1447,6 +1464,9 @@ impl Expander<'_> {
                 let mut entries = Vec::new();
                 for (k, val) in d.iter() {
                     entries.push((k.clone(), self.quasi(val, depth, pos)?));
+                }
+                if entries.iter().all(|(_, e)| matches!(e, Expr::Const(_))) {
+                    return Ok(Expr::Const(v.clone()));
                 }
                 Ok(Expr::Dict(entries, pos))
             }
@@ -1469,17 +1489,6 @@ fn lambda_parts(v: &Value) -> Option<(Value, Vec<Value>)> {
     let rest = l.rest();
     let params = rest.first()?.clone();
     Some((params, rest.rest().to_vec()))
-}
-
-fn contains_unquote(v: &Value) -> bool {
-    match v {
-        Value::List(l) => l.iter().any(|x| {
-            matches!(x, Value::Symbol(s) if matches!(s.as_str(), "unquote" | "unquote-splicing"))
-                || contains_unquote(x)
-        }),
-        Value::Dict(d) => d.iter().any(|(_, x)| contains_unquote(x)),
-        _ => false,
-    }
 }
 
 /// Every name that appears as the target of `set!` anywhere in `forms`.
