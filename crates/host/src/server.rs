@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http_body_util::BodyExt;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -95,6 +95,7 @@ pub async fn start(
         source,
     })?;
     let dev = config.dev;
+    let header_timeout = config.header_timeout;
     let form_action = config.form_action.clone();
     let state = Arc::new(HostState {
         config,
@@ -120,16 +121,8 @@ pub async fn start(
                 let _ = rx.await;
             }
         };
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| HostError::Io {
-            what: "serving HTTP".to_owned(),
-            source: e,
-        })
+        serve(listener, app, header_timeout, shutdown).await;
+        Ok(())
     });
     tracing::info!("serving on http://{addr}");
     Ok(Running {
@@ -137,6 +130,100 @@ pub async fn start(
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Accepts connections until `shutdown`, serving each on its own task;
+/// then lets every connection finish its request in flight.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Each connection holds a sender: `recv` ends when all are dropped.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                let (router, stop, done) = (router.clone(), stop_rx.clone(), done_tx.clone());
+                tokio::spawn(async move {
+                    serve_connection(stream, remote, router, header_timeout, stop).await;
+                    drop(done);
+                });
+            }
+            // Out of file descriptors and the like: connections already
+            // open go on; try again shortly rather than spin.
+            Err(e) if !connection_error(&e) => {
+                tracing::error!("accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(_) => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(done_tx);
+    let _ = done_rx.recv().await;
+}
+
+/// An accept error about that one connection (the next accept may work).
+fn connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
+/// Serves HTTP/1.1 on one connection; when `stop` turns true, finishes
+/// the request in flight and closes. (axum's `serve` does the same but
+/// sets no header read timeout: a client that sends half a request head
+/// held its connection open for ever.)
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    router: Router,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+        router,
+        move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+            req
+        },
+    ));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let stopped = async move {
+        // Ends when told to stop, or when the server is gone.
+        while !*stop.borrow_and_update() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopped => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection from {remote}: {e}");
+    }
 }
 
 async fn shutdown_signal() {

@@ -50,6 +50,7 @@ fn config(lib: &Path) -> Config {
         dev: false,
         workers: 1,
         max_body: 64 * 1024,
+        header_timeout: Duration::from_secs(30),
         budget: RequestBudget {
             max_steps: Some(2_000_000),
             max_time: Some(Duration::from_secs(10)),
@@ -376,6 +377,44 @@ async fn malformed_http_gets_400_and_the_server_keeps_serving() {
         let text = String::from_utf8_lossy(&buf);
         assert!(text.starts_with("HTTP/1.1 400"), "{garbage:?} got {text:?}");
     }
+    let (status, _, _) = s.get("/").await;
+    assert_eq!(status, 200);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_with("slow", |c| c.header_timeout = Duration::from_secs(1)).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let connect = || async {
+        tokio::net::TcpStream::connect(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // Half a request head, then nothing (slowloris).
+    let mut slow = connect().await;
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A whole request, then idle on the kept-alive connection.
+    let mut idle = connect().await;
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    for (name, conn) in [("slow", &mut slow), ("idle", &mut idle)] {
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "{name}: still open after 10 s");
+        if name == "idle" {
+            let text = String::from_utf8_lossy(&buf);
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Serving goes on.
     let (status, _, _) = s.get("/").await;
     assert_eq!(status, 200);
     s.stop().await;
