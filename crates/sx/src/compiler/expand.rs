@@ -184,14 +184,23 @@ impl Expander<'_> {
     }
 
     fn expr(&mut self, form: &Value, hint: Pos, ctx: Ctx) -> Result<Expr> {
+        self.one_level_deeper(hint, "expression", |e| e.expr_inner(form, hint, ctx))
+    }
+
+    /// Runs `f` one level of nesting deeper: refused past [`MAX_NESTING`]
+    /// (`what` nested too deeply), with native stack to spare.
+    fn one_level_deeper(
+        &mut self,
+        pos: Pos,
+        what: &str,
+        f: impl FnOnce(&mut Self) -> Result<Expr>,
+    ) -> Result<Expr> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
             self.nesting -= 1;
-            return Err(self.err(hint, "expression nested too deeply to compile"));
+            return Err(self.err(pos, format!("{what} nested too deeply to compile")));
         }
-        let r = stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || {
-            self.expr_inner(form, hint, ctx)
-        });
+        let r = stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || f(self));
         self.nesting -= 1;
         r
     }
@@ -1386,16 +1395,7 @@ impl Expander<'_> {
     /// constant where nothing inside is unquoted. Bottom-up, so each part
     /// is looked at once however deep the form.
     fn quasi(&mut self, v: &Value, depth: usize, pos: Pos) -> Result<Expr> {
-        self.nesting += 1;
-        if self.nesting > MAX_NESTING {
-            self.nesting -= 1;
-            return Err(self.err(pos, "quasiquoted form nested too deeply to compile"));
-        }
-        let r = stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || {
-            self.quasi_inner(v, depth, pos)
-        });
-        self.nesting -= 1;
-        r
+        self.one_level_deeper(pos, "quasiquoted form", |e| e.quasi_inner(v, depth, pos))
     }
 
     fn quasi_inner(&mut self, v: &Value, depth: usize, pos: Pos) -> Result<Expr> {
