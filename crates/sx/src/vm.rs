@@ -154,6 +154,27 @@ pub enum Op {
     /// render-mode code when it has some (it then renders and returns nil);
     /// a `RenderValue` follows for callees without.
     CallGlobalRender(u32, u16),
+    /// `(get x :kw)`: `x` a plain local in slot `slot` (`moved`: the read is
+    /// its last use), `key` the constant keyword. Followed by the plain
+    /// sequence it stands for, `Local(slot)` (or `LocalMove(slot)`)
+    /// `Const(key) CallGlobal(get, 2)`. When `get` is the builtin and the
+    /// slot holds a dict, pushes the value under the keyword (nil if none)
+    /// and counts the step the call would, then skips the sequence;
+    /// anything else (another `get`, a list, nil, an error, the step that
+    /// checks the budgets) runs the sequence.
+    LocalGetKw {
+        slot: u16,
+        key: u32,
+        moved: bool,
+    },
+    /// `LocalGetKw` as a child in render mode: renders a string, integer or
+    /// nil under the keyword in place. Followed by the same sequence and a
+    /// `RenderValue`, which run instead for anything else.
+    RenderLocalGetKw {
+        slot: u16,
+        key: u32,
+        moved: bool,
+    },
 }
 
 /// Builtins the compiler emits as instructions.
@@ -193,11 +214,14 @@ pub enum Inline {
     /// buffer (see `Op::RenderBegin`); this instruction is the fallback
     /// for a value made elsewhere.
     RenderHtml = 18,
+    /// `get`: never an `Inline` instruction (`from_name` leaves it out);
+    /// its bit says whether `LocalGetKw` may look into a dict itself.
+    Get = 19,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 19] = [
+    pub const ALL: [Inline; 20] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -217,6 +241,7 @@ impl Inline {
         Inline::HofIntact,
         Inline::ReverseOwned,
         Inline::RenderHtml,
+        Inline::Get,
     ];
 
     pub fn name(self) -> &'static str {
@@ -240,6 +265,7 @@ impl Inline {
             Inline::HofIntact => "%hof-intact",
             Inline::ReverseOwned => "%reverse-owned",
             Inline::RenderHtml => "render-html",
+            Inline::Get => "get",
         }
     }
 
@@ -260,8 +286,11 @@ impl Inline {
         }
     }
 
+    /// The builtin compiled as an `Inline` instruction called `name`.
     pub fn from_name(name: &str) -> Option<Inline> {
-        Inline::ALL.into_iter().find(|i| i.name() == name)
+        Inline::ALL
+            .into_iter()
+            .find(|i| *i != Inline::Get && i.name() == name)
     }
 }
 
@@ -1694,6 +1723,51 @@ impl Machine {
                         spill!();
                         self.call(interp, argc)?;
                         fill!();
+                    }
+                    Op::LocalGetKw { slot, key, moved } => {
+                        // `fuel > 1`: this step does not check the budgets
+                        // (the call's `tick` would refuel).
+                        if interp.inline_overridden(Inline::Get) || self.fuel <= 1 {
+                            continue;
+                        }
+                        let at = cur.base + slot as usize;
+                        let v = match (&self.stack[at], proto.consts.get(key as usize)) {
+                            (Value::Dict(d), Some(k)) => d.get(k).cloned().unwrap_or_default(),
+                            _ => continue,
+                        };
+                        self.steps += 1;
+                        self.fuel -= 1;
+                        if moved {
+                            drop(std::mem::take(&mut self.stack[at]));
+                        }
+                        push(&mut self.stack, v);
+                        pc += 3;
+                    }
+                    Op::RenderLocalGetKw { slot, key, moved } => {
+                        if interp.inline_overridden(Inline::Get) || self.fuel <= 1 {
+                            continue;
+                        }
+                        let at = cur.base + slot as usize;
+                        let (Value::Dict(d), Some(k), Some(buf)) = (
+                            &self.stack[at],
+                            proto.consts.get(key as usize),
+                            self.render.last_mut(),
+                        ) else {
+                            continue;
+                        };
+                        match d.get(k) {
+                            None | Some(Value::Nil) => {}
+                            Some(Value::Str(s)) => crate::html::escape_text(s, buf),
+                            Some(Value::Int(i)) => crate::html::push_int(*i, buf),
+                            // Anything else through `RenderValue`.
+                            Some(_) => continue,
+                        }
+                        self.steps += 1;
+                        self.fuel -= 1;
+                        if moved {
+                            drop(std::mem::take(&mut self.stack[at]));
+                        }
+                        pc += 4;
                     }
                     Op::AddLocalInt(which, s, k) => {
                         if interp.inline_overridden(which) {

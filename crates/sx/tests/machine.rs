@@ -633,3 +633,84 @@ fn nested_functions_and_renders_compile_to_code_linear_in_their_size() {
         assert!(functions <= depth + 1, "{name}: {functions} functions");
     }
 }
+
+/// `(get x :kw)` of a local (`LocalGetKw`, `RenderLocalGetKw`) gives what
+/// the plain call gives. The plain program has `key` in a global variable,
+/// padded to the same length (so same positions); its output is given
+/// with the source excerpt written back.
+fn fast_and_plain_get(src: &str, key: &str) -> (String, String) {
+    let var = format!("{:<width$})", "k", width = key.len());
+    let fast = ev(&format!("(define k {key})\n{src}"));
+    let plain = ev(&format!(
+        "(define k {key})\n{}",
+        src.replace(&format!("{key})"), &var)
+    ));
+    (fast, plain.replace(&var, &format!("{key})")))
+}
+
+#[test]
+fn keyword_get_of_a_local_matches_the_plain_call() {
+    let d = r#"{:a 1 :s "<s>" :n nil :f 1.5 :l (list 1 2) :d {:x 1} :e (p "e") :t true "a" 2}"#;
+    for body in [
+        "(list (get d KEY) (get d :s) (get d :missing) (get d :f))",
+        "(render-html (div (get d KEY) (b (get d KEY)) (get d :s) (get d :n)))",
+        "(let ((v (get d KEY))) (list v (get d :a) d))",
+    ] {
+        for arg in [d, "nil", "(list 1 2)", "\"str\"", "5", "(p \"x\")"] {
+            for key in [":a", ":s", ":l", ":d", ":e", ":t", ":n", ":f", ":missing"] {
+                let src = format!("(define (f d)\n  {})\n(f {arg})", body.replace("KEY", key));
+                let (fast, plain) = fast_and_plain_get(&src, key);
+                assert_eq!(fast, plain, "{src}");
+            }
+        }
+    }
+    assert_eq!(
+        ev(&format!(
+            "(define (f d) (render-html (div (get d :s) (get d :a)))) (f {d})"
+        )),
+        "\"<div>&lt;s&gt;1</div>\""
+    );
+}
+
+#[test]
+fn keyword_get_errors_have_positions_and_backtraces() {
+    for src in [
+        "(define (f d)\n  (list (get d :a)))\n(f 5)",
+        "(define (f d)\n  (render-html (p (get d :a))))\n(f 5)",
+        "(define (f d)\n  (render-html (p (get d :a))))\n(f {:a {:b 1}})",
+    ] {
+        let out = ev(src);
+        assert!(out.starts_with("ERR"), "{src}: {out}");
+        assert!(out.contains(":2:") && out.contains("in f"), "{src}: {out}");
+        let (fast, plain) = fast_and_plain_get(src, ":a");
+        assert_eq!(fast, plain);
+    }
+}
+
+#[test]
+fn keyword_get_counts_steps_as_the_call_does() {
+    // Every budget stops both at the same place (or neither).
+    let src = "(define (f d) (list (get d :a) (render-html (p (get d :a)))))\n(map (fn (i) (f {:a i})) (range 8))";
+    for steps in 1..120 {
+        let run = |src: &str| ev_with_steps(steps, src);
+        let var = "k )";
+        let fast = run(&format!("(define k :a)\n{src}"));
+        let plain = run(&format!("(define k :a)\n{}", src.replace(":a)", var))).replace(var, ":a)");
+        assert_eq!(fast, plain, "budget {steps}");
+    }
+}
+
+#[test]
+fn keyword_get_calls_a_redefined_get() {
+    let src = r#"
+        (define (f d) (list (get d :a)))
+        (define (g d) (render-html (p (get d :a))))
+        (define before (list (f {:a 1}) (g {:a 1})))
+        (define (get d k) (list :mine k))
+        (list before (f {:a 1}) (g {:a 1}))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"(((1) "<p>1</p>") ((:mine :a)) "<p>:mine:a</p>")"#
+    );
+}

@@ -503,12 +503,19 @@ impl Emitter<'_> {
                     return Ok(());
                 };
                 let saved = out.pos;
+                let get = match tail {
+                    false => self.local_get_kw(out, name, args, *pos, false)?,
+                    true => None,
+                };
                 let (g, n) = self.global_call_args(out, name, args, *pos)?;
                 out.op(if tail {
                     Op::TailCallGlobal(g, n)
                 } else {
                     Op::CallGlobal(g, n)
                 });
+                if let Some(at) = get {
+                    check_get_kw(out, at, 3)?;
+                }
                 out.pos = saved;
             }
             Expr::Call(f, args, pos) => {
@@ -789,6 +796,7 @@ impl Emitter<'_> {
                     return Ok(());
                 };
                 let saved = out.pos;
+                let get = self.local_get_kw(out, name, args, *pos, true)?;
                 let (g, n) = self.global_call_args(out, name, args, *pos)?;
                 out.op(if self.may_render(name) {
                     Op::CallGlobalRender(g, n)
@@ -796,6 +804,9 @@ impl Emitter<'_> {
                     Op::CallGlobal(g, n)
                 });
                 out.op(Op::RenderValue);
+                if let Some(at) = get {
+                    check_get_kw(out, at, 4)?;
+                }
                 out.pos = saved;
             }
             _ => {
@@ -983,6 +994,36 @@ impl Emitter<'_> {
             out.op(Op::SetLocal(s));
         }
         Ok((out.here(), slots))
+    }
+
+    /// `(get x :kw)` with `x` a plain local: emits `LocalGetKw` (in render
+    /// mode, `RenderLocalGetKw`) at `pos`, which the plain call must follow
+    /// (see `check_get_kw`); returns its pc.
+    fn local_get_kw(
+        &mut self,
+        out: &mut Out,
+        name: crate::symbol::Symbol,
+        args: &[Expr],
+        pos: Pos,
+        render: bool,
+    ) -> Result<Option<usize>> {
+        let [x, Expr::Const(key @ Value::Keyword(_))] = args else {
+            return Ok(None);
+        };
+        let Some((slot, moved)) = self.plain_local(out, x) else {
+            return Ok(None);
+        };
+        if name.as_str() != "get" {
+            return Ok(None);
+        }
+        let key = out.constant(key.clone())?;
+        out.pos = pos;
+        let op = if render {
+            Op::RenderLocalGetKw { slot, key, moved }
+        } else {
+            Op::LocalGetKw { slot, key, moved }
+        };
+        Ok(Some(out.op(op)))
     }
 
     /// The arguments of a call of global `name` at `pos` (left at that
@@ -1215,6 +1256,41 @@ impl Emitter<'_> {
 
 /// Whether render mode writes this element form itself: not `raw!` (whose
 /// rule is `render-html`'s), and every attribute a keyword.
+/// Checks that the `LocalGetKw` or `RenderLocalGetKw` at `at` is followed
+/// by the `n` instructions its fast path skips: the plain sequence it
+/// stands for.
+fn check_get_kw(out: &Out, at: usize, n: usize) -> Result<()> {
+    let rest = out.code.get(at..);
+    let ok = match rest {
+        Some(
+            [
+                Op::LocalGetKw { slot, key, .. },
+                Op::Local(s) | Op::LocalMove(s),
+                Op::Const(k),
+                Op::CallGlobal(_, 2),
+            ],
+        ) => n == 3 && slot == s && key == k,
+        Some(
+            [
+                Op::RenderLocalGetKw { slot, key, .. },
+                Op::Local(s) | Op::LocalMove(s),
+                Op::Const(k),
+                Op::CallGlobal(_, 2),
+                Op::RenderValue,
+            ],
+        ) => n == 4 && slot == s && key == k,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(EvalError::new(
+            ErrorKind::Syntax,
+            "internal error: a keyword `get` not followed by its plain call",
+        ))
+    }
+}
+
 fn renderable_element(tag: &str, attrs: &[(Value, Expr)]) -> bool {
     tag != "raw!" && attrs.iter().all(|(k, _)| matches!(k, Value::Keyword(_)))
 }
