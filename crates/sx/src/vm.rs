@@ -155,7 +155,8 @@ pub enum Op {
     /// a `RenderValue` follows for callees without.
     CallGlobalRender(u32, u16),
     /// `(get x :kw)`: `x` a plain local in slot `slot` (`moved`: the read is
-    /// its last use), `key` the constant keyword. Followed by the plain
+    /// its last use), `key` the keyword's index in `Proto::dict_keys`
+    /// (the constant of the sequence below, made a dict key once). Followed by the plain
     /// sequence it stands for, `Local(slot)` (or `LocalMove(slot)`)
     /// `Const(key) CallGlobal(get, 2)`. When `get` is the builtin and the
     /// slot holds a dict, pushes the value under the keyword (nil if none)
@@ -339,6 +340,8 @@ pub struct Proto {
     /// by `CallGlobalRender`: it writes the body's markup into the output
     /// buffer and returns nil.
     pub render_entry: u32,
+    /// The keywords `LocalGetKw` looks up, as dict keys made once.
+    pub dict_keys: Vec<crate::dict::Key>,
 }
 
 impl Proto {
@@ -1731,8 +1734,8 @@ impl Machine {
                             continue;
                         }
                         let at = cur.base + slot as usize;
-                        let v = match (&self.stack[at], proto.consts.get(key as usize)) {
-                            (Value::Dict(d), Some(k)) => d.get(k).cloned().unwrap_or_default(),
+                        let v = match (&self.stack[at], proto.dict_keys.get(key as usize)) {
+                            (Value::Dict(d), Some(k)) => d.get_key(k).cloned().unwrap_or_default(),
                             _ => continue,
                         };
                         self.steps += 1;
@@ -1750,12 +1753,12 @@ impl Machine {
                         let at = cur.base + slot as usize;
                         let (Value::Dict(d), Some(k), Some(buf)) = (
                             &self.stack[at],
-                            proto.consts.get(key as usize),
+                            proto.dict_keys.get(key as usize),
                             self.render.last_mut(),
                         ) else {
                             continue;
                         };
-                        match d.get(k) {
+                        match d.get_key(k) {
                             None | Some(Value::Nil) => {}
                             Some(Value::Str(s)) => crate::html::escape_text(s, buf),
                             Some(Value::Int(i)) => crate::html::push_int(*i, buf),

@@ -62,6 +62,8 @@ struct Out {
     code: Vec<Op>,
     positions: Vec<Pos>,
     consts: Vec<Value>,
+    /// `LocalGetKw`'s keywords (`Proto::dict_keys`).
+    dict_keys: Vec<crate::dict::Key>,
     protos: Vec<Rc<Proto>>,
     /// Each nested function's index in `protos`.
     proto_index: std::collections::HashMap<*const Proto, usize>,
@@ -270,6 +272,7 @@ impl Emitter<'_> {
             code: Vec::new(),
             positions: Vec::new(),
             consts: Vec::new(),
+            dict_keys: Vec::new(),
             protos: Vec::new(),
             proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
@@ -325,6 +328,7 @@ impl Emitter<'_> {
             },
             pos: func.pos,
             render_entry,
+            dict_keys: out.dict_keys,
         });
         self.compiled.insert(fid, proto.clone());
         Ok(proto)
@@ -1016,7 +1020,17 @@ impl Emitter<'_> {
         if name.as_str() != "get" {
             return Ok(None);
         }
-        let key = out.constant(key.clone())?;
+        let Ok(dict_key) = crate::dict::Key::new(key.clone()) else {
+            return Ok(None);
+        };
+        let key = match out.dict_keys.iter().position(|k| k.value().equals(key)) {
+            Some(i) => i,
+            None => {
+                out.dict_keys.push(dict_key);
+                out.dict_keys.len() - 1
+            }
+        };
+        let key = count(key, "keyword lookups")?;
         out.pos = pos;
         let op = if render {
             Op::RenderLocalGetKw { slot, key, moved }
@@ -1260,34 +1274,45 @@ impl Emitter<'_> {
 /// by the `n` instructions its fast path skips: the plain sequence it
 /// stands for.
 fn check_get_kw(out: &Out, at: usize, n: usize) -> Result<()> {
-    let rest = out.code.get(at..);
-    let ok = match rest {
-        Some(
-            [
-                Op::LocalGetKw { slot, key, .. },
-                Op::Local(s) | Op::LocalMove(s),
-                Op::Const(k),
-                Op::CallGlobal(_, 2),
-            ],
-        ) => n == 3 && slot == s && key == k,
-        Some(
-            [
-                Op::RenderLocalGetKw { slot, key, .. },
-                Op::Local(s) | Op::LocalMove(s),
-                Op::Const(k),
-                Op::CallGlobal(_, 2),
-                Op::RenderValue,
-            ],
-        ) => n == 4 && slot == s && key == k,
+    let code = out.code.get(at..).unwrap_or_default();
+    let (fused, plain) = code.split_first().unwrap_or((&Op::Nil, &[]));
+    let (Op::LocalGetKw { slot, key, moved } | Op::RenderLocalGetKw { slot, key, moved }, true) =
+        (fused, plain.len() == n)
+    else {
+        return Err(get_kw_error());
+    };
+    let render = matches!(fused, Op::RenderLocalGetKw { .. });
+    let read = match plain.first() {
+        Some(Op::Local(s)) => Some((*s, false)),
+        Some(Op::LocalMove(s)) => Some((*s, true)),
+        _ => None,
+    };
+    let rest_ok = match plain.get(1..) {
+        Some([Op::Const(k), Op::CallGlobal(_, 2)]) => !render && same_key(out, *key, *k),
+        Some([Op::Const(k), Op::CallGlobal(_, 2), Op::RenderValue]) => {
+            render && same_key(out, *key, *k)
+        }
         _ => false,
     };
-    if ok {
+    if read == Some((*slot, *moved)) && rest_ok {
         Ok(())
     } else {
-        Err(EvalError::new(
-            ErrorKind::Syntax,
-            "internal error: a keyword `get` not followed by its plain call",
-        ))
+        Err(get_kw_error())
+    }
+}
+
+fn get_kw_error() -> EvalError {
+    EvalError::new(
+        ErrorKind::Syntax,
+        "internal error: a keyword `get` not followed by its plain call",
+    )
+}
+
+/// Whether `LocalGetKw`'s key `key` is the keyword constant `k`.
+fn same_key(out: &Out, key: u32, k: u32) -> bool {
+    match (out.dict_keys.get(key as usize), out.consts.get(k as usize)) {
+        (Some(key), Some(k @ Value::Keyword(_))) => key.value().equals(k),
+        _ => false,
     }
 }
 
