@@ -168,6 +168,10 @@ pub enum Op {
         key: u32,
         moved: bool,
     },
+    /// The end of a render-mode body: `Nil Return`, except that when the
+    /// caller's next instruction is the `RenderValue` of that nil (a call
+    /// from markup), it is skipped instead.
+    RenderReturn,
     /// `LocalGetKw` as a child in render mode: renders a string, integer or
     /// nil under the keyword in place. Followed by the same sequence and a
     /// `RenderValue`, which run instead for anything else.
@@ -1419,6 +1423,24 @@ impl Machine {
                     }
                     Op::ReturnLocal(s) => return_local!(s),
                     Op::Return => ret!(),
+                    Op::RenderReturn => {
+                        truncate_to(&mut self.stack, cur.ret_to);
+                        match self.frames.pop() {
+                            Some(mut caller) => {
+                                // Rendering the nil returned writes nothing.
+                                if let Some(Op::RenderValue) =
+                                    caller.closure.proto.code.get(caller.pc)
+                                {
+                                    caller.pc += 1;
+                                } else {
+                                    push(&mut self.stack, Value::Nil);
+                                }
+                                drop(std::mem::replace(&mut cur, caller));
+                                continue 'frame;
+                            }
+                            None => return Ok(Outcome::Done(Value::Nil)),
+                        }
+                    }
                     Op::InlineReturn(which) => {
                         if interp.inline_overridden(which) {
                             continue;

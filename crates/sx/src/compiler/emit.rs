@@ -198,6 +198,7 @@ fn thread_jumps(code: &mut [Op]) {
                 let t = follow(code, t);
                 match code.get(t as usize) {
                     Some(&Op::Return) => Op::Return,
+                    Some(&Op::RenderReturn) => Op::RenderReturn,
                     Some(&Op::ReturnLocal(s)) => Op::ReturnLocal(s),
                     _ => Op::Jump(t),
                 }
@@ -291,8 +292,7 @@ impl Emitter<'_> {
             render_entry = out.here();
             self.param_cells(&mut out, fid);
             self.render(&mut out, body)?;
-            out.op(Op::Nil);
-            out.op(Op::Return);
+            out.op(Op::RenderReturn);
         }
         let func = &self.funcs[fid];
         let captures = match parent {
