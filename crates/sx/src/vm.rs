@@ -168,6 +168,15 @@ pub enum Op {
         key: u32,
         moved: bool,
     },
+    /// A call from markup of global `g` with keyword arguments only, their
+    /// keywords constant (`Proto::call_keys[keys]`, in the order written):
+    /// only the values are on the stack. Followed by the
+    /// `CallGlobalRender` of the plain call (keywords and values) and its
+    /// `RenderValue`. When the callee has render-mode code and declares
+    /// exactly these keys in this order (and nothing else), its frame is
+    /// entered with the values as its key slots; otherwise the keywords
+    /// are put back between the values and the `CallGlobalRender` runs.
+    KeyCallRender(u32, u32),
     /// The end of a render-mode body: `Nil Return`, except that when the
     /// caller's next instruction is the `RenderValue` of that nil (a call
     /// from markup), it is skipped instead.
@@ -346,6 +355,8 @@ pub struct Proto {
     pub render_entry: u32,
     /// The keywords `LocalGetKw` looks up, as dict keys made once.
     pub dict_keys: Vec<crate::dict::Key>,
+    /// The keywords of each `KeyCallRender`, in the order written.
+    pub call_keys: Vec<Box<[Symbol]>>,
 }
 
 impl Proto {
@@ -1748,6 +1759,65 @@ impl Machine {
                         spill!();
                         self.call(interp, argc)?;
                         fill!();
+                    }
+                    Op::KeyCallRender(g, k) => {
+                        let Some(keys) = proto.call_keys.get(k as usize) else {
+                            continue;
+                        };
+                        let n = keys.len();
+                        let Some(args_at) = self.stack.len().checked_sub(n) else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: empty stack"
+                            ));
+                        };
+                        let callee = match interp.globals.get(g as usize) {
+                            Some(Some(Value::Component(c))) => Some(&c.closure),
+                            Some(Some(Value::Closure(c))) => Some(c),
+                            _ => None,
+                        };
+                        let direct = callee.filter(|c| {
+                            let p = &c.proto;
+                            p.render_entry != 0
+                                && p.nparams == 0
+                                && !p.rest
+                                && p.keys.as_slice() == &**keys
+                        });
+                        // `fuel > 1`: this step does not check the budgets
+                        // (the plain call's `tick` would refuel).
+                        let Some(c) = direct.filter(|_| self.fuel > 1) else {
+                            // The plain call's arguments: each keyword before
+                            // its value.
+                            self.stack.resize(args_at + 2 * n, Value::Nil);
+                            for (j, key) in keys.iter().enumerate().rev() {
+                                let v = std::mem::take(&mut self.stack[args_at + j]);
+                                self.stack[args_at + 2 * j + 1] = v;
+                                self.stack[args_at + 2 * j] = Value::Keyword(*key);
+                            }
+                            continue;
+                        };
+                        let c = c.clone();
+                        self.steps += 1;
+                        self.fuel -= 1;
+                        let entry = c.proto.render_entry as usize;
+                        let want = args_at + c.nslots as usize;
+                        if self.stack.len() != want {
+                            self.stack.resize_with(want, Value::default);
+                        }
+                        // Returns past the plain call, to its `RenderValue`.
+                        push(
+                            &mut self.frames,
+                            Frame {
+                                closure: std::mem::replace(&mut cur.closure, c),
+                                pc: pc + 1,
+                                base: cur.base,
+                                ret_to: cur.ret_to,
+                            },
+                        );
+                        cur.pc = entry;
+                        cur.base = args_at;
+                        cur.ret_to = args_at;
+                        continue 'frame;
                     }
                     Op::LocalGetKw { slot, key, moved } => {
                         // `fuel > 1`: this step does not check the budgets

@@ -714,3 +714,97 @@ fn keyword_get_calls_a_redefined_get() {
         r#"(((1) "<p>1</p>") ((:mine :a)) "<p>:mine:a</p>")"#
     );
 }
+
+/// A keyword call from markup (`KeyCallRender`) gives what the plain call
+/// gives: `KA`/`KB` in `src` become the constant keywords `:a`/`:b`, or the
+/// globals `ka`/`kb` holding them (the plain call, same positions).
+fn fast_and_plain_key_call(src: &str, run: impl Fn(&str) -> String) -> (String, String) {
+    let prelude = "(define ka :a) (define kb :b) (define kc :c)\n";
+    let fast = run(&format!(
+        "{prelude}{}",
+        src.replace("KA", ":a")
+            .replace("KB", ":b")
+            .replace("KC", ":c")
+    ));
+    let plain = run(&format!(
+        "{prelude}{}",
+        src.replace("KA", "ka")
+            .replace("KB", "kb")
+            .replace("KC", "kc")
+    ));
+    let fix = |s: String| {
+        s.replace(" ka ", " :a ")
+            .replace(" kb ", " :b ")
+            .replace(" kc ", " :c ")
+    };
+    (fix(fast), fix(plain))
+}
+
+#[test]
+fn keyword_calls_from_markup_match_the_plain_call() {
+    let defs = [
+        "(defcomp ~c (&key a b) (span a \"-\" b))",
+        "(defcomp ~c (&key b a) (span a \"-\" b))",
+        "(defcomp ~c (&key a) (span a))",
+        "(defcomp ~c (&key a b c) (span a b c))",
+        "(defcomp ~c (&key a b &rest kids) (span a b kids))",
+        "(define (~c &key a b) (span a b))",
+        "(define (~c &key a b) (str a b))",
+        "(define (~c x &key a b) (span x a b))",
+        "(define ~c 5)",
+        "",
+    ];
+    let calls = [
+        "(render-html (div (~c KA 1 KB \"<2>\")))",
+        "(render-html (div (~c KB 2 KA 1)))",
+        "(render-html (div (~c KA 1)))",
+        "(render-html (div (~c KC 3 KA 1)))",
+        "(render-html (ul (map (fn (i) (li (~c KA i KB (* i i)))) (range 4))))",
+        "(render-html (div (~c KA (p 1) KB (list 1 (b 2)))))",
+        "(define (f x) (render-html (div (~c KA x KB x)))) (f 7)",
+    ];
+    for def in defs {
+        for call in calls {
+            let src = format!("{def}\n{call}");
+            let (fast, plain) = fast_and_plain_key_call(&src, ev);
+            assert_eq!(fast, plain, "{src}");
+        }
+    }
+    // Redefined after the markup calling it was compiled.
+    let src = "(defcomp ~c (&key a b) (span a b))
+        (define (f) (render-html (div (~c KA 1 KB 2))))
+        (define before (f))
+        (defcomp ~c (&key b) (i b))
+        (define mid (f))
+        (define (~c &key a b) (str a \"+\" b))
+        (list before mid (f))";
+    let (fast, plain) = fast_and_plain_key_call(src, ev);
+    assert_eq!(fast, plain);
+    assert!(
+        fast.starts_with("ERR") || fast.contains("<span>12</span>"),
+        "{fast}"
+    );
+}
+
+#[test]
+fn keyword_calls_from_markup_keep_errors_budgets_and_suspension() {
+    let src = "(defcomp ~c (&key a b)\n  (td (first a) b))\n(render-html (tr (~c KA 5 KB 1)))";
+    let (fast, plain) = fast_and_plain_key_call(src, ev);
+    assert!(fast.contains(":3:") && fast.contains("in ~c"), "{fast}");
+    assert_eq!(fast, plain);
+    let src = "(defcomp ~c (&key a b) (td a b))\n(render-html (tr (map (fn (i) (~c KA i KB i)) (range 20))))";
+    for steps in 1..80 {
+        let (fast, plain) = fast_and_plain_key_call(src, |s| ev_with_steps(steps, s));
+        assert_eq!(fast, plain, "budget {steps}");
+    }
+    let mut interp = Interp::new();
+    let out = eval_echoing(
+        &mut interp,
+        "(defcomp ~c (&key a b) (td (perform :echo a) b))
+         (render-html (tr (map (fn (i) (~c :a i :b (+ i 1))) (range 3))))",
+    );
+    assert_eq!(
+        sx::printer::display(&out),
+        "\"<tr><td>01</td><td>12</td><td>23</td></tr>\""
+    );
+}

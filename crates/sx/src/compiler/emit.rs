@@ -64,6 +64,8 @@ struct Out {
     consts: Vec<Value>,
     /// `LocalGetKw`'s keywords (`Proto::dict_keys`).
     dict_keys: Vec<crate::dict::Key>,
+    /// `KeyCallRender`'s keywords (`Proto::call_keys`).
+    call_keys: Vec<Box<[crate::symbol::Symbol]>>,
     protos: Vec<Rc<Proto>>,
     /// Each nested function's index in `protos`.
     proto_index: std::collections::HashMap<*const Proto, usize>,
@@ -274,6 +276,7 @@ impl Emitter<'_> {
             positions: Vec::new(),
             consts: Vec::new(),
             dict_keys: Vec::new(),
+            call_keys: Vec::new(),
             protos: Vec::new(),
             proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
@@ -329,6 +332,7 @@ impl Emitter<'_> {
             pos: func.pos,
             render_entry,
             dict_keys: out.dict_keys,
+            call_keys: out.call_keys,
         });
         self.compiled.insert(fid, proto.clone());
         Ok(proto)
@@ -800,6 +804,13 @@ impl Emitter<'_> {
                     return Ok(());
                 };
                 let saved = out.pos;
+                if self.may_render(name) {
+                    if let Some(keys) = keyword_pairs(args) {
+                        self.key_call_render(out, name, args, keys, *pos)?;
+                        out.pos = saved;
+                        return Ok(());
+                    }
+                }
                 let get = self.local_get_kw(out, name, args, *pos, true)?;
                 let (g, n) = self.global_call_args(out, name, args, *pos)?;
                 out.op(if self.may_render(name) {
@@ -998,6 +1009,34 @@ impl Emitter<'_> {
             out.op(Op::SetLocal(s));
         }
         Ok((out.here(), slots))
+    }
+
+    /// A call from markup of global `name` whose arguments are all
+    /// keyword-value pairs with constant keywords `keys`: the values, then
+    /// `KeyCallRender`, then the plain call's `CallGlobalRender` and
+    /// `RenderValue`, which run when the callee does not take exactly these
+    /// keys (`KeyCallRender` puts the keywords back first).
+    fn key_call_render(
+        &mut self,
+        out: &mut Out,
+        name: crate::symbol::Symbol,
+        args: &[Expr],
+        keys: Vec<crate::symbol::Symbol>,
+        pos: Pos,
+    ) -> Result<()> {
+        out.pos = pos;
+        for v in args.iter().skip(1).step_by(2) {
+            self.expr(out, v, false)?;
+        }
+        out.pos = pos;
+        let g = self.interp.global_slot(name);
+        let n = count(args.len(), "arguments")?;
+        let k = count(out.call_keys.len(), "keyword calls")?;
+        out.call_keys.push(keys.into_boxed_slice());
+        out.op(Op::KeyCallRender(g, k));
+        out.op(Op::CallGlobalRender(g, n));
+        out.op(Op::RenderValue);
+        Ok(())
     }
 
     /// `(get x :kw)` with `x` a plain local: emits `LocalGetKw` (in render
@@ -1270,6 +1309,22 @@ impl Emitter<'_> {
 
 /// Whether render mode writes this element form itself: not `raw!` (whose
 /// rule is `render-html`'s), and every attribute a keyword.
+/// The keywords of a call whose arguments are all keyword-value pairs
+/// with constant keywords, each keyword once; `None` for any other call.
+fn keyword_pairs(args: &[Expr]) -> Option<Vec<crate::symbol::Symbol>> {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut keys = Vec::with_capacity(args.len() / 2);
+    for pair in args.chunks_exact(2) {
+        match pair.first() {
+            Some(Expr::Const(Value::Keyword(k))) if !keys.contains(k) => keys.push(*k),
+            _ => return None,
+        }
+    }
+    Some(keys)
+}
+
 /// Checks that the `LocalGetKw` or `RenderLocalGetKw` at `at` is followed
 /// by the `n` instructions its fast path skips: the plain sequence it
 /// stands for.
