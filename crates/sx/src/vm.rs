@@ -1827,7 +1827,9 @@ impl Machine {
                         }
                         let at = cur.base + slot as usize;
                         let v = match (&self.stack[at], proto.dict_keys.get(key as usize)) {
-                            (Value::Dict(d), Some(k)) => d.get_key(k).cloned().unwrap_or_default(),
+                            (Value::Dict(d), Some(k)) => {
+                                d.get_keyword(k).cloned().unwrap_or_default()
+                            }
                             _ => continue,
                         };
                         self.steps += 1;
@@ -1850,7 +1852,7 @@ impl Machine {
                         ) else {
                             continue;
                         };
-                        match d.get_key(k) {
+                        match d.get_keyword(k) {
                             None | Some(Value::Nil) => {}
                             Some(Value::Str(s)) => crate::html::escape_text(s, buf),
                             Some(Value::Int(i)) => crate::html::push_int(*i, buf),
