@@ -808,3 +808,36 @@ fn keyword_calls_from_markup_keep_errors_budgets_and_suspension() {
         "\"<tr><td>01</td><td>12</td><td>23</td></tr>\""
     );
 }
+
+#[test]
+fn keyword_get_finds_keys_sharing_a_long_prefix() {
+    // Keywords whose first eight bytes agree are ordered by name; every
+    // one is found, and missing ones are not.
+    let keys: Vec<String> = (0..40).map(|i| format!(":common-prefix-{i}")).collect();
+    let dict = format!(
+        "{{{} \"common-prefix-3\" :string :cx :short}}",
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} {i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let gets: Vec<String> = keys
+        .iter()
+        .chain([
+            &":common-prefix-x".to_string(),
+            &":common".to_string(),
+            &":cx".to_string(),
+        ])
+        .map(|k| format!("(get d {k})"))
+        .collect();
+    let out = ev(&format!(
+        "(define (f d) (list {})) (f {dict})",
+        gets.join(" ")
+    ));
+    let want: Vec<String> = (0..40)
+        .map(|i| i.to_string())
+        .chain(["nil".into(), "nil".into(), ":short".into()])
+        .collect();
+    assert_eq!(out, format!("({})", want.join(" ")));
+}
