@@ -177,6 +177,14 @@ pub enum Op {
     /// entered with the values as its key slots; otherwise the keywords
     /// are put back between the values and the `CallGlobalRender` runs.
     KeyCallRender(u32, u32),
+    /// The head of an inlined `map`-style loop in render mode over the list
+    /// in slot N, followed by the plain sequence it stands for: the
+    /// `empty?` test (`JumpUnlessLocalUnary` and its three-instruction
+    /// fallback), the `Jump` out of the loop, and the pushed `rest`
+    /// (`LocalUnary` and its two-instruction fallback). When the slot holds
+    /// a non-empty list and neither builtin has been redefined, pushes its
+    /// rest and skips those eight; anything else runs them.
+    MapStep(u16),
     /// The end of a render-mode body: `Nil Return`, except that when the
     /// caller's next instruction is the `RenderValue` of that nil (a call
     /// from markup), it is skipped instead.
@@ -1818,6 +1826,23 @@ impl Machine {
                         cur.base = args_at;
                         cur.ret_to = args_at;
                         continue 'frame;
+                    }
+                    Op::MapStep(s) => {
+                        if interp.inline_overridden(Inline::IsEmpty)
+                            || interp.inline_overridden(Inline::Rest)
+                        {
+                            continue;
+                        }
+                        let Value::List(l) = &self.stack[cur.base + s as usize] else {
+                            continue;
+                        };
+                        if l.is_empty() {
+                            // The plain test leaves the loop.
+                            continue;
+                        }
+                        let tail = l.rest();
+                        push(&mut self.stack, Value::List(tail));
+                        pc += 8;
                     }
                     Op::LocalGetKw { slot, key, moved } => {
                         // `fuel > 1`: this step does not check the budgets

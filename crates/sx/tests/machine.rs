@@ -841,3 +841,49 @@ fn keyword_get_finds_keys_sharing_a_long_prefix() {
         .collect();
     assert_eq!(out, format!("({})", want.join(" ")));
 }
+
+#[test]
+fn render_mode_map_loops_match_the_value_path() {
+    // `MapStep` heads render-mode `map` loops; the value path (rendering
+    // the built list through an indirect call) takes the plain loop.
+    for xs in [
+        "'(1 2 3 4)",
+        "'()",
+        "nil",
+        "\"ab\"",
+        "5",
+        "(list (b 1) \"<\" nil)",
+    ] {
+        for redefine in [
+            "",
+            "(define rest (let ((r rest)) (fn (xs) (r (r xs)))))",
+            "(define empty? (let ((e empty?)) (fn (xs) (or (e xs) (= (first xs) 3)))))",
+        ] {
+            let src = format!(
+                "{redefine}
+                 (define (f xs) (render-html (ul (map (fn (x) (li x)) xs))))
+                 (define (g xs) (apply render-html (list (ul (map (fn (x) (li x)) xs)))))
+                 (list (f {xs}) (g {xs}))"
+            );
+            let out = ev(&src);
+            if !out.starts_with("ERR") {
+                let inner = out.trim_start_matches('(').trim_end_matches(')');
+                let (a, b) = inner.split_once(' ').unwrap();
+                assert_eq!(a, b, "{src}");
+                if xs == "'(1 2 3 4)" {
+                    let want = match redefine.get(8..12) {
+                        Some("rest") => "<li>1</li><li>3</li>",
+                        Some("empt") => "<li>1</li><li>2</li>",
+                        _ => "<li>1</li><li>2</li><li>3</li><li>4</li>",
+                    };
+                    assert!(a.contains(want), "{src}: {a}");
+                }
+            } else {
+                let direct = ev(&format!(
+                    "{redefine} (render-html (ul (map (fn (x) (li x)) {xs})))"
+                ));
+                assert!(direct.starts_with("ERR"), "{src}: {out} vs {direct}");
+            }
+        }
+    }
+}

@@ -973,12 +973,17 @@ impl Emitter<'_> {
             return self.render(out, body);
         };
         let (head, slots) = self.loop_head(out, params, inits)?;
+        let step = self.map_step(out, done, recur_args);
+        let step_at = step.map(|s| out.op(Op::MapStep(s)));
         let more = self.branch_unless(out, done)?;
         let exit = out.op(Op::Jump(0));
         more.iter().for_each(|&j| out.patch(j));
         // Every variable but the accumulator (the last) is set anew.
-        for a in recur_args {
+        for (i, a) in recur_args.iter().enumerate() {
             self.expr(out, a, false)?;
+            if let (0, Some(at), Some(s)) = (i, step_at, step) {
+                check_map_step(out, at, s)?;
+            }
         }
         self.render(out, item)?;
         let set = slots.len().saturating_sub(1);
@@ -991,6 +996,26 @@ impl Emitter<'_> {
         out.pos = saved;
         out.patch(exit);
         Ok(())
+    }
+
+    /// The list slot of a render-mode loop whose test is `(empty? xs)` and
+    /// whose first new value is `(rest xs)`, `xs` a plain local: its head
+    /// can be a `MapStep`.
+    fn map_step(&self, out: &Out, done: &Expr, recur_args: &[Expr]) -> Option<u16> {
+        let (Expr::Inline(Inline::IsEmpty, d, _), Some(Expr::Inline(Inline::Rest, r, _))) =
+            (done, recur_args.first())
+        else {
+            return None;
+        };
+        let ([Expr::Var(a)], [Expr::Var(b)]) = (d.as_slice(), r.as_slice()) else {
+            return None;
+        };
+        if a != b {
+            return None;
+        }
+        let (s, _) = self.plain_local(out, d.first()?)?;
+        let (t, moved) = self.plain_local(out, r.first()?)?;
+        (s == t && !moved).then_some(s)
     }
 
     /// A loop's start: its variables set from `inits`; returns the pc of
@@ -1353,6 +1378,33 @@ fn check_get_kw(out: &Out, at: usize, n: usize) -> Result<()> {
         Ok(())
     } else {
         Err(get_kw_error())
+    }
+}
+
+/// Checks that the `MapStep(s)` at `at` is followed by the eight
+/// instructions its fast path skips (see `Op::MapStep`).
+fn check_map_step(out: &Out, at: usize, s: u16) -> Result<()> {
+    let ok = matches!(
+        out.code.get(at..),
+        Some([
+            Op::MapStep(_),
+            Op::JumpUnlessLocalUnary(Inline::IsEmpty, a, _),
+            Op::Local(b),
+            Op::Inline(Inline::IsEmpty, 1),
+            Op::JumpIfFalse(_),
+            Op::Jump(_),
+            Op::LocalUnary(Inline::Rest, c),
+            Op::Local(d),
+            Op::Inline(Inline::Rest, 1),
+        ]) if [*a, *b, *c, *d] == [s; 4]
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(EvalError::new(
+            ErrorKind::Syntax,
+            "internal error: a loop head not followed by its plain test and rest",
+        ))
     }
 }
 
