@@ -185,6 +185,11 @@ pub enum Op {
     /// a non-empty list and neither builtin has been redefined, pushes its
     /// rest and skips those eight; anything else runs them.
     MapStep(u16),
+    /// `MapStep(list)` whose loop body starts by binding its item, the
+    /// four instructions `LocalUnary(First, list) Local(list) Inline(First)
+    /// SetLocal(item)` after the eight: the list's first item goes into
+    /// slot `item` as well, and all twelve are skipped.
+    MapStepFirst(u16, u16),
     /// The end of a render-mode body: `Nil Return`, except that when the
     /// caller's next instruction is the `RenderValue` of that nil (a call
     /// from markup), it is skipped instead.
@@ -1843,6 +1848,23 @@ impl Machine {
                         let tail = l.rest();
                         push(&mut self.stack, Value::List(tail));
                         pc += 8;
+                    }
+                    Op::MapStepFirst(s, x) => {
+                        if interp.inline_overridden(Inline::IsEmpty)
+                            || interp.inline_overridden(Inline::Rest)
+                            || interp.inline_overridden(Inline::First)
+                        {
+                            continue;
+                        }
+                        let Value::List(l) = &self.stack[cur.base + s as usize] else {
+                            continue;
+                        };
+                        let (Some(item), tail) = (l.first().cloned(), l.rest()) else {
+                            continue;
+                        };
+                        push(&mut self.stack, Value::List(tail));
+                        overwrite(&mut self.stack[cur.base + x as usize], item);
+                        pc += 12;
                     }
                     Op::LocalGetKw { slot, key, moved } => {
                         // `fuel > 1`: this step does not check the budgets

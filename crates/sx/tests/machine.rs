@@ -858,6 +858,7 @@ fn render_mode_map_loops_match_the_value_path() {
             "",
             "(define rest (let ((r rest)) (fn (xs) (r (r xs)))))",
             "(define empty? (let ((e empty?)) (fn (xs) (or (e xs) (= (first xs) 3)))))",
+            "(define first (let ((f first)) (fn (xs) (list :f (f xs)))))",
         ] {
             let src = format!(
                 "{redefine}
@@ -874,6 +875,7 @@ fn render_mode_map_loops_match_the_value_path() {
                     let want = match redefine.get(8..12) {
                         Some("rest") => "<li>1</li><li>3</li>",
                         Some("empt") => "<li>1</li><li>2</li>",
+                        Some("firs") => "<li>:f1</li><li>:f2</li>",
                         _ => "<li>1</li><li>2</li><li>3</li><li>4</li>",
                     };
                     assert!(a.contains(want), "{src}: {a}");

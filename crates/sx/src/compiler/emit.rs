@@ -986,6 +986,23 @@ impl Emitter<'_> {
             }
         }
         self.render(out, item)?;
+        if let (Some(at), Some(s)) = (step_at, step) {
+            // The item bound first, from `(first xs)`: done by the head too.
+            let first = match out.code.get(at + 9..at + 13) {
+                Some(
+                    &[
+                        Op::LocalUnary(Inline::First, a),
+                        Op::Local(b),
+                        Op::Inline(Inline::First, 1),
+                        Op::SetLocal(x),
+                    ],
+                ) if a == s && b == s && x != s => Some(x),
+                _ => None,
+            };
+            if let (Some(x), Some(op)) = (first, out.code.get_mut(at)) {
+                *op = Op::MapStepFirst(s, x);
+            }
+        }
         let set = slots.len().saturating_sub(1);
         for &s in slots.iter().take(set).rev() {
             out.op(Op::SetLocal(s));
