@@ -65,6 +65,8 @@ pub enum Op {
     /// counts a step, as the call it replaces would, so budgets still stop
     /// a loop.
     LoopBack(u32),
+    /// `SetLocal(s) LoopBack(t)`.
+    SetLocalLoopBack(u16, u32),
     JumpIfFalse(u32),
     /// `and`: if the top is falsy jump, keeping it; else pop it.
     JumpIfFalseKeep(u32),
@@ -1401,6 +1403,12 @@ impl Machine {
                     }
                     Op::Jump(t) => pc = t as usize,
                     Op::LoopBack(t) => {
+                        try_!(self.tick(interp));
+                        pc = t as usize;
+                    }
+                    Op::SetLocalLoopBack(s, t) => {
+                        let v = pop!(self);
+                        overwrite(&mut self.stack[cur.base + s as usize], v);
                         try_!(self.tick(interp));
                         pc = t as usize;
                     }

@@ -493,11 +493,7 @@ impl Emitter<'_> {
                         "internal error: a loop's recursion outside the loop",
                     ));
                 };
-                for &s in slots.iter().rev() {
-                    out.op(Op::SetLocal(s));
-                }
-                out.pos = *pos;
-                out.op(Op::LoopBack(head));
+                loop_back(out, slots.iter().rev(), head, *pos);
                 out.pos = saved;
             }
             Expr::Lambda(fid, body) => {
@@ -1004,12 +1000,8 @@ impl Emitter<'_> {
             }
         }
         let set = slots.len().saturating_sub(1);
-        for &s in slots.iter().take(set).rev() {
-            out.op(Op::SetLocal(s));
-        }
         let saved = out.pos;
-        out.pos = pos;
-        out.op(Op::LoopBack(head));
+        loop_back(out, slots.iter().take(set).rev(), head, pos);
         out.pos = saved;
         out.patch(exit);
         Ok(())
@@ -1396,6 +1388,23 @@ fn check_get_kw(out: &Out, at: usize, n: usize) -> Result<()> {
     } else {
         Err(get_kw_error())
     }
+}
+
+/// A loop's back edge: the new values on the stack popped into `slots`
+/// (in that order), then back to `head`, counting a step at `pos`; the
+/// last store and the jump are one `SetLocalLoopBack`.
+fn loop_back<'a>(out: &mut Out, slots: impl Iterator<Item = &'a u16>, head: u32, pos: Pos) {
+    let mut last = None;
+    for &s in slots {
+        if let Some(prev) = last.replace(s) {
+            out.op(Op::SetLocal(prev));
+        }
+    }
+    out.pos = pos;
+    out.op(match last {
+        Some(s) => Op::SetLocalLoopBack(s, head),
+        None => Op::LoopBack(head),
+    });
 }
 
 /// Checks that the `MapStep(s)` at `at` is followed by the eight
