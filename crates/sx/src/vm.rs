@@ -1648,7 +1648,7 @@ impl Machine {
                         else {
                             fail!(no_render_buffer());
                         };
-                        buf.push_str(text);
+                        crate::html::push_short(buf, text);
                     }
                     Op::RenderValue => {
                         let v = pop!(self);
@@ -1732,7 +1732,7 @@ impl Machine {
                                 (code.get(pc), self.render.last_mut())
                             {
                                 if let Some(Value::Str(text)) = proto.consts.get(*i as usize) {
-                                    buf.push_str(text);
+                                    crate::html::push_short(buf, text);
                                     pc += 1;
                                 }
                             }
