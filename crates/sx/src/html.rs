@@ -245,7 +245,7 @@ impl Renderer<'_> {
             _ => {}
         }
         self.out.push('<');
-        self.out.push_str(tag);
+        push_short(self.out, tag);
         for (name, value) in &e.attrs {
             let info = self.attrs.get(*name);
             self.attribute(tag, info, value)?;
@@ -258,7 +258,7 @@ impl Renderer<'_> {
             self.child(child, depth)?;
         }
         self.out.push_str("</");
-        self.out.push_str(tag);
+        push_short(self.out, tag);
         self.out.push('>');
         Ok(())
     }
@@ -275,7 +275,7 @@ impl Renderer<'_> {
             Value::Nil | Value::Bool(false) | Value::Closure(_) | Value::Native(_) => Ok(()),
             Value::Bool(true) => {
                 out.push(' ');
-                out.push_str(name);
+                push_short(out, name);
                 Ok(())
             }
             Value::Str(s) => {
@@ -292,7 +292,7 @@ impl Renderer<'_> {
                 // Digits and `-` need no escaping, and no URL has a scheme
                 // made of them.
                 out.push(' ');
-                out.push_str(name);
+                push_short(out, name);
                 out.push_str("=\"");
                 push_int(*i, out);
                 out.push('"');
@@ -327,7 +327,7 @@ fn not_markup(v: &Value, context: &str) -> RenderError {
 #[inline]
 fn push_attr(name: &str, text: &str, out: &mut String) {
     out.push(' ');
-    out.push_str(name);
+    push_short(out, name);
     out.push_str("=\"");
     escape_attr(text, out);
     out.push('"');
@@ -592,7 +592,7 @@ fn escape_from(s: &str, mut at: usize, out: &mut String, attr: bool) {
     loop {
         // Every special byte is ASCII, so `at` and `start` are char
         // boundaries.
-        out.push_str(s.get(start..at).unwrap_or_default());
+        push_short(out, s.get(start..at).unwrap_or_default());
         // Each arm a constant length, so no call to copy it.
         match bytes.get(at) {
             Some(b'&') => out.push_str("&amp;"),
@@ -607,7 +607,7 @@ fn escape_from(s: &str, mut at: usize, out: &mut String, attr: bool) {
             None => break,
         }
     }
-    out.push_str(s.get(start..).unwrap_or_default());
+    push_short(out, s.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -1688,15 +1688,15 @@ impl Machine {
                             | Value::Bool(false)
                             | Value::Closure(_)
                             | Value::Native(_) => {}
-                            Value::Bool(true) => buf.push_str(prefix),
+                            Value::Bool(true) => crate::html::push_short(buf, prefix),
                             Value::Str(s) => {
-                                buf.push_str(prefix);
+                                crate::html::push_short(buf, prefix);
                                 buf.push_str("=\"");
                                 crate::html::escape_attr(s, buf);
                                 buf.push('"');
                             }
                             Value::Int(n) => {
-                                buf.push_str(prefix);
+                                crate::html::push_short(buf, prefix);
                                 buf.push_str("=\"");
                                 crate::html::push_int(*n, buf);
                                 buf.push('"');
