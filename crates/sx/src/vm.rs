@@ -149,8 +149,9 @@ pub enum Op {
     /// `RenderAttr` for a valid attribute name that is not a URL: constant
     /// N is ` name`, written before the value's text.
     RenderAttrText(u32),
-    /// Jumps to the ordinary element form at `t` when the element name
-    /// (constant N) has been bound since this code was compiled.
+    /// Jumps to the markup written directly at `t` unless the element name
+    /// (constant N) has been bound since this code was compiled; the
+    /// ordinary element form (built, then rendered) follows the guard.
     ElementGuard(u32, u32),
     /// Calls global N with the arguments on the stack, entering the callee's
     /// render-mode code when it has some (it then renders and returns nil);
@@ -1725,9 +1726,15 @@ impl Machine {
                         );
                     }
                     Op::ElementGuard(tag, t) => {
-                        if interp.no_shadowed_elements() {
-                            // The usual case, with the `RenderText` of the
-                            // opening tag that follows done here.
+                        let bound = !interp.no_shadowed_elements()
+                            && match proto.consts.get(tag as usize) {
+                                Some(Value::Str(name)) => interp.element_shadow(name).is_some(),
+                                _ => false,
+                            };
+                        if !bound {
+                            // The usual case: to the markup, with the
+                            // `RenderText` of the opening tag there done here.
+                            pc = t as usize;
                             if let (Some(Op::RenderText(i)), Some(buf)) =
                                 (code.get(pc), self.render.last_mut())
                             {
@@ -1735,10 +1742,6 @@ impl Machine {
                                     crate::html::push_short(buf, text);
                                     pc += 1;
                                 }
-                            }
-                        } else if let Some(Value::Str(name)) = proto.consts.get(tag as usize) {
-                            if interp.element_shadow(name).is_some() {
-                                pc = t as usize;
                             }
                         }
                     }

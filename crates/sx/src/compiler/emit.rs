@@ -882,7 +882,15 @@ impl Emitter<'_> {
         let saved = out.pos;
         out.pos = pos;
         let t = out.constant(Value::Str(tag.clone()))?;
+        // The guard jumps over the ordinary element form (built, then
+        // rendered: run when the name has been bound since) to the markup
+        // written directly, which then ends without a jump.
         let guard = out.op(Op::ElementGuard(t, 0));
+        self.expr(out, e, false)?;
+        out.pos = pos;
+        out.op(Op::RenderValue);
+        let done = out.op(Op::Jump(0));
+        out.patch(guard);
         let fragment = &**tag == "<>";
         if !fragment {
             out.text.push('<');
@@ -944,11 +952,6 @@ impl Emitter<'_> {
                 out.text.push('>');
             }
         }
-        let done = out.op(Op::Jump(0));
-        out.patch(guard);
-        self.expr(out, e, false)?;
-        out.pos = pos;
-        out.op(Op::RenderValue);
         out.patch(done);
         out.pos = saved;
         Ok(())
