@@ -566,11 +566,36 @@ fn next_special(bytes: &[u8], mut i: usize, attr: bool) -> Option<usize> {
             let m = special_mask(word >> (8 * (8 - (n - i))), attr);
             (m != 0).then(|| i + (m.trailing_zeros() / 8) as usize)
         }
-        None => bytes
-            .get(i..)?
-            .iter()
-            .position(|&b| is_special(b, attr))
-            .map(|k| i + k),
+        // Shorter than a word: first tested whole (most have nothing to
+        // escape), then byte by byte.
+        None => {
+            let rest = bytes.get(i..)?;
+            if special_mask(short_word(rest), attr) == 0 {
+                return None;
+            }
+            rest.iter()
+                .position(|&b| is_special(b, attr))
+                .map(|k| i + k)
+        }
+    }
+}
+
+/// The bytes of `b` (fewer than eight) in one word, some of them twice
+/// and the rest zeros (never special): the first and last four bytes
+/// overlapping, or the first, middle and last byte.
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let u32_at = |i: usize| -> u64 {
+        b.get(i..i + 4)
+            .and_then(|c| <[u8; 4]>::try_from(c).ok())
+            .map_or(0, |c| u64::from(u32::from_le_bytes(c)))
+    };
+    if n >= 4 {
+        u32_at(0) | u32_at(n - 4) << 32
+    } else {
+        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+        at(0) | at(n / 2) << 8 | at(n.wrapping_sub(1)) << 16
     }
 }
 
@@ -655,6 +680,25 @@ mod tests {
         out.clear();
         escape_text(&long, &mut out);
         assert_eq!(out, naive(&long, false));
+    }
+
+    #[test]
+    fn short_strings_escape_like_a_char_by_char_escape() {
+        // Strings shorter than a word, with each ASCII character at each
+        // position (the word made of overlapping pieces).
+        for len in 1..9 {
+            for at in 0..len {
+                for c in 1u8..128 {
+                    let mut s: String = "abcdefgh".chars().take(len).collect();
+                    s.replace_range(at..at + 1, &char::from(c).to_string());
+                    for attr in [false, true] {
+                        let mut out = String::new();
+                        escape(&s, &mut out, attr);
+                        assert_eq!(out, naive(&s, attr), "{s:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
