@@ -325,7 +325,7 @@ fn not_markup(v: &Value, context: &str) -> RenderError {
 
 /// ` name="text"`, the text escaped.
 #[inline]
-fn push_attr(name: &str, text: &str, out: &mut String) {
+pub(crate) fn push_attr(name: &str, text: &str, out: &mut String) {
     out.push(' ');
     push_short(out, name);
     out.push_str("=\"");

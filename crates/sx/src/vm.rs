@@ -146,6 +146,10 @@ pub enum Op {
     /// Pops an attribute's value and renders ` name="value"` by the rules
     /// of `render-html`: element tag constant, attribute keyword constant.
     RenderAttr(u32, u32),
+    /// `RenderAttr` for a valid URL attribute name (`href`, `src`, ...),
+    /// constant N the name's text: a string is checked and written in
+    /// place, anything else as `RenderAttr` writes it.
+    RenderUrlAttr(u32, u32),
     /// `RenderAttr` for a valid attribute name that is not a URL: constant
     /// N is ` name`, written before the value's text.
     RenderAttrText(u32),
@@ -1709,6 +1713,32 @@ impl Machine {
                                         .map_err(EvalError::from)
                                 );
                             }
+                        }
+                    }
+                    Op::RenderUrlAttr(tag, name) => {
+                        let v = pop!(self);
+                        let (Some(buf), Some(Value::Str(tag)), Some(Value::Str(name))) = (
+                            self.render.last_mut(),
+                            proto.consts.get(tag as usize),
+                            proto.consts.get(name as usize),
+                        ) else {
+                            fail!(no_render_buffer());
+                        };
+                        match &v {
+                            // What `render_attribute` does with a string for a
+                            // valid URL attribute, without its set-up.
+                            Value::Str(s) => {
+                                let text = if crate::html::safe_url(tag, name, s) {
+                                    s
+                                } else {
+                                    crate::html::UNSAFE_URL
+                                };
+                                crate::html::push_attr(name, text, buf);
+                            }
+                            _ => try_!(
+                                crate::html::render_attribute(tag, Symbol::new(name), &v, buf)
+                                    .map_err(EvalError::from)
+                            ),
                         }
                     }
                     Op::RenderAttr(tag, name) => {

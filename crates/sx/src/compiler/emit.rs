@@ -925,6 +925,9 @@ impl Emitter<'_> {
                     {
                         let n = out.constant(Value::str(&format!(" {text}")))?;
                         out.op(Op::RenderAttrText(n));
+                    } else if crate::html::valid_attribute_name(text) {
+                        let n = out.constant(Value::str(text))?;
+                        out.op(Op::RenderUrlAttr(t, n));
                     } else {
                         let n = out.constant(k.clone())?;
                         out.op(Op::RenderAttr(t, n));
