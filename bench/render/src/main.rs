@@ -96,7 +96,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let render_teams = interp.lookup("bench/render-teams").ok_or("no bench/render-teams")?;
     let sx_call = |interp: &mut sx::Interp, f: &sx::Value, args: Vec<sx::Value>| -> String {
         match interp.call_value(f, args) {
-            Ok(sx::Value::Str(s)) => s.to_string(),
+            // `String::from`, not `to_string` (the formatting machinery).
+            Ok(sx::Value::Str(s)) => String::from(&*s),
             Ok(other) => format!("unexpected {}", sx::printer::display(&other)),
             Err(e) => format!("error: {e}"),
         }

@@ -490,6 +490,29 @@ impl Dict {
         self.find(&key.value, key.prefix)
     }
 
+    /// `get_key` for the keyword keys the machine looks up with
+    /// `LocalGetKw`: a node with an equal prefix and the same (interned)
+    /// symbol is the key, found without the out-of-line `cmp_keys`.
+    #[inline]
+    pub fn get_keyword(&self, key: &Key) -> Option<&Value> {
+        let Value::Keyword(sym) = key.value else {
+            return self.get_key(key);
+        };
+        let mut cur = self.root.as_deref();
+        while let Some(n) = cur {
+            let order = match n.key.value {
+                Value::Keyword(s) if s == sym => Ordering::Equal,
+                _ => cmp_prefixed(key.prefix, &key.value, n.key.prefix, &n.key.value),
+            };
+            cur = match order {
+                Ordering::Equal => return Some(&n.value),
+                Ordering::Less => n.left.as_deref(),
+                Ordering::Greater => n.right.as_deref(),
+            };
+        }
+        None
+    }
+
     fn find(&self, key: &Value, prefix: u64) -> Option<&Value> {
         let mut cur = self.root.as_deref();
         while let Some(n) = cur {

@@ -245,7 +245,7 @@ impl Renderer<'_> {
             _ => {}
         }
         self.out.push('<');
-        self.out.push_str(tag);
+        push_short(self.out, tag);
         for (name, value) in &e.attrs {
             let info = self.attrs.get(*name);
             self.attribute(tag, info, value)?;
@@ -258,7 +258,7 @@ impl Renderer<'_> {
             self.child(child, depth)?;
         }
         self.out.push_str("</");
-        self.out.push_str(tag);
+        push_short(self.out, tag);
         self.out.push('>');
         Ok(())
     }
@@ -275,7 +275,7 @@ impl Renderer<'_> {
             Value::Nil | Value::Bool(false) | Value::Closure(_) | Value::Native(_) => Ok(()),
             Value::Bool(true) => {
                 out.push(' ');
-                out.push_str(name);
+                push_short(out, name);
                 Ok(())
             }
             Value::Str(s) => {
@@ -292,7 +292,7 @@ impl Renderer<'_> {
                 // Digits and `-` need no escaping, and no URL has a scheme
                 // made of them.
                 out.push(' ');
-                out.push_str(name);
+                push_short(out, name);
                 out.push_str("=\"");
                 push_int(*i, out);
                 out.push('"');
@@ -325,9 +325,9 @@ fn not_markup(v: &Value, context: &str) -> RenderError {
 
 /// ` name="text"`, the text escaped.
 #[inline]
-fn push_attr(name: &str, text: &str, out: &mut String) {
+pub(crate) fn push_attr(name: &str, text: &str, out: &mut String) {
     out.push(' ');
-    out.push_str(name);
+    push_short(out, name);
     out.push_str("=\"");
     escape_attr(text, out);
     out.push('"');
@@ -456,13 +456,30 @@ pub fn escape_attr(s: &str, out: &mut String) {
     escape(s, out, true);
 }
 
+/// Appends `s`, which is usually short (a tag, a number's digits, a
+/// word): each length up to 16 is its own arm, so the copy is a few moves
+/// of a known size instead of a call of `memcpy` (which cost as much as
+/// the rest of a table cell's markup).
+#[inline(always)]
+pub fn push_short(out: &mut String, s: &str) {
+    macro_rules! arms {
+        ($($n:literal)*) => {
+            match s.len() {
+                $($n => out.push_str(s.get(..$n).unwrap_or(s)),)*
+                _ => out.push_str(s),
+            }
+        };
+    }
+    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
 /// Appends the decimal digits of `i` (what `write!(out, "{i}")` writes,
 /// without the formatting machinery): `itoa` writes two digits at a time
 /// into a stack buffer, copied in one go (pushing digits one by one cost
 /// ~120 instructions a number, most of a table cell).
 #[inline]
 pub fn push_int(i: i64, out: &mut String) {
-    out.push_str(itoa::Buffer::new().format(i));
+    push_short(out, itoa::Buffer::new().format(i));
 }
 
 /// Whether `tag` is a void element (`crate::elements::VOID`), by a match the
@@ -549,11 +566,36 @@ fn next_special(bytes: &[u8], mut i: usize, attr: bool) -> Option<usize> {
             let m = special_mask(word >> (8 * (8 - (n - i))), attr);
             (m != 0).then(|| i + (m.trailing_zeros() / 8) as usize)
         }
-        None => bytes
-            .get(i..)?
-            .iter()
-            .position(|&b| is_special(b, attr))
-            .map(|k| i + k),
+        // Shorter than a word: first tested whole (most have nothing to
+        // escape), then byte by byte.
+        None => {
+            let rest = bytes.get(i..)?;
+            if special_mask(short_word(rest), attr) == 0 {
+                return None;
+            }
+            rest.iter()
+                .position(|&b| is_special(b, attr))
+                .map(|k| i + k)
+        }
+    }
+}
+
+/// The bytes of `b` (fewer than eight) in one word, some of them twice
+/// and the rest zeros (never special): the first and last four bytes
+/// overlapping, or the first, middle and last byte.
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let u32_at = |i: usize| -> u64 {
+        b.get(i..i + 4)
+            .and_then(|c| <[u8; 4]>::try_from(c).ok())
+            .map_or(0, |c| u64::from(u32::from_le_bytes(c)))
+    };
+    if n >= 4 {
+        u32_at(0) | u32_at(n - 4) << 32
+    } else {
+        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+        at(0) | at(n / 2) << 8 | at(n.wrapping_sub(1)) << 16
     }
 }
 
@@ -562,7 +604,7 @@ fn next_special(bytes: &[u8], mut i: usize, attr: bool) -> Option<usize> {
 #[inline(always)]
 fn escape(s: &str, out: &mut String, attr: bool) {
     match next_special(s.as_bytes(), 0, attr) {
-        None => out.push_str(s),
+        None => push_short(out, s),
         Some(at) => escape_from(s, at, out, attr),
     }
 }
@@ -575,7 +617,7 @@ fn escape_from(s: &str, mut at: usize, out: &mut String, attr: bool) {
     loop {
         // Every special byte is ASCII, so `at` and `start` are char
         // boundaries.
-        out.push_str(s.get(start..at).unwrap_or_default());
+        push_short(out, s.get(start..at).unwrap_or_default());
         // Each arm a constant length, so no call to copy it.
         match bytes.get(at) {
             Some(b'&') => out.push_str("&amp;"),
@@ -590,7 +632,7 @@ fn escape_from(s: &str, mut at: usize, out: &mut String, attr: bool) {
             None => break,
         }
     }
-    out.push_str(s.get(start..).unwrap_or_default());
+    push_short(out, s.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -638,6 +680,25 @@ mod tests {
         out.clear();
         escape_text(&long, &mut out);
         assert_eq!(out, naive(&long, false));
+    }
+
+    #[test]
+    fn short_strings_escape_like_a_char_by_char_escape() {
+        // Strings shorter than a word, with each ASCII character at each
+        // position (the word made of overlapping pieces).
+        for len in 1..9 {
+            for at in 0..len {
+                for c in 1u8..128 {
+                    let mut s: String = "abcdefgh".chars().take(len).collect();
+                    s.replace_range(at..at + 1, &char::from(c).to_string());
+                    for attr in [false, true] {
+                        let mut out = String::new();
+                        escape(&s, &mut out, attr);
+                        assert_eq!(out, naive(&s, attr), "{s:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

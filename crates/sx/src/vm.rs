@@ -65,6 +65,8 @@ pub enum Op {
     /// counts a step, as the call it replaces would, so budgets still stop
     /// a loop.
     LoopBack(u32),
+    /// `SetLocal(s) LoopBack(t)`.
+    SetLocalLoopBack(u16, u32),
     JumpIfFalse(u32),
     /// `and`: if the top is falsy jump, keeping it; else pop it.
     JumpIfFalseKeep(u32),
@@ -144,16 +146,69 @@ pub enum Op {
     /// Pops an attribute's value and renders ` name="value"` by the rules
     /// of `render-html`: element tag constant, attribute keyword constant.
     RenderAttr(u32, u32),
+    /// `RenderAttr` for a valid URL attribute name (`href`, `src`, ...),
+    /// constant N the name's text: a string is checked and written in
+    /// place, anything else as `RenderAttr` writes it.
+    RenderUrlAttr(u32, u32),
     /// `RenderAttr` for a valid attribute name that is not a URL: constant
     /// N is ` name`, written before the value's text.
     RenderAttrText(u32),
-    /// Jumps to the ordinary element form at `t` when the element name
-    /// (constant N) has been bound since this code was compiled.
+    /// Jumps to the markup written directly at `t` unless the element name
+    /// (constant N) has been bound since this code was compiled; the
+    /// ordinary element form (built, then rendered) follows the guard.
     ElementGuard(u32, u32),
     /// Calls global N with the arguments on the stack, entering the callee's
     /// render-mode code when it has some (it then renders and returns nil);
     /// a `RenderValue` follows for callees without.
     CallGlobalRender(u32, u16),
+    /// `(get x :kw)`: `x` a plain local in slot `slot` (`moved`: the read is
+    /// its last use), `key` the keyword's index in `Proto::dict_keys`
+    /// (the constant of the sequence below, made a dict key once). Followed by the plain
+    /// sequence it stands for, `Local(slot)` (or `LocalMove(slot)`)
+    /// `Const(key) CallGlobal(get, 2)`. When `get` is the builtin and the
+    /// slot holds a dict, pushes the value under the keyword (nil if none)
+    /// and counts the step the call would, then skips the sequence;
+    /// anything else (another `get`, a list, nil, an error, the step that
+    /// checks the budgets) runs the sequence.
+    LocalGetKw {
+        slot: u16,
+        key: u32,
+        moved: bool,
+    },
+    /// A call from markup of global `g` with keyword arguments only, their
+    /// keywords constant (`Proto::call_keys[keys]`, in the order written):
+    /// only the values are on the stack. Followed by the
+    /// `CallGlobalRender` of the plain call (keywords and values) and its
+    /// `RenderValue`. When the callee has render-mode code and declares
+    /// exactly these keys in this order (and nothing else), its frame is
+    /// entered with the values as its key slots; otherwise the keywords
+    /// are put back between the values and the `CallGlobalRender` runs.
+    KeyCallRender(u32, u32),
+    /// The head of an inlined `map`-style loop in render mode over the list
+    /// in slot N, followed by the plain sequence it stands for: the
+    /// `empty?` test (`JumpUnlessLocalUnary` and its three-instruction
+    /// fallback), the `Jump` out of the loop, and the pushed `rest`
+    /// (`LocalUnary` and its two-instruction fallback). When the slot holds
+    /// a non-empty list and neither builtin has been redefined, pushes its
+    /// rest and skips those eight; anything else runs them.
+    MapStep(u16),
+    /// `MapStep(list)` whose loop body starts by binding its item, the
+    /// four instructions `LocalUnary(First, list) Local(list) Inline(First)
+    /// SetLocal(item)` after the eight: the list's first item goes into
+    /// slot `item` as well, and all twelve are skipped.
+    MapStepFirst(u16, u16),
+    /// The end of a render-mode body: `Nil Return`, except that when the
+    /// caller's next instruction is the `RenderValue` of that nil (a call
+    /// from markup), it is skipped instead.
+    RenderReturn,
+    /// `LocalGetKw` as a child in render mode: renders a string, integer or
+    /// nil under the keyword in place. Followed by the same sequence and a
+    /// `RenderValue`, which run instead for anything else.
+    RenderLocalGetKw {
+        slot: u16,
+        key: u32,
+        moved: bool,
+    },
 }
 
 /// Builtins the compiler emits as instructions.
@@ -193,11 +248,14 @@ pub enum Inline {
     /// buffer (see `Op::RenderBegin`); this instruction is the fallback
     /// for a value made elsewhere.
     RenderHtml = 18,
+    /// `get`: never an `Inline` instruction (`from_name` leaves it out);
+    /// its bit says whether `LocalGetKw` may look into a dict itself.
+    Get = 19,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 19] = [
+    pub const ALL: [Inline; 20] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -217,6 +275,7 @@ impl Inline {
         Inline::HofIntact,
         Inline::ReverseOwned,
         Inline::RenderHtml,
+        Inline::Get,
     ];
 
     pub fn name(self) -> &'static str {
@@ -240,6 +299,7 @@ impl Inline {
             Inline::HofIntact => "%hof-intact",
             Inline::ReverseOwned => "%reverse-owned",
             Inline::RenderHtml => "render-html",
+            Inline::Get => "get",
         }
     }
 
@@ -260,8 +320,11 @@ impl Inline {
         }
     }
 
+    /// The builtin compiled as an `Inline` instruction called `name`.
     pub fn from_name(name: &str) -> Option<Inline> {
-        Inline::ALL.into_iter().find(|i| i.name() == name)
+        Inline::ALL
+            .into_iter()
+            .find(|i| *i != Inline::Get && i.name() == name)
     }
 }
 
@@ -310,6 +373,10 @@ pub struct Proto {
     /// by `CallGlobalRender`: it writes the body's markup into the output
     /// buffer and returns nil.
     pub render_entry: u32,
+    /// The keywords `LocalGetKw` looks up, as dict keys made once.
+    pub dict_keys: Vec<crate::dict::Key>,
+    /// The keywords of each `KeyCallRender`, in the order written.
+    pub call_keys: Vec<Box<[Symbol]>>,
 }
 
 impl Proto {
@@ -1344,6 +1411,12 @@ impl Machine {
                         try_!(self.tick(interp));
                         pc = t as usize;
                     }
+                    Op::SetLocalLoopBack(s, t) => {
+                        let v = pop!(self);
+                        overwrite(&mut self.stack[cur.base + s as usize], v);
+                        try_!(self.tick(interp));
+                        pc = t as usize;
+                    }
                     Op::JumpIfFalse(t) => match self.stack.pop() {
                         Some(Value::Bool(true)) => {}
                         Some(Value::Bool(false) | Value::Nil) | None => pc = t as usize,
@@ -1387,6 +1460,24 @@ impl Machine {
                     }
                     Op::ReturnLocal(s) => return_local!(s),
                     Op::Return => ret!(),
+                    Op::RenderReturn => {
+                        truncate_to(&mut self.stack, cur.ret_to);
+                        match self.frames.pop() {
+                            Some(mut caller) => {
+                                // Rendering the nil returned writes nothing.
+                                if let Some(Op::RenderValue) =
+                                    caller.closure.proto.code.get(caller.pc)
+                                {
+                                    caller.pc += 1;
+                                } else {
+                                    push(&mut self.stack, Value::Nil);
+                                }
+                                drop(std::mem::replace(&mut cur, caller));
+                                continue 'frame;
+                            }
+                            None => return Ok(Outcome::Done(Value::Nil)),
+                        }
+                    }
                     Op::InlineReturn(which) => {
                         if interp.inline_overridden(which) {
                             continue;
@@ -1562,7 +1653,7 @@ impl Machine {
                         else {
                             fail!(no_render_buffer());
                         };
-                        buf.push_str(text);
+                        crate::html::push_short(buf, text);
                     }
                     Op::RenderValue => {
                         let v = pop!(self);
@@ -1602,15 +1693,15 @@ impl Machine {
                             | Value::Bool(false)
                             | Value::Closure(_)
                             | Value::Native(_) => {}
-                            Value::Bool(true) => buf.push_str(prefix),
+                            Value::Bool(true) => crate::html::push_short(buf, prefix),
                             Value::Str(s) => {
-                                buf.push_str(prefix);
+                                crate::html::push_short(buf, prefix);
                                 buf.push_str("=\"");
                                 crate::html::escape_attr(s, buf);
                                 buf.push('"');
                             }
                             Value::Int(n) => {
-                                buf.push_str(prefix);
+                                crate::html::push_short(buf, prefix);
                                 buf.push_str("=\"");
                                 crate::html::push_int(*n, buf);
                                 buf.push('"');
@@ -1622,6 +1713,32 @@ impl Machine {
                                         .map_err(EvalError::from)
                                 );
                             }
+                        }
+                    }
+                    Op::RenderUrlAttr(tag, name) => {
+                        let v = pop!(self);
+                        let (Some(buf), Some(Value::Str(tag)), Some(Value::Str(name))) = (
+                            self.render.last_mut(),
+                            proto.consts.get(tag as usize),
+                            proto.consts.get(name as usize),
+                        ) else {
+                            fail!(no_render_buffer());
+                        };
+                        match &v {
+                            // What `render_attribute` does with a string for a
+                            // valid URL attribute, without its set-up.
+                            Value::Str(s) => {
+                                let text = if crate::html::safe_url(tag, name, s) {
+                                    s
+                                } else {
+                                    crate::html::UNSAFE_URL
+                                };
+                                crate::html::push_attr(name, text, buf);
+                            }
+                            _ => try_!(
+                                crate::html::render_attribute(tag, Symbol::new(name), &v, buf)
+                                    .map_err(EvalError::from)
+                            ),
                         }
                     }
                     Op::RenderAttr(tag, name) => {
@@ -1639,20 +1756,22 @@ impl Machine {
                         );
                     }
                     Op::ElementGuard(tag, t) => {
-                        if interp.no_shadowed_elements() {
-                            // The usual case, with the `RenderText` of the
-                            // opening tag that follows done here.
+                        let bound = !interp.no_shadowed_elements()
+                            && match proto.consts.get(tag as usize) {
+                                Some(Value::Str(name)) => interp.element_shadow(name).is_some(),
+                                _ => false,
+                            };
+                        if !bound {
+                            // The usual case: to the markup, with the
+                            // `RenderText` of the opening tag there done here.
+                            pc = t as usize;
                             if let (Some(Op::RenderText(i)), Some(buf)) =
                                 (code.get(pc), self.render.last_mut())
                             {
                                 if let Some(Value::Str(text)) = proto.consts.get(*i as usize) {
-                                    buf.push_str(text);
+                                    crate::html::push_short(buf, text);
                                     pc += 1;
                                 }
-                            }
-                        } else if let Some(Value::Str(name)) = proto.consts.get(tag as usize) {
-                            if interp.element_shadow(name).is_some() {
-                                pc = t as usize;
                             }
                         }
                     }
@@ -1694,6 +1813,146 @@ impl Machine {
                         spill!();
                         self.call(interp, argc)?;
                         fill!();
+                    }
+                    Op::KeyCallRender(g, k) => {
+                        let Some(keys) = proto.call_keys.get(k as usize) else {
+                            continue;
+                        };
+                        let n = keys.len();
+                        let Some(args_at) = self.stack.len().checked_sub(n) else {
+                            fail!(EvalError::new(
+                                ErrorKind::Value,
+                                "internal error: empty stack"
+                            ));
+                        };
+                        let callee = match interp.globals.get(g as usize) {
+                            Some(Some(Value::Component(c))) => Some(&c.closure),
+                            Some(Some(Value::Closure(c))) => Some(c),
+                            _ => None,
+                        };
+                        let direct = callee.filter(|c| {
+                            let p = &c.proto;
+                            p.render_entry != 0
+                                && p.nparams == 0
+                                && !p.rest
+                                && p.keys.as_slice() == &**keys
+                        });
+                        // `fuel > 1`: this step does not check the budgets
+                        // (the plain call's `tick` would refuel).
+                        let Some(c) = direct.filter(|_| self.fuel > 1) else {
+                            // The plain call's arguments: each keyword before
+                            // its value.
+                            self.stack.resize(args_at + 2 * n, Value::Nil);
+                            for (j, key) in keys.iter().enumerate().rev() {
+                                let v = std::mem::take(&mut self.stack[args_at + j]);
+                                self.stack[args_at + 2 * j + 1] = v;
+                                self.stack[args_at + 2 * j] = Value::Keyword(*key);
+                            }
+                            continue;
+                        };
+                        let c = c.clone();
+                        self.steps += 1;
+                        self.fuel -= 1;
+                        let entry = c.proto.render_entry as usize;
+                        let want = args_at + c.nslots as usize;
+                        if self.stack.len() != want {
+                            self.stack.resize_with(want, Value::default);
+                        }
+                        // Returns past the plain call, to its `RenderValue`.
+                        push(
+                            &mut self.frames,
+                            Frame {
+                                closure: std::mem::replace(&mut cur.closure, c),
+                                pc: pc + 1,
+                                base: cur.base,
+                                ret_to: cur.ret_to,
+                            },
+                        );
+                        cur.pc = entry;
+                        cur.base = args_at;
+                        cur.ret_to = args_at;
+                        continue 'frame;
+                    }
+                    Op::MapStep(s) => {
+                        if interp.inline_overridden(Inline::IsEmpty)
+                            || interp.inline_overridden(Inline::Rest)
+                        {
+                            continue;
+                        }
+                        let Value::List(l) = &self.stack[cur.base + s as usize] else {
+                            continue;
+                        };
+                        if l.is_empty() {
+                            // The plain test leaves the loop.
+                            continue;
+                        }
+                        let tail = l.rest();
+                        push(&mut self.stack, Value::List(tail));
+                        pc += 8;
+                    }
+                    Op::MapStepFirst(s, x) => {
+                        if interp.inline_overridden(Inline::IsEmpty)
+                            || interp.inline_overridden(Inline::Rest)
+                            || interp.inline_overridden(Inline::First)
+                        {
+                            continue;
+                        }
+                        let Value::List(l) = &self.stack[cur.base + s as usize] else {
+                            continue;
+                        };
+                        let (Some(item), tail) = (l.first().cloned(), l.rest()) else {
+                            continue;
+                        };
+                        push(&mut self.stack, Value::List(tail));
+                        overwrite(&mut self.stack[cur.base + x as usize], item);
+                        pc += 12;
+                    }
+                    Op::LocalGetKw { slot, key, moved } => {
+                        // `fuel > 1`: this step does not check the budgets
+                        // (the call's `tick` would refuel).
+                        if interp.inline_overridden(Inline::Get) || self.fuel <= 1 {
+                            continue;
+                        }
+                        let at = cur.base + slot as usize;
+                        let v = match (&self.stack[at], proto.dict_keys.get(key as usize)) {
+                            (Value::Dict(d), Some(k)) => {
+                                d.get_keyword(k).cloned().unwrap_or_default()
+                            }
+                            _ => continue,
+                        };
+                        self.steps += 1;
+                        self.fuel -= 1;
+                        if moved {
+                            drop(std::mem::take(&mut self.stack[at]));
+                        }
+                        push(&mut self.stack, v);
+                        pc += 3;
+                    }
+                    Op::RenderLocalGetKw { slot, key, moved } => {
+                        if interp.inline_overridden(Inline::Get) || self.fuel <= 1 {
+                            continue;
+                        }
+                        let at = cur.base + slot as usize;
+                        let (Value::Dict(d), Some(k), Some(buf)) = (
+                            &self.stack[at],
+                            proto.dict_keys.get(key as usize),
+                            self.render.last_mut(),
+                        ) else {
+                            continue;
+                        };
+                        match d.get_keyword(k) {
+                            None | Some(Value::Nil) => {}
+                            Some(Value::Str(s)) => crate::html::escape_text(s, buf),
+                            Some(Value::Int(i)) => crate::html::push_int(*i, buf),
+                            // Anything else through `RenderValue`.
+                            Some(_) => continue,
+                        }
+                        self.steps += 1;
+                        self.fuel -= 1;
+                        if moved {
+                            drop(std::mem::take(&mut self.stack[at]));
+                        }
+                        pc += 4;
                     }
                     Op::AddLocalInt(which, s, k) => {
                         if interp.inline_overridden(which) {

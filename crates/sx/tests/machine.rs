@@ -633,3 +633,259 @@ fn nested_functions_and_renders_compile_to_code_linear_in_their_size() {
         assert!(functions <= depth + 1, "{name}: {functions} functions");
     }
 }
+
+/// `(get x :kw)` of a local (`LocalGetKw`, `RenderLocalGetKw`) gives what
+/// the plain call gives. The plain program has `key` in a global variable,
+/// padded to the same length (so same positions); its output is given
+/// with the source excerpt written back.
+fn fast_and_plain_get(src: &str, key: &str) -> (String, String) {
+    let var = format!("{:<width$})", "k", width = key.len());
+    let fast = ev(&format!("(define k {key})\n{src}"));
+    let plain = ev(&format!(
+        "(define k {key})\n{}",
+        src.replace(&format!("{key})"), &var)
+    ));
+    (fast, plain.replace(&var, &format!("{key})")))
+}
+
+#[test]
+fn keyword_get_of_a_local_matches_the_plain_call() {
+    let d = r#"{:a 1 :s "<s>" :n nil :f 1.5 :l (list 1 2) :d {:x 1} :e (p "e") :t true "a" 2}"#;
+    for body in [
+        "(list (get d KEY) (get d :s) (get d :missing) (get d :f))",
+        "(render-html (div (get d KEY) (b (get d KEY)) (get d :s) (get d :n)))",
+        "(let ((v (get d KEY))) (list v (get d :a) d))",
+    ] {
+        for arg in [d, "nil", "(list 1 2)", "\"str\"", "5", "(p \"x\")"] {
+            for key in [":a", ":s", ":l", ":d", ":e", ":t", ":n", ":f", ":missing"] {
+                let src = format!("(define (f d)\n  {})\n(f {arg})", body.replace("KEY", key));
+                let (fast, plain) = fast_and_plain_get(&src, key);
+                assert_eq!(fast, plain, "{src}");
+            }
+        }
+    }
+    assert_eq!(
+        ev(&format!(
+            "(define (f d) (render-html (div (get d :s) (get d :a)))) (f {d})"
+        )),
+        "\"<div>&lt;s&gt;1</div>\""
+    );
+}
+
+#[test]
+fn keyword_get_errors_have_positions_and_backtraces() {
+    for src in [
+        "(define (f d)\n  (list (get d :a)))\n(f 5)",
+        "(define (f d)\n  (render-html (p (get d :a))))\n(f 5)",
+        "(define (f d)\n  (render-html (p (get d :a))))\n(f {:a {:b 1}})",
+    ] {
+        let out = ev(src);
+        assert!(out.starts_with("ERR"), "{src}: {out}");
+        assert!(out.contains(":2:") && out.contains("in f"), "{src}: {out}");
+        let (fast, plain) = fast_and_plain_get(src, ":a");
+        assert_eq!(fast, plain);
+    }
+}
+
+#[test]
+fn keyword_get_counts_steps_as_the_call_does() {
+    // Every budget stops both at the same place (or neither).
+    let src = "(define (f d) (list (get d :a) (render-html (p (get d :a)))))\n(map (fn (i) (f {:a i})) (range 8))";
+    for steps in 1..120 {
+        let run = |src: &str| ev_with_steps(steps, src);
+        let var = "k )";
+        let fast = run(&format!("(define k :a)\n{src}"));
+        let plain = run(&format!("(define k :a)\n{}", src.replace(":a)", var))).replace(var, ":a)");
+        assert_eq!(fast, plain, "budget {steps}");
+    }
+}
+
+#[test]
+fn keyword_get_calls_a_redefined_get() {
+    let src = r#"
+        (define (f d) (list (get d :a)))
+        (define (g d) (render-html (p (get d :a))))
+        (define before (list (f {:a 1}) (g {:a 1})))
+        (define (get d k) (list :mine k))
+        (list before (f {:a 1}) (g {:a 1}))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"(((1) "<p>1</p>") ((:mine :a)) "<p>:mine:a</p>")"#
+    );
+}
+
+/// A keyword call from markup (`KeyCallRender`) gives what the plain call
+/// gives: `KA`/`KB` in `src` become the constant keywords `:a`/`:b`, or the
+/// globals `ka`/`kb` holding them (the plain call, same positions).
+fn fast_and_plain_key_call(src: &str, run: impl Fn(&str) -> String) -> (String, String) {
+    let prelude = "(define ka :a) (define kb :b) (define kc :c)\n";
+    let fast = run(&format!(
+        "{prelude}{}",
+        src.replace("KA", ":a")
+            .replace("KB", ":b")
+            .replace("KC", ":c")
+    ));
+    let plain = run(&format!(
+        "{prelude}{}",
+        src.replace("KA", "ka")
+            .replace("KB", "kb")
+            .replace("KC", "kc")
+    ));
+    let fix = |s: String| {
+        s.replace(" ka ", " :a ")
+            .replace(" kb ", " :b ")
+            .replace(" kc ", " :c ")
+    };
+    (fix(fast), fix(plain))
+}
+
+#[test]
+fn keyword_calls_from_markup_match_the_plain_call() {
+    let defs = [
+        "(defcomp ~c (&key a b) (span a \"-\" b))",
+        "(defcomp ~c (&key b a) (span a \"-\" b))",
+        "(defcomp ~c (&key a) (span a))",
+        "(defcomp ~c (&key a b c) (span a b c))",
+        "(defcomp ~c (&key a b &rest kids) (span a b kids))",
+        "(define (~c &key a b) (span a b))",
+        "(define (~c &key a b) (str a b))",
+        "(define (~c x &key a b) (span x a b))",
+        "(define ~c 5)",
+        "",
+    ];
+    let calls = [
+        "(render-html (div (~c KA 1 KB \"<2>\")))",
+        "(render-html (div (~c KB 2 KA 1)))",
+        "(render-html (div (~c KA 1)))",
+        "(render-html (div (~c KC 3 KA 1)))",
+        "(render-html (ul (map (fn (i) (li (~c KA i KB (* i i)))) (range 4))))",
+        "(render-html (div (~c KA (p 1) KB (list 1 (b 2)))))",
+        "(define (f x) (render-html (div (~c KA x KB x)))) (f 7)",
+    ];
+    for def in defs {
+        for call in calls {
+            let src = format!("{def}\n{call}");
+            let (fast, plain) = fast_and_plain_key_call(&src, ev);
+            assert_eq!(fast, plain, "{src}");
+        }
+    }
+    // Redefined after the markup calling it was compiled.
+    let src = "(defcomp ~c (&key a b) (span a b))
+        (define (f) (render-html (div (~c KA 1 KB 2))))
+        (define before (f))
+        (defcomp ~c (&key b) (i b))
+        (define mid (f))
+        (define (~c &key a b) (str a \"+\" b))
+        (list before mid (f))";
+    let (fast, plain) = fast_and_plain_key_call(src, ev);
+    assert_eq!(fast, plain);
+    assert!(
+        fast.starts_with("ERR") || fast.contains("<span>12</span>"),
+        "{fast}"
+    );
+}
+
+#[test]
+fn keyword_calls_from_markup_keep_errors_budgets_and_suspension() {
+    let src = "(defcomp ~c (&key a b)\n  (td (first a) b))\n(render-html (tr (~c KA 5 KB 1)))";
+    let (fast, plain) = fast_and_plain_key_call(src, ev);
+    assert!(fast.contains(":3:") && fast.contains("in ~c"), "{fast}");
+    assert_eq!(fast, plain);
+    let src = "(defcomp ~c (&key a b) (td a b))\n(render-html (tr (map (fn (i) (~c KA i KB i)) (range 20))))";
+    for steps in 1..80 {
+        let (fast, plain) = fast_and_plain_key_call(src, |s| ev_with_steps(steps, s));
+        assert_eq!(fast, plain, "budget {steps}");
+    }
+    let mut interp = Interp::new();
+    let out = eval_echoing(
+        &mut interp,
+        "(defcomp ~c (&key a b) (td (perform :echo a) b))
+         (render-html (tr (map (fn (i) (~c :a i :b (+ i 1))) (range 3))))",
+    );
+    assert_eq!(
+        sx::printer::display(&out),
+        "\"<tr><td>01</td><td>12</td><td>23</td></tr>\""
+    );
+}
+
+#[test]
+fn keyword_get_finds_keys_sharing_a_long_prefix() {
+    // Keywords whose first eight bytes agree are ordered by name; every
+    // one is found, and missing ones are not.
+    let keys: Vec<String> = (0..40).map(|i| format!(":common-prefix-{i}")).collect();
+    let dict = format!(
+        "{{{} \"common-prefix-3\" :string :cx :short}}",
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} {i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let gets: Vec<String> = keys
+        .iter()
+        .chain([
+            &":common-prefix-x".to_string(),
+            &":common".to_string(),
+            &":cx".to_string(),
+        ])
+        .map(|k| format!("(get d {k})"))
+        .collect();
+    let out = ev(&format!(
+        "(define (f d) (list {})) (f {dict})",
+        gets.join(" ")
+    ));
+    let want: Vec<String> = (0..40)
+        .map(|i| i.to_string())
+        .chain(["nil".into(), "nil".into(), ":short".into()])
+        .collect();
+    assert_eq!(out, format!("({})", want.join(" ")));
+}
+
+#[test]
+fn render_mode_map_loops_match_the_value_path() {
+    // `MapStep` heads render-mode `map` loops; the value path (rendering
+    // the built list through an indirect call) takes the plain loop.
+    for xs in [
+        "'(1 2 3 4)",
+        "'()",
+        "nil",
+        "\"ab\"",
+        "5",
+        "(list (b 1) \"<\" nil)",
+    ] {
+        for redefine in [
+            "",
+            "(define rest (let ((r rest)) (fn (xs) (r (r xs)))))",
+            "(define empty? (let ((e empty?)) (fn (xs) (or (e xs) (= (first xs) 3)))))",
+            "(define first (let ((f first)) (fn (xs) (list :f (f xs)))))",
+        ] {
+            let src = format!(
+                "{redefine}
+                 (define (f xs) (render-html (ul (map (fn (x) (li x)) xs))))
+                 (define (g xs) (apply render-html (list (ul (map (fn (x) (li x)) xs)))))
+                 (list (f {xs}) (g {xs}))"
+            );
+            let out = ev(&src);
+            if !out.starts_with("ERR") {
+                let inner = out.trim_start_matches('(').trim_end_matches(')');
+                let (a, b) = inner.split_once(' ').unwrap();
+                assert_eq!(a, b, "{src}");
+                if xs == "'(1 2 3 4)" {
+                    let want = match redefine.get(8..12) {
+                        Some("rest") => "<li>1</li><li>3</li>",
+                        Some("empt") => "<li>1</li><li>2</li>",
+                        Some("firs") => "<li>:f1</li><li>:f2</li>",
+                        _ => "<li>1</li><li>2</li><li>3</li><li>4</li>",
+                    };
+                    assert!(a.contains(want), "{src}: {a}");
+                }
+            } else {
+                let direct = ev(&format!(
+                    "{redefine} (render-html (ul (map (fn (x) (li x)) {xs})))"
+                ));
+                assert!(direct.starts_with("ERR"), "{src}: {out} vs {direct}");
+            }
+        }
+    }
+}

@@ -62,6 +62,10 @@ struct Out {
     code: Vec<Op>,
     positions: Vec<Pos>,
     consts: Vec<Value>,
+    /// `LocalGetKw`'s keywords (`Proto::dict_keys`).
+    dict_keys: Vec<crate::dict::Key>,
+    /// `KeyCallRender`'s keywords (`Proto::call_keys`).
+    call_keys: Vec<Box<[crate::symbol::Symbol]>>,
     protos: Vec<Rc<Proto>>,
     /// Each nested function's index in `protos`.
     proto_index: std::collections::HashMap<*const Proto, usize>,
@@ -196,6 +200,7 @@ fn thread_jumps(code: &mut [Op]) {
                 let t = follow(code, t);
                 match code.get(t as usize) {
                     Some(&Op::Return) => Op::Return,
+                    Some(&Op::RenderReturn) => Op::RenderReturn,
                     Some(&Op::ReturnLocal(s)) => Op::ReturnLocal(s),
                     _ => Op::Jump(t),
                 }
@@ -270,6 +275,8 @@ impl Emitter<'_> {
             code: Vec::new(),
             positions: Vec::new(),
             consts: Vec::new(),
+            dict_keys: Vec::new(),
+            call_keys: Vec::new(),
             protos: Vec::new(),
             proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
@@ -288,8 +295,7 @@ impl Emitter<'_> {
             render_entry = out.here();
             self.param_cells(&mut out, fid);
             self.render(&mut out, body)?;
-            out.op(Op::Nil);
-            out.op(Op::Return);
+            out.op(Op::RenderReturn);
         }
         let func = &self.funcs[fid];
         let captures = match parent {
@@ -325,6 +331,8 @@ impl Emitter<'_> {
             },
             pos: func.pos,
             render_entry,
+            dict_keys: out.dict_keys,
+            call_keys: out.call_keys,
         });
         self.compiled.insert(fid, proto.clone());
         Ok(proto)
@@ -485,11 +493,7 @@ impl Emitter<'_> {
                         "internal error: a loop's recursion outside the loop",
                     ));
                 };
-                for &s in slots.iter().rev() {
-                    out.op(Op::SetLocal(s));
-                }
-                out.pos = *pos;
-                out.op(Op::LoopBack(head));
+                loop_back(out, slots.iter().rev(), head, *pos);
                 out.pos = saved;
             }
             Expr::Lambda(fid, body) => {
@@ -503,12 +507,19 @@ impl Emitter<'_> {
                     return Ok(());
                 };
                 let saved = out.pos;
+                let get = match tail {
+                    false => self.local_get_kw(out, name, args, *pos, false)?,
+                    true => None,
+                };
                 let (g, n) = self.global_call_args(out, name, args, *pos)?;
                 out.op(if tail {
                     Op::TailCallGlobal(g, n)
                 } else {
                     Op::CallGlobal(g, n)
                 });
+                if let Some(at) = get {
+                    check_get_kw(out, at, 3)?;
+                }
                 out.pos = saved;
             }
             Expr::Call(f, args, pos) => {
@@ -789,6 +800,14 @@ impl Emitter<'_> {
                     return Ok(());
                 };
                 let saved = out.pos;
+                if self.may_render(name) {
+                    if let Some(keys) = keyword_pairs(args) {
+                        self.key_call_render(out, name, args, keys, *pos)?;
+                        out.pos = saved;
+                        return Ok(());
+                    }
+                }
+                let get = self.local_get_kw(out, name, args, *pos, true)?;
                 let (g, n) = self.global_call_args(out, name, args, *pos)?;
                 out.op(if self.may_render(name) {
                     Op::CallGlobalRender(g, n)
@@ -796,6 +815,9 @@ impl Emitter<'_> {
                     Op::CallGlobal(g, n)
                 });
                 out.op(Op::RenderValue);
+                if let Some(at) = get {
+                    check_get_kw(out, at, 4)?;
+                }
                 out.pos = saved;
             }
             _ => {
@@ -860,7 +882,15 @@ impl Emitter<'_> {
         let saved = out.pos;
         out.pos = pos;
         let t = out.constant(Value::Str(tag.clone()))?;
+        // The guard jumps over the ordinary element form (built, then
+        // rendered: run when the name has been bound since) to the markup
+        // written directly, which then ends without a jump.
         let guard = out.op(Op::ElementGuard(t, 0));
+        self.expr(out, e, false)?;
+        out.pos = pos;
+        out.op(Op::RenderValue);
+        let done = out.op(Op::Jump(0));
+        out.patch(guard);
         let fragment = &**tag == "<>";
         if !fragment {
             out.text.push('<');
@@ -895,6 +925,9 @@ impl Emitter<'_> {
                     {
                         let n = out.constant(Value::str(&format!(" {text}")))?;
                         out.op(Op::RenderAttrText(n));
+                    } else if crate::html::valid_attribute_name(text) {
+                        let n = out.constant(Value::str(text))?;
+                        out.op(Op::RenderUrlAttr(t, n));
                     } else {
                         let n = out.constant(k.clone())?;
                         out.op(Op::RenderAttr(t, n));
@@ -922,11 +955,6 @@ impl Emitter<'_> {
                 out.text.push('>');
             }
         }
-        let done = out.op(Op::Jump(0));
-        out.patch(guard);
-        self.expr(out, e, false)?;
-        out.pos = pos;
-        out.op(Op::RenderValue);
         out.patch(done);
         out.pos = saved;
         Ok(())
@@ -947,24 +975,62 @@ impl Emitter<'_> {
             return self.render(out, body);
         };
         let (head, slots) = self.loop_head(out, params, inits)?;
+        let step = self.map_step(out, done, recur_args);
+        let step_at = step.map(|s| out.op(Op::MapStep(s)));
         let more = self.branch_unless(out, done)?;
         let exit = out.op(Op::Jump(0));
         more.iter().for_each(|&j| out.patch(j));
         // Every variable but the accumulator (the last) is set anew.
-        for a in recur_args {
+        for (i, a) in recur_args.iter().enumerate() {
             self.expr(out, a, false)?;
+            if let (0, Some(at), Some(s)) = (i, step_at, step) {
+                check_map_step(out, at, s)?;
+            }
         }
         self.render(out, item)?;
-        let set = slots.len().saturating_sub(1);
-        for &s in slots.iter().take(set).rev() {
-            out.op(Op::SetLocal(s));
+        if let (Some(at), Some(s)) = (step_at, step) {
+            // The item bound first, from `(first xs)`: done by the head too.
+            let first = match out.code.get(at + 9..at + 13) {
+                Some(
+                    &[
+                        Op::LocalUnary(Inline::First, a),
+                        Op::Local(b),
+                        Op::Inline(Inline::First, 1),
+                        Op::SetLocal(x),
+                    ],
+                ) if a == s && b == s && x != s => Some(x),
+                _ => None,
+            };
+            if let (Some(x), Some(op)) = (first, out.code.get_mut(at)) {
+                *op = Op::MapStepFirst(s, x);
+            }
         }
+        let set = slots.len().saturating_sub(1);
         let saved = out.pos;
-        out.pos = pos;
-        out.op(Op::LoopBack(head));
+        loop_back(out, slots.iter().take(set).rev(), head, pos);
         out.pos = saved;
         out.patch(exit);
         Ok(())
+    }
+
+    /// The list slot of a render-mode loop whose test is `(empty? xs)` and
+    /// whose first new value is `(rest xs)`, `xs` a plain local: its head
+    /// can be a `MapStep`.
+    fn map_step(&self, out: &Out, done: &Expr, recur_args: &[Expr]) -> Option<u16> {
+        let (Expr::Inline(Inline::IsEmpty, d, _), Some(Expr::Inline(Inline::Rest, r, _))) =
+            (done, recur_args.first())
+        else {
+            return None;
+        };
+        let ([Expr::Var(a)], [Expr::Var(b)]) = (d.as_slice(), r.as_slice()) else {
+            return None;
+        };
+        if a != b {
+            return None;
+        }
+        let (s, _) = self.plain_local(out, d.first()?)?;
+        let (t, moved) = self.plain_local(out, r.first()?)?;
+        (s == t && !moved).then_some(s)
     }
 
     /// A loop's start: its variables set from `inits`; returns the pc of
@@ -983,6 +1049,74 @@ impl Emitter<'_> {
             out.op(Op::SetLocal(s));
         }
         Ok((out.here(), slots))
+    }
+
+    /// A call from markup of global `name` whose arguments are all
+    /// keyword-value pairs with constant keywords `keys`: the values, then
+    /// `KeyCallRender`, then the plain call's `CallGlobalRender` and
+    /// `RenderValue`, which run when the callee does not take exactly these
+    /// keys (`KeyCallRender` puts the keywords back first).
+    fn key_call_render(
+        &mut self,
+        out: &mut Out,
+        name: crate::symbol::Symbol,
+        args: &[Expr],
+        keys: Vec<crate::symbol::Symbol>,
+        pos: Pos,
+    ) -> Result<()> {
+        out.pos = pos;
+        for v in args.iter().skip(1).step_by(2) {
+            self.expr(out, v, false)?;
+        }
+        out.pos = pos;
+        let g = self.interp.global_slot(name);
+        let n = count(args.len(), "arguments")?;
+        let k = count(out.call_keys.len(), "keyword calls")?;
+        out.call_keys.push(keys.into_boxed_slice());
+        out.op(Op::KeyCallRender(g, k));
+        out.op(Op::CallGlobalRender(g, n));
+        out.op(Op::RenderValue);
+        Ok(())
+    }
+
+    /// `(get x :kw)` with `x` a plain local: emits `LocalGetKw` (in render
+    /// mode, `RenderLocalGetKw`) at `pos`, which the plain call must follow
+    /// (see `check_get_kw`); returns its pc.
+    fn local_get_kw(
+        &mut self,
+        out: &mut Out,
+        name: crate::symbol::Symbol,
+        args: &[Expr],
+        pos: Pos,
+        render: bool,
+    ) -> Result<Option<usize>> {
+        let [x, Expr::Const(key @ Value::Keyword(_))] = args else {
+            return Ok(None);
+        };
+        let Some((slot, moved)) = self.plain_local(out, x) else {
+            return Ok(None);
+        };
+        if name.as_str() != "get" {
+            return Ok(None);
+        }
+        let Ok(dict_key) = crate::dict::Key::new(key.clone()) else {
+            return Ok(None);
+        };
+        let key = match out.dict_keys.iter().position(|k| k.value().equals(key)) {
+            Some(i) => i,
+            None => {
+                out.dict_keys.push(dict_key);
+                out.dict_keys.len() - 1
+            }
+        };
+        let key = count(key, "keyword lookups")?;
+        out.pos = pos;
+        let op = if render {
+            Op::RenderLocalGetKw { slot, key, moved }
+        } else {
+            Op::LocalGetKw { slot, key, moved }
+        };
+        Ok(Some(out.op(op)))
     }
 
     /// The arguments of a call of global `name` at `pos` (left at that
@@ -1215,6 +1349,112 @@ impl Emitter<'_> {
 
 /// Whether render mode writes this element form itself: not `raw!` (whose
 /// rule is `render-html`'s), and every attribute a keyword.
+/// The keywords of a call whose arguments are all keyword-value pairs
+/// with constant keywords, each keyword once; `None` for any other call.
+fn keyword_pairs(args: &[Expr]) -> Option<Vec<crate::symbol::Symbol>> {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut keys = Vec::with_capacity(args.len() / 2);
+    for pair in args.chunks_exact(2) {
+        match pair.first() {
+            Some(Expr::Const(Value::Keyword(k))) if !keys.contains(k) => keys.push(*k),
+            _ => return None,
+        }
+    }
+    Some(keys)
+}
+
+/// Checks that the `LocalGetKw` or `RenderLocalGetKw` at `at` is followed
+/// by the `n` instructions its fast path skips: the plain sequence it
+/// stands for.
+fn check_get_kw(out: &Out, at: usize, n: usize) -> Result<()> {
+    let code = out.code.get(at..).unwrap_or_default();
+    let (fused, plain) = code.split_first().unwrap_or((&Op::Nil, &[]));
+    let (Op::LocalGetKw { slot, key, moved } | Op::RenderLocalGetKw { slot, key, moved }, true) =
+        (fused, plain.len() == n)
+    else {
+        return Err(get_kw_error());
+    };
+    let render = matches!(fused, Op::RenderLocalGetKw { .. });
+    let read = match plain.first() {
+        Some(Op::Local(s)) => Some((*s, false)),
+        Some(Op::LocalMove(s)) => Some((*s, true)),
+        _ => None,
+    };
+    let rest_ok = match plain.get(1..) {
+        Some([Op::Const(k), Op::CallGlobal(_, 2)]) => !render && same_key(out, *key, *k),
+        Some([Op::Const(k), Op::CallGlobal(_, 2), Op::RenderValue]) => {
+            render && same_key(out, *key, *k)
+        }
+        _ => false,
+    };
+    if read == Some((*slot, *moved)) && rest_ok {
+        Ok(())
+    } else {
+        Err(get_kw_error())
+    }
+}
+
+/// A loop's back edge: the new values on the stack popped into `slots`
+/// (in that order), then back to `head`, counting a step at `pos`; the
+/// last store and the jump are one `SetLocalLoopBack`.
+fn loop_back<'a>(out: &mut Out, slots: impl Iterator<Item = &'a u16>, head: u32, pos: Pos) {
+    let mut last = None;
+    for &s in slots {
+        if let Some(prev) = last.replace(s) {
+            out.op(Op::SetLocal(prev));
+        }
+    }
+    out.pos = pos;
+    out.op(match last {
+        Some(s) => Op::SetLocalLoopBack(s, head),
+        None => Op::LoopBack(head),
+    });
+}
+
+/// Checks that the `MapStep(s)` at `at` is followed by the eight
+/// instructions its fast path skips (see `Op::MapStep`).
+fn check_map_step(out: &Out, at: usize, s: u16) -> Result<()> {
+    let ok = matches!(
+        out.code.get(at..),
+        Some([
+            Op::MapStep(_),
+            Op::JumpUnlessLocalUnary(Inline::IsEmpty, a, _),
+            Op::Local(b),
+            Op::Inline(Inline::IsEmpty, 1),
+            Op::JumpIfFalse(_),
+            Op::Jump(_),
+            Op::LocalUnary(Inline::Rest, c),
+            Op::Local(d),
+            Op::Inline(Inline::Rest, 1),
+        ]) if [*a, *b, *c, *d] == [s; 4]
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(EvalError::new(
+            ErrorKind::Syntax,
+            "internal error: a loop head not followed by its plain test and rest",
+        ))
+    }
+}
+
+fn get_kw_error() -> EvalError {
+    EvalError::new(
+        ErrorKind::Syntax,
+        "internal error: a keyword `get` not followed by its plain call",
+    )
+}
+
+/// Whether `LocalGetKw`'s key `key` is the keyword constant `k`.
+fn same_key(out: &Out, key: u32, k: u32) -> bool {
+    match (out.dict_keys.get(key as usize), out.consts.get(k as usize)) {
+        (Some(key), Some(k @ Value::Keyword(_))) => key.value().equals(k),
+        _ => false,
+    }
+}
+
 fn renderable_element(tag: &str, attrs: &[(Value, Expr)]) -> bool {
     tag != "raw!" && attrs.iter().all(|(k, _)| matches!(k, Value::Keyword(_)))
 }
