@@ -193,11 +193,13 @@ pub enum Inline {
     /// buffer (see `Op::RenderBegin`); this instruction is the fallback
     /// for a value made elsewhere.
     RenderHtml = 18,
+    /// `(list? x)`.
+    IsList = 19,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 19] = [
+    pub const ALL: [Inline; 20] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -217,6 +219,7 @@ impl Inline {
         Inline::HofIntact,
         Inline::ReverseOwned,
         Inline::RenderHtml,
+        Inline::IsList,
     ];
 
     pub fn name(self) -> &'static str {
@@ -240,6 +243,7 @@ impl Inline {
             Inline::HofIntact => "%hof-intact",
             Inline::ReverseOwned => "%reverse-owned",
             Inline::RenderHtml => "render-html",
+            Inline::IsList => "list?",
         }
     }
 
@@ -255,7 +259,8 @@ impl Inline {
             | Inline::IsEmpty
             | Inline::HofIntact
             | Inline::ReverseOwned
-            | Inline::RenderHtml => 1,
+            | Inline::RenderHtml
+            | Inline::IsList => 1,
             _ => 2,
         }
     }
@@ -1917,7 +1922,10 @@ impl Machine {
                                 overwrite(top, v);
                             }
                         } else if argc == 1
-                            && matches!(which, Inline::Not | Inline::IsNil | Inline::IsEmpty)
+                            && matches!(
+                                which,
+                                Inline::Not | Inline::IsNil | Inline::IsEmpty | Inline::IsList
+                            )
                         {
                             // Predicates replace the stack top in place.
                             let Some(top) = self.stack.last_mut() else {
@@ -2210,6 +2218,7 @@ fn unary_in_place(which: Inline, v: &Value) -> Result<Value> {
         (Inline::Rest, Value::List(l)) => Ok(Value::List(l.rest())),
         (Inline::IsEmpty, Value::List(l)) => Ok(Value::Bool(l.is_empty())),
         (Inline::IsNil, v) => Ok(Value::Bool(v.is_nil())),
+        (Inline::IsList, v) => Ok(Value::Bool(matches!(v, Value::List(_)))),
         (Inline::Not, v) => Ok(Value::Bool(!v.truthy())),
         (op, v) => prims::inline1(op, v.clone()),
     }

@@ -82,6 +82,27 @@ fn redefined_builtins_are_called() {
 }
 
 #[test]
+fn list_predicate_inlined_and_redefined() {
+    // `list?` is an inlined builtin: in a branch on a local, on a local
+    // into a value, on any expression, and called by value; then redefined.
+    let src = r#"
+        (define (kind x) (if (list? x) :list :other))
+        (define (flag x) (list (list? x) (not (list? x))))
+        (define (of-expr x) (list? (rest x)))
+        (define before (list (kind '(1)) (kind '()) (kind nil) (kind "s") (kind {})
+                             (flag '(1)) (flag 2) (of-expr '(1 2)) (map list? '(() 1))))
+        (define (list? x) :mine)
+        (list before (list (kind 1) (flag 1) (of-expr '(1)) (map list? '(1))))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:list :list :other :other :other (true false) (false true) true (true false)) \
+         (:list (:mine false) :mine (:mine)))"
+    );
+    assert!(ev("(list? 1 2)").starts_with("ERR"));
+}
+
+#[test]
 fn overflow_is_an_error_in_every_fused_form() {
     let max = i64::MAX;
     for src in [

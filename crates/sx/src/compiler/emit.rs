@@ -1075,7 +1075,12 @@ impl Emitter<'_> {
     fn unary_slot(&self, fid: FuncId, op: Inline, args: &[Expr]) -> Option<u16> {
         if !matches!(
             op,
-            Inline::First | Inline::Rest | Inline::IsEmpty | Inline::IsNil | Inline::Not
+            Inline::First
+                | Inline::Rest
+                | Inline::IsEmpty
+                | Inline::IsNil
+                | Inline::Not
+                | Inline::IsList
         ) {
             return None;
         }

@@ -172,6 +172,7 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
         Inline::First => lists::first(&a),
         Inline::Rest => lists::rest(&a),
         Inline::IsEmpty => core::is_empty(&a),
+        Inline::IsList => Ok(Value::Bool(matches!(a, Value::List(_)))),
         Inline::HofIntact => Ok(Value::Bool(true)),
         Inline::ReverseOwned => lists::reverse_owned(a),
         Inline::RenderHtml => Ok(Value::str(&crate::html::render_html_string(&a)?)),
