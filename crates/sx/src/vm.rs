@@ -195,11 +195,13 @@ pub enum Inline {
     RenderHtml = 18,
     /// `(list? x)`.
     IsList = 19,
+    /// `(mod a b)`.
+    Mod = 20,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 20] = [
+    pub const ALL: [Inline; 21] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -220,6 +222,7 @@ impl Inline {
         Inline::ReverseOwned,
         Inline::RenderHtml,
         Inline::IsList,
+        Inline::Mod,
     ];
 
     pub fn name(self) -> &'static str {
@@ -244,6 +247,7 @@ impl Inline {
             Inline::ReverseOwned => "%reverse-owned",
             Inline::RenderHtml => "render-html",
             Inline::IsList => "list?",
+            Inline::Mod => "mod",
         }
     }
 
@@ -2137,6 +2141,7 @@ fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
         Inline::Le => Some(Value::Bool(x <= y)),
         Inline::Ge => Some(Value::Bool(x >= y)),
         Inline::Eq => Some(Value::Bool(x == y)),
+        Inline::Mod if y != 0 => Some(Value::Int(crate::prims::arith::int_mod(x, y))),
         _ => None,
     }
 }

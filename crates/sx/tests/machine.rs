@@ -103,6 +103,24 @@ fn list_predicate_inlined_and_redefined() {
 }
 
 #[test]
+fn inlined_mod_redefined_and_its_errors() {
+    let src = r#"
+        (define (m a b) (mod a b))
+        (define before (list (m 7 3) (m -7 3) (m 7.5 2)))
+        (define (mod a b) (list :mine a b))
+        (list before (m 7 3))
+    "#;
+    assert_eq!(ev(src), "((1 2 1.5) (:mine 7 3))");
+    // The message and position the builtin's call gave.
+    let out = ev("(define (m a b) (mod a b)) (m 1 0)");
+    assert!(
+        out.starts_with("ERR <machine-test>:1:17: error: mod: division by zero"),
+        "{out}"
+    );
+    assert!(out.contains("in m at <machine-test>:1:17"), "{out}");
+}
+
+#[test]
 fn overflow_is_an_error_in_every_fused_form() {
     let max = i64::MAX;
     for src in [
