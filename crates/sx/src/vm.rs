@@ -75,6 +75,8 @@ pub enum Op {
     Return,
     /// `Local(s) Return` (or `LocalMove(s) Return`): return a slot's value.
     ReturnLocal(u16),
+    /// `Int(k) Return`: return an integer constant.
+    ReturnInt(i32),
     /// Fused `Inline(op, 2) Return`, followed by that fallback.
     InlineReturn(Inline),
     /// Make a closure of nested proto N.
@@ -124,7 +126,10 @@ pub enum Op {
     /// and `not`, reading the slot in place; followed by that fallback.
     LocalUnary(Inline, u16),
     /// Fused `Local(s) Inline(op, 1) JumpIfFalse(t)`, followed by it.
-    JumpUnlessLocalUnary(Inline, u16, u32),
+    /// With the flag set the test is `(not (op s))`: the fallback has
+    /// `Inline(Not, 1)` before the jump, and runs instead when either
+    /// builtin has been redefined.
+    JumpUnlessLocalUnary(Inline, u16, u32, bool),
     /// Call global N with the arguments on the stack (no callee slot).
     CallGlobal(u32, u16),
     TailCallGlobal(u32, u16),
@@ -1396,6 +1401,17 @@ impl Machine {
                     }
                     Op::ReturnLocal(s) => return_local!(s),
                     Op::Return => ret!(),
+                    Op::ReturnInt(k) => {
+                        truncate_to(&mut self.stack, cur.ret_to);
+                        push(&mut self.stack, Value::Int(i64::from(k)));
+                        match self.frames.pop() {
+                            Some(caller) => {
+                                drop(std::mem::replace(&mut cur, caller));
+                                continue 'frame;
+                            }
+                            None => return Ok(Outcome::Done(pop!(self))),
+                        }
+                    }
                     Op::InlineReturn(which) => {
                         if interp.inline_overridden(which) {
                             continue;
@@ -1825,12 +1841,18 @@ impl Machine {
                         }
                         pc += 2;
                     }
-                    Op::JumpUnlessLocalUnary(which, s, target) => {
-                        if interp.inline_overridden(which) {
+                    Op::JumpUnlessLocalUnary(which, s, target, negate) => {
+                        if interp.inline_overridden(which)
+                            || (negate && interp.inline_overridden(Inline::Not))
+                        {
                             continue;
                         }
                         let v = try_!(unary_in_place(which, &self.stack[cur.base + s as usize]));
-                        pc = if v.truthy() { pc + 3 } else { target as usize };
+                        pc = if v.truthy() != negate {
+                            pc + 3 + usize::from(negate)
+                        } else {
+                            target as usize
+                        };
                     }
                     Op::JumpUnlessCmp(which, target) => {
                         if interp.inline_overridden(which) {

@@ -121,6 +121,59 @@ fn inlined_mod_redefined_and_its_errors() {
 }
 
 #[test]
+fn negated_unary_branches_and_their_redefinition() {
+    // `(if (not (op x)) ...)` fuses into one instruction; after either
+    // builtin is redefined the plain sequence runs.
+    let src = r#"
+        (define (not-list x) (if (not (list? x)) :atom :list))
+        (define (not-empty xs) (if (not (empty? xs)) :some :none))
+        (define (not-nil x) (if (not (nil? x)) :val :nil))
+        (define (not-not x) (if (not (not x)) :truthy :falsy))
+        (define (all) (list (not-list 1) (not-list '()) (not-empty '(1)) (not-empty '())
+                            (not-nil 0) (not-nil nil) (not-not false) (not-not 0)))
+        (define before (all))
+        (define (empty? xs) true)
+        (define after-empty (all))
+        (define (not x) x)
+        (list before after-empty (all))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:atom :list :some :none :val :nil :falsy :truthy) \
+         (:atom :list :none :none :val :nil :falsy :truthy) \
+         (:list :atom :some :some :nil :val :falsy :truthy))"
+    );
+    // An error in the fused test keeps the builtin's message and position.
+    let out = ev("(define (f x)\n  (if (not (empty? x)) 1 2))\n(f 5)");
+    assert!(
+        out.starts_with("ERR <machine-test>:2:12: error: empty?: expected a list"),
+        "{out}"
+    );
+    assert!(out.contains("in f at <machine-test>:2:12"), "{out}");
+}
+
+#[test]
+fn integer_constants_returned() {
+    assert_eq!(
+        ev("(define (f x) (if x 1 -2)) (list (f true) (f false) (f nil))"),
+        "(1 -2 -2)"
+    );
+    // From a named let, a cond, the top level, and past i32.
+    assert_eq!(
+        ev("(define (g n) (let loop ((i 0)) (if (= i n) 7 (loop (+ i 1))))) (g 3)"),
+        "7"
+    );
+    assert_eq!(
+        ev(
+            "(define (h x) (cond ((= x 1) 10) ((= x 2) 20) (else 4294967296))) (list (h 1) (h 2) (h 3))"
+        ),
+        "(10 20 4294967296)"
+    );
+    assert_eq!(ev("5"), "5");
+    assert_eq!(ev("(define (k) (list 1 2 3) 42) (+ (k) (k))"), "84");
+}
+
+#[test]
 fn overflow_is_an_error_in_every_fused_form() {
     let max = i64::MAX;
     for src in [

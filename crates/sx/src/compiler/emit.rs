@@ -139,7 +139,9 @@ impl Out {
                     target,
                 },
                 Op::JumpUnlessCmp(w, _) => Op::JumpUnlessCmp(w, target),
-                Op::JumpUnlessLocalUnary(w, s, _) => Op::JumpUnlessLocalUnary(w, s, target),
+                Op::JumpUnlessLocalUnary(w, s, _, negate) => {
+                    Op::JumpUnlessLocalUnary(w, s, target, negate)
+                }
                 Op::RenderBegin(_) => Op::RenderBegin(target),
                 Op::ElementGuard(tag, _) => Op::ElementGuard(tag, target),
                 other => other,
@@ -197,6 +199,7 @@ fn thread_jumps(code: &mut [Op]) {
                 match code.get(t as usize) {
                     Some(&Op::Return) => Op::Return,
                     Some(&Op::ReturnLocal(s)) => Op::ReturnLocal(s),
+                    Some(&Op::ReturnInt(k)) => Op::ReturnInt(k),
                     _ => Op::Jump(t),
                 }
             }
@@ -356,6 +359,10 @@ impl Emitter<'_> {
                     Value::Nil => out.op(Op::Nil),
                     Value::Bool(true) => out.op(Op::True),
                     Value::Bool(false) => out.op(Op::False),
+                    Value::Int(i) if tail && i32::try_from(*i).is_ok() => {
+                        out.op(Op::ReturnInt(*i as i32));
+                        return Ok(());
+                    }
                     Value::Int(i) if i32::try_from(*i).is_ok() => out.op(Op::Int(*i as i32)),
                     other => {
                         let i = out.constant(other.clone())?;
@@ -1100,12 +1107,29 @@ impl Emitter<'_> {
             if let Some(s) = self.unary_slot(out.fid, *op, args) {
                 let saved = out.pos;
                 out.pos = *pos;
-                let first = out.op(Op::JumpUnlessLocalUnary(*op, s, 0));
+                let first = out.op(Op::JumpUnlessLocalUnary(*op, s, 0, false));
                 out.op(Op::Local(s));
                 out.op(Op::Inline(*op, 1));
                 let second = out.op(Op::JumpIfFalse(0));
                 out.pos = saved;
                 return Ok(vec![first, second]);
+            }
+        }
+        // `(not (op s))` of a fusable unary op on a plain local.
+        if let Expr::Inline(Inline::Not, outer, not_pos) = test {
+            if let [Expr::Inline(op, args, pos)] = outer.as_slice() {
+                if let Some(s) = self.unary_slot(out.fid, *op, args) {
+                    let saved = out.pos;
+                    out.pos = *pos;
+                    let first = out.op(Op::JumpUnlessLocalUnary(*op, s, 0, true));
+                    out.op(Op::Local(s));
+                    out.op(Op::Inline(*op, 1));
+                    out.pos = *not_pos;
+                    out.op(Op::Inline(Inline::Not, 1));
+                    let second = out.op(Op::JumpIfFalse(0));
+                    out.pos = saved;
+                    return Ok(vec![first, second]);
+                }
             }
         }
         // `(not (cmp a b))` and `(cmp a b)` of two plain locals.
