@@ -573,7 +573,7 @@ impl Machine {
                 "resume: the machine is not waiting for a perform",
             ));
         }
-        self.stack.push(value);
+        push(&mut self.stack, value);
         self.state = State::Ready;
         self.run(interp)
     }
@@ -584,6 +584,16 @@ impl Machine {
     #[cold]
     #[inline(never)]
     fn take_request(&mut self, argc: u16) -> Request {
+        if argc == 2 {
+            // The usual `(perform :op x)`: the argument moves into a vector
+            // made for it (no copy through `split_off`).
+            let arg = pop!(self);
+            let op = pop!(self);
+            return Request {
+                op,
+                args: vec![arg],
+            };
+        }
         let at = self.stack.len().saturating_sub(argc as usize);
         let args = self.stack.split_off((at + 1).min(self.stack.len()));
         let op = if argc == 0 { Value::Nil } else { pop!(self) };

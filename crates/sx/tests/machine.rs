@@ -421,6 +421,26 @@ fn perform_suspends_inside_fast_frames() {
 }
 
 #[test]
+fn perform_requests_carry_the_op_and_every_argument() {
+    // The host sees each request whole, whatever its argument count (one
+    // argument takes its own path out of the stack).
+    let mut interp = Interp::new();
+    let mut seen = Vec::new();
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        let mut items = vec![req.op.clone()];
+        items.extend(req.args.iter().cloned());
+        seen.push(sx::printer::serialize(&sx::Value::list(items)).unwrap_or_default());
+        Ok(sx::Value::Int(i64::try_from(req.args.len()).unwrap_or(-1)))
+    };
+    let src = "(define (f x) (list (perform :a) (perform :b x) (perform :c x 2) (perform :d 1 x 3))) (f 9)";
+    let v = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect("runs");
+    assert_eq!(sx::printer::serialize(&v).unwrap_or_default(), "(0 1 2 3)");
+    assert_eq!(seen, ["(:a)", "(:b 9)", "(:c 9 2)", "(:d 1 9 3)"]);
+}
+
+#[test]
 fn backtraces_name_the_functions() {
     let out = ev("(define (inner x) (first x))\n(define (outer x) (list (inner x)))\n(outer 5)");
     assert!(out.starts_with("ERR"), "{out}");
