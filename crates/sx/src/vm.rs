@@ -122,6 +122,9 @@ pub enum Op {
     },
     /// Fused `Inline(cmp, 2) JumpIfFalse(t)`, followed by that fallback.
     JumpUnlessCmp(Inline, u32),
+    /// Fused `Local(s) Const(k) Inline(Eq, 2) JumpIfFalse(t)` for a symbol
+    /// or keyword constant k (`(= op '+)`), followed by that fallback.
+    JumpUnlessLocalIsConst(u16, u32, u32),
     /// Fused `Local(s) Inline(op, 1)` for `first`, `rest`, `empty?`, `nil?`
     /// and `not`, reading the slot in place; followed by that fallback.
     LocalUnary(Inline, u16),
@@ -1864,6 +1867,15 @@ impl Machine {
                             target as usize
                         };
                     }
+                    Op::JumpUnlessLocalIsConst(s, k, target) => {
+                        if interp.inline_overridden(Inline::Eq) {
+                            continue;
+                        }
+                        let x = self.stack.get(cur.base + s as usize);
+                        if let Some(t) = is_const_atom(x, proto.consts.get(k as usize)) {
+                            pc = if t { pc + 4 } else { target as usize };
+                        }
+                    }
                     Op::JumpUnlessCmp(which, target) => {
                         if interp.inline_overridden(which) {
                             continue;
@@ -2242,6 +2254,30 @@ fn cmp_atoms(which: Inline, a: &Value, b: &Value) -> Option<bool> {
         {
             Some(x == y)
         }
+        _ => None,
+    }
+}
+
+/// `(= x k)` for a symbol or keyword constant `k`, when that is decided
+/// without the general `=`; `None` sends the caller to its fallback. Out
+/// of line: inlined, it perturbed `execute`'s code for fib and tak.
+#[inline(never)]
+fn is_const_atom(x: Option<&Value>, k: Option<&Value>) -> Option<bool> {
+    match (x?, k?) {
+        (Value::Symbol(a), Value::Symbol(b)) | (Value::Keyword(a), Value::Keyword(b)) => {
+            Some(a == b)
+        }
+        // Never equal to a symbol or keyword.
+        (
+            Value::Nil
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Str(_)
+            | Value::Symbol(_)
+            | Value::Keyword(_),
+            Value::Symbol(_) | Value::Keyword(_),
+        ) => Some(false),
         _ => None,
     }
 }

@@ -153,6 +153,32 @@ fn negated_unary_branches_and_their_redefinition() {
 }
 
 #[test]
+fn equality_with_a_symbol_or_keyword_constant_in_a_branch() {
+    // `(if (= x 'sym) ...)` of a local is one instruction; every kind of
+    // value in the local, then `=` redefined.
+    let src = r#"
+        (define (is-plus x) (if (= x '+) :yes :no))
+        (define (is-key x) (if (= x :k) :yes :no))
+        (define (all) (list (is-plus '+) (is-plus '-) (is-plus :+) (is-plus "+") (is-plus 1)
+                            (is-plus 1.5) (is-plus nil) (is-plus true) (is-plus '(+))
+                            (is-plus {}) (is-plus is-plus)
+                            (is-key :k) (is-key 'k) (is-key :j) (is-key "k")))
+        (define before (all))
+        (define (= a b) (if (string? a) true false))
+        (list before (list (is-plus '+) (is-plus "x") (is-key :k)))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:yes :no :no :no :no :no :no :no :no :no :no :yes :no :no :no) (:no :yes :no))"
+    );
+    // A captured, assigned variable (a cell) takes the general path.
+    assert_eq!(
+        ev("(define (f x) (let ((g (fn () (set! x 'b)))) (g) (if (= x 'b) :b :other))) (f 'a)"),
+        ":b"
+    );
+}
+
+#[test]
 fn integer_constants_returned() {
     assert_eq!(
         ev("(define (f x) (if x 1 -2)) (list (f true) (f false) (f nil))"),

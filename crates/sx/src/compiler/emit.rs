@@ -139,6 +139,7 @@ impl Out {
                     target,
                 },
                 Op::JumpUnlessCmp(w, _) => Op::JumpUnlessCmp(w, target),
+                Op::JumpUnlessLocalIsConst(s, k, _) => Op::JumpUnlessLocalIsConst(s, k, target),
                 Op::JumpUnlessLocalUnary(w, s, _, negate) => {
                     Op::JumpUnlessLocalUnary(w, s, target, negate)
                 }
@@ -1184,6 +1185,27 @@ impl Emitter<'_> {
                     let second = out.op(Op::JumpIfFalse(0));
                     out.pos = saved;
                     return Ok(vec![first, second]);
+                }
+                if let (
+                    Inline::Eq,
+                    [
+                        Expr::Var(b),
+                        Expr::Const(c @ (Value::Symbol(_) | Value::Keyword(_))),
+                    ],
+                ) = (*op, args.as_slice())
+                {
+                    if let Access::Slot(s, false) = self.access(out.fid, *b) {
+                        let k = out.constant(c.clone())?;
+                        let first = out.op(Op::JumpUnlessLocalIsConst(s, k, 0));
+                        for a in args {
+                            self.expr(out, a, false)?;
+                        }
+                        out.pos = *pos;
+                        out.op(Op::Inline(*op, 2));
+                        let second = out.op(Op::JumpIfFalse(0));
+                        out.pos = saved;
+                        return Ok(vec![first, second]);
+                    }
                 }
                 for a in args {
                     self.expr(out, a, false)?;
