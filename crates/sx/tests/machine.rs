@@ -179,6 +179,40 @@ fn equality_with_a_symbol_or_keyword_constant_in_a_branch() {
 }
 
 #[test]
+fn unary_branches_on_every_kind_of_value() {
+    // `(if (op x) ...)` decides predicates without building the result;
+    // the other builtins (and other argument kinds) go the general way.
+    let src = r#"
+        (define (e x) (if (empty? x) :e :ne))
+        (define (f x) (if (first x) :t :f))
+        (define (r x) (if (rest x) :t :f))
+        (define (n x) (if (nil? x) :n :nn))
+        (define (l x) (if (list? x) :l :nl))
+        (define (nt x) (if (not x) :no :yes))
+        (list (map e (list '() '(1) "" "a" {} {:a 1} nil))
+              (map f (list '(1) '(false) '(nil) '() nil))
+              (map r (list '(1) '() nil))
+              (map n (list nil false 0))
+              (map l (list '() nil 1))
+              (map nt (list nil false 0 '())))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:e :ne :e :ne :e :ne :e) (:t :f :f :f :f) (:t :t :t) (:n :nn :nn) (:l :nl :nl) (:no :no :yes :yes))"
+    );
+    let out = ev("(define (e x) (if (empty? x) 1 2)) (e 5)");
+    assert!(
+        out.starts_with("ERR <machine-test>:1:19: error: empty?: expected a list, string, dict or nil, got integer 5"),
+        "{out}"
+    );
+    let out = ev("(define (f x) (if (first x) 1 2)) (f 5)");
+    assert!(
+        out.starts_with("ERR <machine-test>:1:19: error: first: expected a list, got integer 5"),
+        "{out}"
+    );
+}
+
+#[test]
 fn integer_constants_returned() {
     assert_eq!(
         ev("(define (f x) (if x 1 -2)) (list (f true) (f false) (f nil))"),
