@@ -1860,7 +1860,14 @@ impl Machine {
                         {
                             continue;
                         }
-                        let t = try_!(unary_truth(which, &self.stack[cur.base + s as usize]));
+                        let slot = &self.stack[cur.base + s as usize];
+                        // The usual tests decided as a `bool`, with no
+                        // result value built and dropped through a call.
+                        let t = match (which, slot) {
+                            (Inline::IsEmpty, Value::List(l)) => l.is_empty(),
+                            (Inline::IsList, v) => matches!(v, Value::List(_)),
+                            _ => try_!(unary_in_place(which, slot)).truthy(),
+                        };
                         pc = if t != negate {
                             pc + 3 + usize::from(negate)
                         } else {
@@ -2280,24 +2287,6 @@ fn is_const_atom(x: Option<&Value>, k: Option<&Value>) -> Option<bool> {
         ) => Some(false),
         _ => None,
     }
-}
-
-/// Whether `(which v)` is truthy: the predicates decided as a `bool`,
-/// with no result value built (and dropped through a call) per branch.
-#[inline(always)]
-fn unary_truth(which: Inline, v: &Value) -> Result<bool> {
-    match (which, v) {
-        (Inline::IsEmpty, Value::List(l)) => Ok(l.is_empty()),
-        (Inline::IsList, v) => Ok(matches!(v, Value::List(_))),
-        (Inline::IsNil, v) => Ok(v.is_nil()),
-        (Inline::Not, v) => Ok(!v.truthy()),
-        (which, v) => unary_truth_slow(which, v),
-    }
-}
-
-#[inline(never)]
-fn unary_truth_slow(which: Inline, v: &Value) -> Result<bool> {
-    unary_in_place(which, v).map(|r| r.truthy())
 }
 
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its
