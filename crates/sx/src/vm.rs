@@ -576,7 +576,7 @@ impl Machine {
                 "resume: the machine is not waiting for a perform",
             ));
         }
-        push(&mut self.stack, value);
+        self.stack.push(value);
         self.state = State::Ready;
         self.run(interp)
     }
@@ -587,16 +587,6 @@ impl Machine {
     #[cold]
     #[inline(never)]
     fn take_request(&mut self, argc: u16) -> Request {
-        if argc == 2 {
-            // The usual `(perform :op x)`: the argument moves into a vector
-            // made for it (no copy through `split_off`).
-            let arg = pop!(self);
-            let op = pop!(self);
-            return Request {
-                op,
-                args: vec![arg],
-            };
-        }
         let at = self.stack.len().saturating_sub(argc as usize);
         let args = self.stack.split_off((at + 1).min(self.stack.len()));
         let op = if argc == 0 { Value::Nil } else { pop!(self) };
