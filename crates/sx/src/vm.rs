@@ -77,6 +77,8 @@ pub enum Op {
     Return,
     /// `Local(s) Return` (or `LocalMove(s) Return`): return a slot's value.
     ReturnLocal(u16),
+    /// `Int(k) Return`: return an integer constant.
+    ReturnInt(i32),
     /// Fused `Inline(op, 2) Return`, followed by that fallback.
     InlineReturn(Inline),
     /// Make a closure of nested proto N.
@@ -122,11 +124,17 @@ pub enum Op {
     },
     /// Fused `Inline(cmp, 2) JumpIfFalse(t)`, followed by that fallback.
     JumpUnlessCmp(Inline, u32),
+    /// Fused `Local(s) Const(k) Inline(Eq, 2) JumpIfFalse(t)` for a symbol
+    /// or keyword constant k (`(= op '+)`), followed by that fallback.
+    JumpUnlessLocalIsConst(u16, u32, u32),
     /// Fused `Local(s) Inline(op, 1)` for `first`, `rest`, `empty?`, `nil?`
     /// and `not`, reading the slot in place; followed by that fallback.
     LocalUnary(Inline, u16),
     /// Fused `Local(s) Inline(op, 1) JumpIfFalse(t)`, followed by it.
-    JumpUnlessLocalUnary(Inline, u16, u32),
+    /// With the flag set the test is `(not (op s))`: the fallback has
+    /// `Inline(Not, 1)` before the jump, and runs instead when either
+    /// builtin has been redefined.
+    JumpUnlessLocalUnary(Inline, u16, u32, bool),
     /// Call global N with the arguments on the stack (no callee slot).
     CallGlobal(u32, u16),
     TailCallGlobal(u32, u16),
@@ -251,11 +259,15 @@ pub enum Inline {
     /// `get`: never an `Inline` instruction (`from_name` leaves it out);
     /// its bit says whether `LocalGetKw` may look into a dict itself.
     Get = 19,
+    /// `(list? x)`.
+    IsList = 20,
+    /// `(mod a b)`.
+    Mod = 21,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 20] = [
+    pub const ALL: [Inline; 22] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -276,6 +288,8 @@ impl Inline {
         Inline::ReverseOwned,
         Inline::RenderHtml,
         Inline::Get,
+        Inline::IsList,
+        Inline::Mod,
     ];
 
     pub fn name(self) -> &'static str {
@@ -300,6 +314,8 @@ impl Inline {
             Inline::ReverseOwned => "%reverse-owned",
             Inline::RenderHtml => "render-html",
             Inline::Get => "get",
+            Inline::IsList => "list?",
+            Inline::Mod => "mod",
         }
     }
 
@@ -315,7 +331,8 @@ impl Inline {
             | Inline::IsEmpty
             | Inline::HofIntact
             | Inline::ReverseOwned
-            | Inline::RenderHtml => 1,
+            | Inline::RenderHtml
+            | Inline::IsList => 1,
             _ => 2,
         }
     }
@@ -1478,6 +1495,17 @@ impl Machine {
                             None => return Ok(Outcome::Done(Value::Nil)),
                         }
                     }
+                    Op::ReturnInt(k) => {
+                        truncate_to(&mut self.stack, cur.ret_to);
+                        push(&mut self.stack, Value::Int(i64::from(k)));
+                        match self.frames.pop() {
+                            Some(caller) => {
+                                drop(std::mem::replace(&mut cur, caller));
+                                continue 'frame;
+                            }
+                            None => return Ok(Outcome::Done(pop!(self))),
+                        }
+                    }
                     Op::InlineReturn(which) => {
                         if interp.inline_overridden(which) {
                             continue;
@@ -2075,12 +2103,34 @@ impl Machine {
                         }
                         pc += 2;
                     }
-                    Op::JumpUnlessLocalUnary(which, s, target) => {
-                        if interp.inline_overridden(which) {
+                    Op::JumpUnlessLocalUnary(which, s, target, negate) => {
+                        if interp.inline_overridden(which)
+                            || (negate && interp.inline_overridden(Inline::Not))
+                        {
                             continue;
                         }
-                        let v = try_!(unary_in_place(which, &self.stack[cur.base + s as usize]));
-                        pc = if v.truthy() { pc + 3 } else { target as usize };
+                        let slot = &self.stack[cur.base + s as usize];
+                        // The usual tests decided as a `bool`, with no
+                        // result value built and dropped through a call.
+                        let t = match (which, slot) {
+                            (Inline::IsEmpty, Value::List(l)) => l.is_empty(),
+                            (Inline::IsList, v) => matches!(v, Value::List(_)),
+                            _ => try_!(unary_in_place(which, slot)).truthy(),
+                        };
+                        pc = if t != negate {
+                            pc + 3 + usize::from(negate)
+                        } else {
+                            target as usize
+                        };
+                    }
+                    Op::JumpUnlessLocalIsConst(s, k, target) => {
+                        if interp.inline_overridden(Inline::Eq) {
+                            continue;
+                        }
+                        let x = self.stack.get(cur.base + s as usize);
+                        if let Some(t) = is_const_atom(x, proto.consts.get(k as usize)) {
+                            pc = if t { pc + 4 } else { target as usize };
+                        }
                     }
                     Op::JumpUnlessCmp(which, target) => {
                         if interp.inline_overridden(which) {
@@ -2176,7 +2226,10 @@ impl Machine {
                                 overwrite(top, v);
                             }
                         } else if argc == 1
-                            && matches!(which, Inline::Not | Inline::IsNil | Inline::IsEmpty)
+                            && matches!(
+                                which,
+                                Inline::Not | Inline::IsNil | Inline::IsEmpty | Inline::IsList
+                            )
                         {
                             // Predicates replace the stack top in place.
                             let Some(top) = self.stack.last_mut() else {
@@ -2388,6 +2441,7 @@ fn int2(which: Inline, x: i64, y: i64) -> Option<Value> {
         Inline::Le => Some(Value::Bool(x <= y)),
         Inline::Ge => Some(Value::Bool(x >= y)),
         Inline::Eq => Some(Value::Bool(x == y)),
+        Inline::Mod if y != 0 => Some(Value::Int(crate::prims::arith::int_mod(x, y))),
         _ => None,
     }
 }
@@ -2460,6 +2514,30 @@ fn cmp_atoms(which: Inline, a: &Value, b: &Value) -> Option<bool> {
     }
 }
 
+/// `(= x k)` for a symbol or keyword constant `k`, when that is decided
+/// without the general `=`; `None` sends the caller to its fallback. Out
+/// of line: inlined, it perturbed `execute`'s code for fib and tak.
+#[inline(never)]
+fn is_const_atom(x: Option<&Value>, k: Option<&Value>) -> Option<bool> {
+    match (x?, k?) {
+        (Value::Symbol(a), Value::Symbol(b)) | (Value::Keyword(a), Value::Keyword(b)) => {
+            Some(a == b)
+        }
+        // Never equal to a symbol or keyword.
+        (
+            Value::Nil
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Str(_)
+            | Value::Symbol(_)
+            | Value::Keyword(_),
+            Value::Symbol(_) | Value::Keyword(_),
+        ) => Some(false),
+        _ => None,
+    }
+}
+
 /// `first`, `rest`, `empty?`, `nil?`, `not` of a value borrowed from its
 /// slot: no clone of the list itself.
 #[inline(always)]
@@ -2469,6 +2547,7 @@ fn unary_in_place(which: Inline, v: &Value) -> Result<Value> {
         (Inline::Rest, Value::List(l)) => Ok(Value::List(l.rest())),
         (Inline::IsEmpty, Value::List(l)) => Ok(Value::Bool(l.is_empty())),
         (Inline::IsNil, v) => Ok(Value::Bool(v.is_nil())),
+        (Inline::IsList, v) => Ok(Value::Bool(matches!(v, Value::List(_)))),
         (Inline::Not, v) => Ok(Value::Bool(!v.truthy())),
         (op, v) => prims::inline1(op, v.clone()),
     }

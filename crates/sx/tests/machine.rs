@@ -82,6 +82,158 @@ fn redefined_builtins_are_called() {
 }
 
 #[test]
+fn list_predicate_inlined_and_redefined() {
+    // `list?` is an inlined builtin: in a branch on a local, on a local
+    // into a value, on any expression, and called by value; then redefined.
+    let src = r#"
+        (define (kind x) (if (list? x) :list :other))
+        (define (flag x) (list (list? x) (not (list? x))))
+        (define (of-expr x) (list? (rest x)))
+        (define before (list (kind '(1)) (kind '()) (kind nil) (kind "s") (kind {})
+                             (flag '(1)) (flag 2) (of-expr '(1 2)) (map list? '(() 1))))
+        (define (list? x) :mine)
+        (list before (list (kind 1) (flag 1) (of-expr '(1)) (map list? '(1))))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:list :list :other :other :other (true false) (false true) true (true false)) \
+         (:list (:mine false) :mine (:mine)))"
+    );
+    assert!(ev("(list? 1 2)").starts_with("ERR"));
+}
+
+#[test]
+fn inlined_mod_redefined_and_its_errors() {
+    let src = r#"
+        (define (m a b) (mod a b))
+        (define before (list (m 7 3) (m -7 3) (m 7.5 2)))
+        (define (mod a b) (list :mine a b))
+        (list before (m 7 3))
+    "#;
+    assert_eq!(ev(src), "((1 2 1.5) (:mine 7 3))");
+    // The message and position the builtin's call gave.
+    let out = ev("(define (m a b) (mod a b)) (m 1 0)");
+    assert!(
+        out.starts_with("ERR <machine-test>:1:17: error: mod: division by zero"),
+        "{out}"
+    );
+    assert!(out.contains("in m at <machine-test>:1:17"), "{out}");
+}
+
+#[test]
+fn negated_unary_branches_and_their_redefinition() {
+    // `(if (not (op x)) ...)` fuses into one instruction; after either
+    // builtin is redefined the plain sequence runs.
+    let src = r#"
+        (define (not-list x) (if (not (list? x)) :atom :list))
+        (define (not-empty xs) (if (not (empty? xs)) :some :none))
+        (define (not-nil x) (if (not (nil? x)) :val :nil))
+        (define (not-not x) (if (not (not x)) :truthy :falsy))
+        (define (all) (list (not-list 1) (not-list '()) (not-empty '(1)) (not-empty '())
+                            (not-nil 0) (not-nil nil) (not-not false) (not-not 0)))
+        (define before (all))
+        (define (empty? xs) true)
+        (define after-empty (all))
+        (define (not x) x)
+        (list before after-empty (all))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:atom :list :some :none :val :nil :falsy :truthy) \
+         (:atom :list :none :none :val :nil :falsy :truthy) \
+         (:list :atom :some :some :nil :val :falsy :truthy))"
+    );
+    // An error in the fused test keeps the builtin's message and position.
+    let out = ev("(define (f x)\n  (if (not (empty? x)) 1 2))\n(f 5)");
+    assert!(
+        out.starts_with("ERR <machine-test>:2:12: error: empty?: expected a list"),
+        "{out}"
+    );
+    assert!(out.contains("in f at <machine-test>:2:12"), "{out}");
+}
+
+#[test]
+fn equality_with_a_symbol_or_keyword_constant_in_a_branch() {
+    // `(if (= x 'sym) ...)` of a local is one instruction; every kind of
+    // value in the local, then `=` redefined.
+    let src = r#"
+        (define (is-plus x) (if (= x '+) :yes :no))
+        (define (is-key x) (if (= x :k) :yes :no))
+        (define (all) (list (is-plus '+) (is-plus '-) (is-plus :+) (is-plus "+") (is-plus 1)
+                            (is-plus 1.5) (is-plus nil) (is-plus true) (is-plus '(+))
+                            (is-plus {}) (is-plus is-plus)
+                            (is-key :k) (is-key 'k) (is-key :j) (is-key "k")))
+        (define before (all))
+        (define (= a b) (if (string? a) true false))
+        (list before (list (is-plus '+) (is-plus "x") (is-key :k)))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:yes :no :no :no :no :no :no :no :no :no :no :yes :no :no :no) (:no :yes :no))"
+    );
+    // A captured, assigned variable (a cell) takes the general path.
+    assert_eq!(
+        ev("(define (f x) (let ((g (fn () (set! x 'b)))) (g) (if (= x 'b) :b :other))) (f 'a)"),
+        ":b"
+    );
+}
+
+#[test]
+fn unary_branches_on_every_kind_of_value() {
+    // `(if (op x) ...)` decides predicates without building the result;
+    // the other builtins (and other argument kinds) go the general way.
+    let src = r#"
+        (define (e x) (if (empty? x) :e :ne))
+        (define (f x) (if (first x) :t :f))
+        (define (r x) (if (rest x) :t :f))
+        (define (n x) (if (nil? x) :n :nn))
+        (define (l x) (if (list? x) :l :nl))
+        (define (nt x) (if (not x) :no :yes))
+        (list (map e (list '() '(1) "" "a" {} {:a 1} nil))
+              (map f (list '(1) '(false) '(nil) '() nil))
+              (map r (list '(1) '() nil))
+              (map n (list nil false 0))
+              (map l (list '() nil 1))
+              (map nt (list nil false 0 '())))
+    "#;
+    assert_eq!(
+        ev(src),
+        "((:e :ne :e :ne :e :ne :e) (:t :f :f :f :f) (:t :t :t) (:n :nn :nn) (:l :nl :nl) (:no :no :yes :yes))"
+    );
+    let out = ev("(define (e x) (if (empty? x) 1 2)) (e 5)");
+    assert!(
+        out.starts_with("ERR <machine-test>:1:19: error: empty?: expected a list, string, dict or nil, got integer 5"),
+        "{out}"
+    );
+    let out = ev("(define (f x) (if (first x) 1 2)) (f 5)");
+    assert!(
+        out.starts_with("ERR <machine-test>:1:19: error: first: expected a list, got integer 5"),
+        "{out}"
+    );
+}
+
+#[test]
+fn integer_constants_returned() {
+    assert_eq!(
+        ev("(define (f x) (if x 1 -2)) (list (f true) (f false) (f nil))"),
+        "(1 -2 -2)"
+    );
+    // From a named let, a cond, the top level, and past i32.
+    assert_eq!(
+        ev("(define (g n) (let loop ((i 0)) (if (= i n) 7 (loop (+ i 1))))) (g 3)"),
+        "7"
+    );
+    assert_eq!(
+        ev(
+            "(define (h x) (cond ((= x 1) 10) ((= x 2) 20) (else 4294967296))) (list (h 1) (h 2) (h 3))"
+        ),
+        "(10 20 4294967296)"
+    );
+    assert_eq!(ev("5"), "5");
+    assert_eq!(ev("(define (k) (list 1 2 3) 42) (+ (k) (k))"), "84");
+}
+
+#[test]
 fn overflow_is_an_error_in_every_fused_form() {
     let max = i64::MAX;
     for src in [
@@ -326,6 +478,26 @@ fn perform_suspends_inside_fast_frames() {
     "#;
     let v = eval_echoing(&mut interp, src);
     assert_eq!(v, sx::Value::Int(2 * 5050));
+}
+
+#[test]
+fn perform_requests_carry_the_op_and_every_argument() {
+    // The host sees each request whole, whatever its argument count (one
+    // argument takes its own path out of the stack).
+    let mut interp = Interp::new();
+    let mut seen = Vec::new();
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        let mut items = vec![req.op.clone()];
+        items.extend(req.args.iter().cloned());
+        seen.push(sx::printer::serialize(&sx::Value::list(items)).unwrap_or_default());
+        Ok(sx::Value::Int(i64::try_from(req.args.len()).unwrap_or(-1)))
+    };
+    let src = "(define (f x) (list (perform :a) (perform :b x) (perform :c x 2) (perform :d 1 x 3))) (f 9)";
+    let v = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect("runs");
+    assert_eq!(sx::printer::serialize(&v).unwrap_or_default(), "(0 1 2 3)");
+    assert_eq!(seen, ["(:a)", "(:b 9)", "(:c 9 2)", "(:d 1 9 3)"]);
 }
 
 #[test]

@@ -143,7 +143,10 @@ impl Out {
                     target,
                 },
                 Op::JumpUnlessCmp(w, _) => Op::JumpUnlessCmp(w, target),
-                Op::JumpUnlessLocalUnary(w, s, _) => Op::JumpUnlessLocalUnary(w, s, target),
+                Op::JumpUnlessLocalIsConst(s, k, _) => Op::JumpUnlessLocalIsConst(s, k, target),
+                Op::JumpUnlessLocalUnary(w, s, _, negate) => {
+                    Op::JumpUnlessLocalUnary(w, s, target, negate)
+                }
                 Op::RenderBegin(_) => Op::RenderBegin(target),
                 Op::ElementGuard(tag, _) => Op::ElementGuard(tag, target),
                 other => other,
@@ -202,6 +205,7 @@ fn thread_jumps(code: &mut [Op]) {
                     Some(&Op::Return) => Op::Return,
                     Some(&Op::RenderReturn) => Op::RenderReturn,
                     Some(&Op::ReturnLocal(s)) => Op::ReturnLocal(s),
+                    Some(&Op::ReturnInt(k)) => Op::ReturnInt(k),
                     _ => Op::Jump(t),
                 }
             }
@@ -364,6 +368,10 @@ impl Emitter<'_> {
                     Value::Nil => out.op(Op::Nil),
                     Value::Bool(true) => out.op(Op::True),
                     Value::Bool(false) => out.op(Op::False),
+                    Value::Int(i) if tail && i32::try_from(*i).is_ok() => {
+                        out.op(Op::ReturnInt(*i as i32));
+                        return Ok(());
+                    }
                     Value::Int(i) if i32::try_from(*i).is_ok() => out.op(Op::Int(*i as i32)),
                     other => {
                         let i = out.constant(other.clone())?;
@@ -1209,7 +1217,12 @@ impl Emitter<'_> {
     fn unary_slot(&self, fid: FuncId, op: Inline, args: &[Expr]) -> Option<u16> {
         if !matches!(
             op,
-            Inline::First | Inline::Rest | Inline::IsEmpty | Inline::IsNil | Inline::Not
+            Inline::First
+                | Inline::Rest
+                | Inline::IsEmpty
+                | Inline::IsNil
+                | Inline::Not
+                | Inline::IsList
         ) {
             return None;
         }
@@ -1229,12 +1242,29 @@ impl Emitter<'_> {
             if let Some(s) = self.unary_slot(out.fid, *op, args) {
                 let saved = out.pos;
                 out.pos = *pos;
-                let first = out.op(Op::JumpUnlessLocalUnary(*op, s, 0));
+                let first = out.op(Op::JumpUnlessLocalUnary(*op, s, 0, false));
                 out.op(Op::Local(s));
                 out.op(Op::Inline(*op, 1));
                 let second = out.op(Op::JumpIfFalse(0));
                 out.pos = saved;
                 return Ok(vec![first, second]);
+            }
+        }
+        // `(not (op s))` of a fusable unary op on a plain local.
+        if let Expr::Inline(Inline::Not, outer, not_pos) = test {
+            if let [Expr::Inline(op, args, pos)] = outer.as_slice() {
+                if let Some(s) = self.unary_slot(out.fid, *op, args) {
+                    let saved = out.pos;
+                    out.pos = *pos;
+                    let first = out.op(Op::JumpUnlessLocalUnary(*op, s, 0, true));
+                    out.op(Op::Local(s));
+                    out.op(Op::Inline(*op, 1));
+                    out.pos = *not_pos;
+                    out.op(Op::Inline(Inline::Not, 1));
+                    let second = out.op(Op::JumpIfFalse(0));
+                    out.pos = saved;
+                    return Ok(vec![first, second]);
+                }
             }
         }
         // `(not (cmp a b))` and `(cmp a b)` of two plain locals.
@@ -1289,6 +1319,27 @@ impl Emitter<'_> {
                     let second = out.op(Op::JumpIfFalse(0));
                     out.pos = saved;
                     return Ok(vec![first, second]);
+                }
+                if let (
+                    Inline::Eq,
+                    [
+                        Expr::Var(b),
+                        Expr::Const(c @ (Value::Symbol(_) | Value::Keyword(_))),
+                    ],
+                ) = (*op, args.as_slice())
+                {
+                    if let Access::Slot(s, false) = self.access(out.fid, *b) {
+                        let k = out.constant(c.clone())?;
+                        let first = out.op(Op::JumpUnlessLocalIsConst(s, k, 0));
+                        for a in args {
+                            self.expr(out, a, false)?;
+                        }
+                        out.pos = *pos;
+                        out.op(Op::Inline(*op, 2));
+                        let second = out.op(Op::JumpIfFalse(0));
+                        out.pos = saved;
+                        return Ok(vec![first, second]);
+                    }
                 }
                 for a in args {
                     self.expr(out, a, false)?;
@@ -1420,7 +1471,7 @@ fn check_map_step(out: &Out, at: usize, s: u16) -> Result<()> {
         out.code.get(at..),
         Some([
             Op::MapStep(_),
-            Op::JumpUnlessLocalUnary(Inline::IsEmpty, a, _),
+            Op::JumpUnlessLocalUnary(Inline::IsEmpty, a, _, false),
             Op::Local(b),
             Op::Inline(Inline::IsEmpty, 1),
             Op::JumpIfFalse(_),

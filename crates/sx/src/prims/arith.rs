@@ -237,19 +237,25 @@ fn int_div(name: &str, a: &Value, b: &Value, rem: bool) -> Result<Value> {
     r.map(Value::Int).ok_or_else(|| overflow(name))
 }
 
+/// Integer `mod` (`y` not zero): the sign of the divisor.
+#[inline]
+pub(crate) fn int_mod(x: i64, y: i64) -> i64 {
+    let r = x.checked_rem(y).unwrap_or(0);
+    if r != 0 && ((r < 0) != (y < 0)) {
+        r + y
+    } else {
+        r
+    }
+}
+
 /// `mod` has the sign of the divisor: `(mod -7 3)` is 2.
-fn modulo(a: &Value, b: &Value) -> Result<Value> {
+pub(crate) fn modulo(a: &Value, b: &Value) -> Result<Value> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => {
             if *y == 0 {
                 return Err(div_zero("mod"));
             }
-            let r = x.checked_rem(*y).unwrap_or(0);
-            Ok(Value::Int(if r != 0 && ((r < 0) != (*y < 0)) {
-                r + y
-            } else {
-                r
-            }))
+            Ok(Value::Int(int_mod(*x, *y)))
         }
         _ => {
             let x = expect_number("mod", a)?;

@@ -4,7 +4,7 @@
 //! `entries` list entries in canonical key order. `nil` counts as the empty
 //! dict everywhere a dict is read or updated.
 
-use super::{arg, dict_from_pairs, expect_dict, expect_key, expect_list};
+use super::{arg, dict_from_pairs, expect_dict, expect_key, expect_key_owned, expect_list};
 use crate::dict::Dict;
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
@@ -97,19 +97,22 @@ fn lookup(name: &str, coll: &Value, k: &Value) -> Result<Option<Value>> {
 /// `(assoc d k v k2 v2 ...)`.
 fn assoc(a: &mut [Value]) -> Result<Value> {
     let mut d = take_dict("assoc", a)?;
-    let pairs = a.get(1..).unwrap_or(&[]);
+    let n = a.len();
+    let pairs = a.get_mut(1..).unwrap_or(&mut []);
     if pairs.len() % 2 != 0 {
         return Err(EvalError::new(
             ErrorKind::Arity,
             format!(
                 "assoc: expected a dict then key value pairs, got {} arguments",
-                a.len()
+                n
             ),
         ));
     }
-    for kv in pairs.chunks_exact(2) {
+    // The arguments are this call's own: keys and values move in.
+    for kv in pairs.chunks_exact_mut(2) {
         if let [k, v] = kv {
-            d.insert(expect_key("assoc", k)?, v.clone());
+            let key = expect_key_owned("assoc", std::mem::take(k))?;
+            d.insert(key, std::mem::take(v));
         }
     }
     Ok(Value::Dict(d))

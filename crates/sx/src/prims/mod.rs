@@ -5,7 +5,7 @@
 //! types are checked here with the `expect_*` helpers so every error names
 //! the primitive and what it expected.
 
-mod arith;
+pub(crate) mod arith;
 mod core;
 pub(crate) mod data;
 mod dicts;
@@ -89,7 +89,12 @@ pub(crate) fn expect_dict(name: &str, v: &Value) -> Result<Dict> {
 }
 
 pub(crate) fn expect_key(name: &str, v: &Value) -> Result<Key> {
-    Key::new(v.clone()).map_err(|bad| {
+    expect_key_owned(name, v.clone())
+}
+
+/// [`expect_key`] of a value the caller gives up (no reference count).
+pub(crate) fn expect_key_owned(name: &str, v: Value) -> Result<Key> {
+    Key::new(v).map_err(|bad| {
         EvalError::type_error(name, "a dict key (keyword, string or finite number)", &bad)
     })
 }
@@ -172,6 +177,7 @@ pub(crate) fn inline1(op: Inline, a: Value) -> Result<Value> {
         Inline::First => lists::first(&a),
         Inline::Rest => lists::rest(&a),
         Inline::IsEmpty => core::is_empty(&a),
+        Inline::IsList => Ok(Value::Bool(matches!(a, Value::List(_)))),
         Inline::HofIntact => Ok(Value::Bool(true)),
         Inline::ReverseOwned => lists::reverse_owned(a),
         Inline::RenderHtml => Ok(Value::str(&crate::html::render_html_string(&a)?)),
@@ -218,6 +224,7 @@ fn inline2_slow(op: Inline, a: Value, b: Value) -> Result<Value> {
         Inline::Le => arith::compare_op("<=", &a, &b).map(|o| Value::Bool(o.is_le())),
         Inline::Ge => arith::compare_op(">=", &a, &b).map(|o| Value::Bool(o.is_ge())),
         Inline::Eq => Ok(Value::Bool(a.equals(&b))),
+        Inline::Mod => arith::modulo(&a, &b),
         // The tail moves into the new cell (no reference count traffic).
         Inline::Cons => match b {
             Value::List(tail) => Ok(Value::List(List::cons(a, tail))),
