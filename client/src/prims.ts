@@ -515,7 +515,8 @@ function getIn(name: string, d: any, k: any, dflt: any) {
   if (d === null) return dflt;
   if (d instanceof Dict) return d.get(k, dflt);
   if (d instanceof List) {
-    if (!isI(k)) typeError(name, 'an integer index for a list', k);
+    // Any other key is simply absent, as in the kernel.
+    if (!isI(k)) return dflt;
     if (k < 0 || k >= d.n) return dflt;
     let l = d;
     for (let i = 0; i < k; i++) l = l.t!;
