@@ -46,9 +46,10 @@ pub struct Config {
     pub workers: usize,
     /// Largest request body accepted (larger gets 413).
     pub max_body: usize,
-    /// How long a client may take to send a request's head; an idle
-    /// keep-alive connection is closed after it too.
-    pub header_timeout: Duration,
+    /// How long a client may take to send a request's head, and again its
+    /// body (408 after); an idle keep-alive connection is closed after it
+    /// too.
+    pub read_timeout: Duration,
     pub budget: RequestBudget,
     /// Mark cookies `Secure` on every response (for a host behind a TLS
     /// proxy that does not send `X-Forwarded-Proto: https`).
@@ -70,7 +71,7 @@ impl Default for Config {
             dev: false,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_body: 1024 * 1024,
-            header_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
             budget: RequestBudget::default(),
             secure_cookies: false,
             form_action: Vec::new(),

@@ -95,7 +95,7 @@ pub async fn start(
         source,
     })?;
     let dev = config.dev;
-    let header_timeout = config.header_timeout;
+    let read_timeout = config.read_timeout;
     let form_action = config.form_action.clone();
     let state = Arc::new(HostState {
         config,
@@ -121,7 +121,7 @@ pub async fn start(
                 let _ = rx.await;
             }
         };
-        serve(listener, app, header_timeout, shutdown).await;
+        serve(listener, app, read_timeout, shutdown).await;
         Ok(())
     });
     tracing::info!("serving on http://{addr}");
@@ -137,7 +137,7 @@ pub async fn start(
 async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
-    header_timeout: Duration,
+    read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -153,7 +153,7 @@ async fn serve(
             Ok((stream, remote)) => {
                 let (router, stop, done) = (router.clone(), stop_rx.clone(), done_tx.clone());
                 tokio::spawn(async move {
-                    serve_connection(stream, remote, router, header_timeout, stop).await;
+                    serve_connection(stream, remote, router, read_timeout, stop).await;
                     drop(done);
                 });
             }
@@ -189,7 +189,7 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     remote: SocketAddr,
     router: Router,
-    header_timeout: Duration,
+    read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let service = hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
@@ -202,7 +202,7 @@ async fn serve_connection(
     ));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(read_timeout)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -346,9 +346,23 @@ async fn sx_route(State(state): State<Arc<HostState>>, req: Request) -> Response
         refused = Some(too_large(max));
         bytes::Bytes::new()
     } else {
-        match http_body_util::Limited::new(body, max).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
+        let collect = http_body_util::Limited::new(body, max).collect();
+        match tokio::time::timeout(state.config.read_timeout, collect).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            // A body trickling in (or stalled) would hold the connection
+            // and this task for ever.
+            Err(_) => {
+                refused = Some(Refused {
+                    status: 408,
+                    title: "Request timeout",
+                    message: format!(
+                        "The request body did not arrive within {} seconds.",
+                        state.config.read_timeout.as_secs_f64()
+                    ),
+                });
+                bytes::Bytes::new()
+            }
+            Ok(Err(e)) => {
                 refused = Some(
                     if e.downcast_ref::<http_body_util::LengthLimitError>()
                         .is_some()

@@ -50,7 +50,7 @@ fn config(lib: &Path) -> Config {
         dev: false,
         workers: 1,
         max_body: 64 * 1024,
-        header_timeout: Duration::from_secs(30),
+        read_timeout: Duration::from_secs(30),
         budget: RequestBudget {
             max_steps: Some(2_000_000),
             max_time: Some(Duration::from_secs(10)),
@@ -383,9 +383,9 @@ async fn malformed_http_gets_400_and_the_server_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+async fn slow_and_idle_connections_are_closed_after_the_read_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = Server::start_with("slow", |c| c.header_timeout = Duration::from_secs(1)).await;
+    let s = Server::start_with("slow", |c| c.read_timeout = Duration::from_secs(1)).await;
     let addr = s.base.trim_start_matches("http://").to_owned();
     let connect = || async {
         tokio::net::TcpStream::connect(&addr)
@@ -414,6 +414,17 @@ async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
         }
     }
     assert!(started.elapsed() < Duration::from_secs(5));
+    // A body that stops part-way: 408, and the connection closes.
+    let mut stalled = connect().await;
+    stalled
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "stalled body: still open after 10 s");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     // Serving goes on.
     let (status, _, _) = s.get("/").await;
     assert_eq!(status, 200);

@@ -114,10 +114,10 @@ pub struct ServeArgs {
     /// Per-request budget: longest run in seconds, IO waits included.
     #[arg(long, env = "ROSE_ASH_REQUEST_TIMEOUT", default_value_t = 30.0)]
     request_timeout: f64,
-    /// Seconds a client may take to send a request's head; idle keep-alive
-    /// connections close after it too.
-    #[arg(long, env = "ROSE_ASH_HEADER_TIMEOUT", default_value_t = 30.0)]
-    header_timeout: f64,
+    /// Seconds a client may take to send a request's head, and again its
+    /// body (408 after); idle keep-alive connections close after it too.
+    #[arg(long, env = "ROSE_ASH_READ_TIMEOUT", default_value_t = 30.0)]
+    read_timeout: f64,
     /// Per-request budget: most heap a request's code may keep, in MiB.
     #[arg(long, env = "ROSE_ASH_REQUEST_MAX_HEAP_MB", default_value_t = 256)]
     request_max_heap_mb: usize,
@@ -216,8 +216,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.request_timeout.is_finite() && args.request_timeout > 0.0) {
         anyhow::bail!("--request-timeout must be a positive number of seconds");
     }
-    if !(args.header_timeout.is_finite() && args.header_timeout > 0.0) {
-        anyhow::bail!("--header-timeout must be a positive number of seconds");
+    if !(args.read_timeout.is_finite() && args.read_timeout > 0.0) {
+        anyhow::bail!("--read-timeout must be a positive number of seconds");
     }
     let sites = plan(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -334,7 +334,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
                 max_body: args.max_body,
-                header_timeout: Duration::from_secs_f64(args.header_timeout),
+                read_timeout: Duration::from_secs_f64(args.read_timeout),
                 budget: host::RequestBudget {
                     max_steps: Some(args.request_max_steps),
                     max_time: Some(Duration::from_secs_f64(args.request_timeout)),
