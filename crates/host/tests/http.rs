@@ -355,9 +355,32 @@ async fn slow_io_does_not_delay_other_requests_on_the_same_worker() {
     s.stop().await;
 }
 
+/// Opens a raw connection to `addr` and writes `bytes` on it.
+async fn send_raw(addr: &str, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    conn.write_all(bytes)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    conn
+}
+
+/// Everything the server sends until it closes `conn`; `None` when it is
+/// still open after 10 seconds.
+async fn read_until_closed(conn: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    // A reset counts as closed: what was read before it is the answer.
+    let _read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf))
+        .await
+        .ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_http_gets_400_and_the_server_keeps_serving() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = Server::start("malformed").await;
     let addr = s.base.trim_start_matches("http://").to_owned();
     for garbage in [
@@ -366,16 +389,12 @@ async fn malformed_http_gets_400_and_the_server_keeps_serving() {
         b"GET / HTTP/1.1\r\nBad Header Line\r\n\r\n",
         b"\x00\x01\x02\xff\xfe\r\n\r\n",
     ] {
-        let mut conn = tokio::net::TcpStream::connect(&addr)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        conn.write_all(garbage)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut buf = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut buf)).await;
-        let text = String::from_utf8_lossy(&buf);
-        assert!(text.starts_with("HTTP/1.1 400"), "{garbage:?} got {text:?}");
+        let text = read_until_closed(&mut send_raw(&addr, garbage).await).await;
+        assert!(
+            text.as_deref()
+                .is_some_and(|t| t.starts_with("HTTP/1.1 400")),
+            "{garbage:?} got {text:?}"
+        );
     }
     let (status, _, _) = s.get("/").await;
     assert_eq!(status, 200);
@@ -384,47 +403,35 @@ async fn malformed_http_gets_400_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_closed_after_the_read_timeout() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = Server::start_with("slow", |c| c.read_timeout = Duration::from_secs(1)).await;
     let addr = s.base.trim_start_matches("http://").to_owned();
-    let connect = || async {
-        tokio::net::TcpStream::connect(&addr)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
     // Half a request head, then nothing (slowloris).
-    let mut slow = connect().await;
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut slow = send_raw(&addr, b"GET / HTTP/1.1\r\nHost: x\r\n").await;
     // A whole request, then idle on the kept-alive connection.
-    let mut idle = connect().await;
-    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut idle = send_raw(&addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let started = std::time::Instant::now();
-    for (name, conn) in [("slow", &mut slow), ("idle", &mut idle)] {
-        let mut buf = Vec::new();
-        let closed =
-            tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf)).await;
-        assert!(closed.is_ok(), "{name}: still open after 10 s");
-        if name == "idle" {
-            let text = String::from_utf8_lossy(&buf);
-            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-        }
-    }
+    let slow_text = read_until_closed(&mut slow).await;
+    assert!(slow_text.is_some(), "slow head: still open after 10 s");
+    let idle_text = read_until_closed(&mut idle).await;
+    assert!(
+        idle_text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("HTTP/1.1 200")),
+        "idle: {idle_text:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     // A body that stops part-way: 408, and the connection closes.
-    let mut stalled = connect().await;
-    stalled
-        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut buf = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut buf)).await;
-    assert!(closed.is_ok(), "stalled body: still open after 10 s");
-    let text = String::from_utf8_lossy(&buf);
-    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let mut stalled = send_raw(
+        &addr,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b",
+    )
+    .await;
+    let text = read_until_closed(&mut stalled).await;
+    assert!(
+        text.as_deref()
+            .is_some_and(|t| t.starts_with("HTTP/1.1 408")),
+        "stalled body: {text:?}"
+    );
     // Serving goes on.
     let (status, _, _) = s.get("/").await;
     assert_eq!(status, 200);
