@@ -446,6 +446,17 @@ pub fn safe_url(tag: &str, name: &str, url: &str) -> bool {
     true
 }
 
+/// Whether a URL that starts with `prefix` is relative whatever follows:
+/// the first character `safe_url` reads (it skips ASCII whitespace and
+/// controls) is there and is ASCII but not a letter, so it cannot begin
+/// a scheme (`/posts/`, `#top`, `?q=`, `./x`).
+pub fn cannot_begin_scheme(prefix: &str) -> bool {
+    prefix
+        .chars()
+        .find(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())
+        .is_some_and(|c| c.is_ascii() && !c.is_ascii_alphabetic())
+}
+
 /// Appends `s` with `& < >` escaped.
 pub fn escape_text(s: &str, out: &mut String) {
     escape(s, out, false);

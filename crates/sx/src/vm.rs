@@ -217,6 +217,18 @@ pub enum Op {
         key: u32,
         moved: bool,
     },
+    /// `(str a b ...)` as an attribute's value in render mode, its N
+    /// arguments on the stack. Followed by the plain sequence it stands
+    /// for: `CallGlobal(str, N)` and the attribute's `RenderAttrText` or
+    /// `RenderUrlAttr` (the compiler emits it for a URL attribute only
+    /// when the first argument is a constant that cannot begin a scheme,
+    /// so the joined URL is safe whatever follows). When `str` is the
+    /// builtin and every argument is a string or integer, writes the
+    /// attribute with each piece escaped in turn (escaping the pieces is
+    /// escaping the joined text), pops them, counts the step the call
+    /// would, and skips the sequence: the joined string is never made.
+    /// Anything else runs the sequence.
+    RenderStrAttr(u16),
 }
 
 /// Builtins the compiler emits as instructions.
@@ -263,11 +275,14 @@ pub enum Inline {
     IsList = 20,
     /// `(mod a b)`.
     Mod = 21,
+    /// `str`: never an `Inline` instruction (`from_name` leaves it out);
+    /// its bit says whether `RenderStrAttr` may join the pieces itself.
+    Str = 22,
 }
 
 impl Inline {
     /// Every inlined builtin, `ALL[i] as usize == i`.
-    pub const ALL: [Inline; 22] = [
+    pub const ALL: [Inline; 23] = [
         Inline::Add,
         Inline::Lt,
         Inline::Eq,
@@ -290,6 +305,7 @@ impl Inline {
         Inline::Get,
         Inline::IsList,
         Inline::Mod,
+        Inline::Str,
     ];
 
     pub fn name(self) -> &'static str {
@@ -316,6 +332,7 @@ impl Inline {
             Inline::Get => "get",
             Inline::IsList => "list?",
             Inline::Mod => "mod",
+            Inline::Str => "str",
         }
     }
 
@@ -341,7 +358,7 @@ impl Inline {
     pub fn from_name(name: &str) -> Option<Inline> {
         Inline::ALL
             .into_iter()
-            .find(|i| *i != Inline::Get && i.name() == name)
+            .find(|i| !matches!(i, Inline::Get | Inline::Str) && i.name() == name)
     }
 }
 
@@ -1981,6 +1998,45 @@ impl Machine {
                             drop(std::mem::take(&mut self.stack[at]));
                         }
                         pc += 4;
+                    }
+                    Op::RenderStrAttr(argc) => {
+                        if interp.inline_overridden(Inline::Str) || self.fuel <= 1 {
+                            continue;
+                        }
+                        // The attribute's name as its op writes it (`code[pc]`
+                        // is the `CallGlobal` of `str`).
+                        let (space, name) = match code.get(pc + 1) {
+                            Some(Op::RenderAttrText(i)) => ("", proto.consts.get(*i as usize)),
+                            Some(Op::RenderUrlAttr(_, i)) => (" ", proto.consts.get(*i as usize)),
+                            _ => continue,
+                        };
+                        let at = self.stack.len().saturating_sub(argc as usize);
+                        let (Some(Value::Str(name)), Some(pieces), Some(buf)) =
+                            (name, self.stack.get(at..), self.render.last_mut())
+                        else {
+                            continue;
+                        };
+                        if !pieces
+                            .iter()
+                            .all(|v| matches!(v, Value::Str(_) | Value::Int(_)))
+                        {
+                            continue;
+                        }
+                        buf.push_str(space);
+                        crate::html::push_short(buf, name);
+                        buf.push_str("=\"");
+                        for piece in pieces {
+                            match piece {
+                                Value::Str(s) => crate::html::escape_attr(s, buf),
+                                Value::Int(i) => crate::html::push_int(*i, buf),
+                                _ => {}
+                            }
+                        }
+                        buf.push('"');
+                        truncate_to(&mut self.stack, at);
+                        self.steps += 1;
+                        self.fuel -= 1;
+                        pc += 2;
                     }
                     Op::AddLocalInt(which, s, k) => {
                         if interp.inline_overridden(which) {

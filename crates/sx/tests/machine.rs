@@ -82,6 +82,43 @@ fn redefined_builtins_are_called() {
 }
 
 #[test]
+fn str_joined_into_an_attribute_after_str_is_redefined() {
+    // `RenderStrAttr` writes the pieces itself only while `str` is the
+    // builtin; redefined, the new `str` makes the value.
+    let src = r#"
+        (define (link slug) (render-html (a :href (str "/p/" slug) :class (str "c-" slug))))
+        (define before (link "x"))
+        (define (str &rest xs) (len xs))
+        (list before (link "y"))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"("<a href=\"/p/x\" class=\"c-x\"></a>" "<a href=\"2\" class=\"2\"></a>")"#
+    );
+}
+
+#[test]
+fn str_joined_into_an_attribute_counts_its_step() {
+    // The written-in-place `str` counts the step its call would: the same
+    // render with a first piece that could begin a scheme (so `str` is
+    // called) takes as many steps.
+    let steps = |href: &str| {
+        let mut interp = Interp::new();
+        let form = sx::reader::read_one(
+            &format!("(render-html (a :href (str {href} 1) :class (str \"c\" 2)))"),
+            "<steps>",
+        )
+        .expect("reads");
+        let mut m = interp.machine(&form).expect("compiles");
+        interp
+            .drive(&mut m, &mut |_, _| Ok(sx::Value::Nil))
+            .expect("runs");
+        m.steps()
+    };
+    assert_eq!(steps("\"/p/\""), steps("\"p/\""));
+}
+
+#[test]
 fn list_predicate_inlined_and_redefined() {
     // `list?` is an inlined builtin: in a branch on a local, on a local
     // into a value, on any expression, and called by value; then redefined.

@@ -836,6 +836,35 @@ impl Emitter<'_> {
         Ok(())
     }
 
+    /// `(str ...)` as the value of attribute `name` in render mode: emits
+    /// its arguments, `RenderStrAttr` and the plain call, and says so;
+    /// emits nothing for any other value, an attribute name the
+    /// attribute instructions don't take, or a URL attribute whose first
+    /// piece could begin a scheme (`javascript:` made of pieces is checked
+    /// whole, by `RenderUrlAttr`).
+    fn str_attr(&mut self, out: &mut Out, name: &str, v: &Expr) -> Result<bool> {
+        let Expr::Call(f, args, pos) = v else {
+            return Ok(false);
+        };
+        let Expr::Global(g) = **f else {
+            return Ok(false);
+        };
+        if g.as_str() != "str" || !crate::html::valid_attribute_name(name) || name == "srcset" {
+            return Ok(false);
+        }
+        let safe_start = matches!(args.first(), Some(Expr::Const(Value::Str(s)))
+            if crate::html::cannot_begin_scheme(s));
+        if crate::html::is_url_attribute(name) && !safe_start {
+            return Ok(false);
+        }
+        let saved = out.pos;
+        let (slot, n) = self.global_call_args(out, g, args, *pos)?;
+        out.op(Op::RenderStrAttr(n));
+        out.op(Op::CallGlobal(slot, n));
+        out.pos = saved;
+        Ok(true)
+    }
+
     /// `(render-html arg)`: `arg` in render mode, then the ordinary call
     /// beside it for when `render-html` has been redefined.
     fn render_html_call(&mut self, out: &mut Out, args: &[Expr], pos: Pos) -> Result<()> {
@@ -925,7 +954,9 @@ impl Emitter<'_> {
             match constant {
                 Some(text) => out.text.push_str(&text),
                 None => {
-                    self.expr(out, v, false)?;
+                    if !self.str_attr(out, name.as_str(), v)? {
+                        self.expr(out, v, false)?;
+                    }
                     out.pos = pos;
                     let text = name.as_str();
                     if crate::html::valid_attribute_name(text)
