@@ -1,7 +1,7 @@
 //! One worker's SX application: an interpreter with the library loaded,
 //! and the route table its `defpage`/`defhandler` declarations built.
 
-use sx::dict::{Dict, Key};
+use sx::dict::Key;
 use sx::{Interp, Value};
 
 use crate::HostError;
@@ -75,13 +75,12 @@ pub fn kw(name: &'static str) -> Value {
 
 /// Builds a dict from string/keyword keys.
 pub fn dict(entries: impl IntoIterator<Item = (Value, Value)>) -> Value {
-    let mut d = Dict::new();
-    for (k, v) in entries {
-        if let Ok(key) = Key::new(k) {
-            d.insert(key, v);
-        }
-    }
-    Value::Dict(d)
+    Value::Dict(
+        entries
+            .into_iter()
+            .filter_map(|(k, v)| Key::new(k).ok().map(|k| (k, v)))
+            .collect(),
+    )
 }
 
 impl App {

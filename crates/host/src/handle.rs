@@ -234,13 +234,11 @@ thread_local! {
 
 /// A string dict of `pairs`.
 fn str_dict<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
-    let mut d = Dict::new();
-    for (k, v) in pairs {
-        if let Ok(k) = Key::new(Value::str(k)) {
-            d.insert(k, Value::str(v));
-        }
-    }
-    Value::Dict(d)
+    Value::Dict(
+        pairs
+            .filter_map(|(k, v)| Key::new(Value::str(k)).ok().map(|k| (k, Value::str(v))))
+            .collect(),
+    )
 }
 
 /// The text of an IP address (IPv4 without the formatting machinery).
@@ -272,13 +270,14 @@ fn request_dict(
     params: &[(String, String)],
     peer: Option<&PeerIdentity>,
 ) -> Result<Value, Refusal> {
-    let mut d = Dict::new();
+    // Collected, then built in one go (`Dict: FromIterator`).
+    let mut d: Vec<(Key, Value)> = Vec::with_capacity(12);
     let method = match req.method.as_str() {
         "GET" => keys.get.clone(),
         "POST" => keys.post.clone(),
         other => Value::str(other),
     };
-    d.insert(keys.method.clone(), method);
+    d.push((keys.method.clone(), method));
     let path = Value::str(&req.path);
     let url = if req.query.is_empty() {
         // The same string: nothing can change it.
@@ -286,20 +285,18 @@ fn request_dict(
     } else {
         Value::str(&format!("{}?{}", req.path, req.query))
     };
-    d.insert(keys.path.clone(), path);
-    d.insert(keys.url.clone(), url);
-    let mut ps = Dict::new();
-    for (k, v) in params {
-        if let Ok(k) = Key::new(Value::kw(k)) {
-            ps.insert(k, Value::str(v));
-        }
-    }
-    d.insert(keys.params.clone(), Value::Dict(ps));
-    d.insert(keys.query.clone(), fields(req.query.as_bytes()));
-    d.insert(
+    d.push((keys.path.clone(), path));
+    d.push((keys.url.clone(), url));
+    let ps = params
+        .iter()
+        .filter_map(|(k, v)| Key::new(Value::kw(k)).ok().map(|k| (k, Value::str(v))))
+        .collect();
+    d.push((keys.params.clone(), Value::Dict(ps)));
+    d.push((keys.query.clone(), fields(req.query.as_bytes())));
+    d.push((
         keys.headers.clone(),
         str_dict(req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-    );
+    ));
     let cookies = if req.headers.iter().any(|(n, _)| n == "cookie") {
         let parsed = crate::security::parse_cookies(
             req.headers
@@ -311,17 +308,18 @@ fn request_dict(
     } else {
         Value::Dict(Dict::new())
     };
-    d.insert(keys.cookies.clone(), cookies);
-    d.insert(keys.sx_request.clone(), Value::Bool(req.wants_wire()));
-    d.insert(
+    d.push((keys.cookies.clone(), cookies));
+    d.push((keys.sx_request.clone(), Value::Bool(req.wants_wire())));
+    d.push((
         keys.remote_addr.clone(),
         req.remote_addr.map_or(Value::Nil, |a| ip_text(a.ip())),
-    );
+    ));
     if let Some(p) = peer {
-        let mut pd = Dict::new();
-        pd.insert(keys.name.clone(), Value::str(&p.name));
-        pd.insert(keys.url.clone(), Value::str(&p.url));
-        d.insert(keys.peer.clone(), Value::Dict(pd));
+        let pd = [
+            (keys.name.clone(), Value::str(&p.name)),
+            (keys.url.clone(), Value::str(&p.url)),
+        ];
+        d.push((keys.peer.clone(), Value::Dict(pd.into_iter().collect())));
     }
     if !req.body.is_empty() {
         let content_type = req
@@ -334,7 +332,7 @@ fn request_dict(
             .to_ascii_lowercase();
         match content_type.as_str() {
             "application/x-www-form-urlencoded" => {
-                d.insert(keys.form.clone(), fields(&req.body));
+                d.push((keys.form.clone(), fields(&req.body)));
             }
             "application/json" | "application/activity+json" | "application/ld+json" => {
                 let j: serde_json::Value =
@@ -347,7 +345,7 @@ fn request_dict(
                             e.column()
                         ),
                     })?;
-                d.insert(keys.json.clone(), sx::json::from_json(j));
+                d.push((keys.json.clone(), sx::json::from_json(j)));
             }
             "text/sx" => {
                 let text = std::str::from_utf8(&req.body).map_err(|e| Refusal {
@@ -360,7 +358,7 @@ fn request_dict(
                     title: "Bad request",
                     message: format!("The SX body is not valid: {e}"),
                 })?;
-                d.insert(keys.data.clone(), data);
+                d.push((keys.data.clone(), data));
             }
             "multipart/form-data" => {
                 return Err(Refusal {
@@ -375,11 +373,11 @@ fn request_dict(
                     title: "Bad request",
                     message: format!("The request body is not UTF-8 text: {e}."),
                 })?;
-                d.insert(keys.body.clone(), Value::str(text));
+                d.push((keys.body.clone(), Value::str(text)));
             }
         }
     }
-    Ok(Value::Dict(d))
+    Ok(Value::Dict(d.into_iter().collect()))
 }
 
 /// Parses `a=1&b=2&b=3` into `{"a" "1" "b" ("2" "3")}`.

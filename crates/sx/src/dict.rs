@@ -620,14 +620,48 @@ impl<'a> Iterator for DictIter<'a> {
     }
 }
 
+/// A dict of the pairs, a later pair with an equal key replacing an
+/// earlier one (as inserting them in order would). Built in one go: the
+/// pairs sorted (stably, so the last of equal keys stays last), then a
+/// balanced tree made from them in order, each node allocated once, where
+/// inserting one by one would rebalance and copy paths (dict literals and
+/// a host's request dicts are built this way).
 impl FromIterator<(Key, Value)> for Dict {
     fn from_iter<I: IntoIterator<Item = (Key, Value)>>(iter: I) -> Self {
-        let mut d = Dict::new();
-        for (k, v) in iter {
-            d.insert(k, v);
+        let mut pairs: Vec<(Key, Value)> = iter.into_iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept: Vec<(Key, Value)> = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            match kept.last_mut() {
+                Some(last) if last.0 == k => last.1 = v,
+                _ => kept.push((k, v)),
+            }
         }
-        d
+        let len = kept.len();
+        let root = balanced(&mut kept.into_iter(), len);
+        Dict { root, len }
     }
+}
+
+/// A balanced subtree of the next `n` pairs of `pairs`, which are in key
+/// order: the middle one at the root, the halves below it, so the sides
+/// differ in size, and so in height, by at most one.
+fn balanced(pairs: &mut impl Iterator<Item = (Key, Value)>, n: usize) -> Link {
+    if n == 0 {
+        return None;
+    }
+    let left_n = (n - 1) / 2;
+    let left = balanced(pairs, left_n);
+    let (key, value) = pairs.next()?;
+    let right = balanced(pairs, n - 1 - left_n);
+    let height = 1 + height(&left).max(height(&right));
+    Some(Rc::new(Node {
+        key,
+        value,
+        left,
+        right,
+        height,
+    }))
 }
 
 #[cfg(test)]
@@ -676,6 +710,30 @@ mod tests {
         assert_eq!(got.len(), want.len());
         for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
             assert!(gk.equals(wk.value()) && gv.equals(&Value::Int(*wv)));
+        }
+    }
+
+    #[test]
+    fn built_in_one_go_equals_inserted_one_by_one() {
+        // Every size up to 70 (each shape of the balanced build), keys in a
+        // shuffled order with repeats: the last value of a key wins.
+        for n in 0..70i64 {
+            let pairs: Vec<(Key, Value)> = (0..n + n / 3)
+                .map(|i| (k((i * 37) % (n.max(1))), Value::Int(i)))
+                .collect();
+            let mut inserted = Dict::new();
+            for (key, v) in pairs.clone() {
+                inserted.insert(key, v);
+            }
+            let built: Dict = pairs.into_iter().collect();
+            check(&built.root);
+            assert_eq!(built.len(), inserted.len());
+            assert!(built.equals(&inserted), "size {n}");
+            // And it updates as any dict does.
+            let mut more = built.clone();
+            more.insert(k(-1), Value::Nil);
+            check(&more.root);
+            assert_eq!(more.len(), built.len() + 1);
         }
     }
 

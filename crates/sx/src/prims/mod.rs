@@ -122,12 +122,12 @@ pub(crate) fn dict_from_pairs(name: &str, items: Vec<Value>) -> Result<Value> {
             ),
         ));
     }
-    let mut d = Dict::new();
+    let mut pairs = Vec::with_capacity(items.len() / 2);
     let mut it = items.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        d.insert(expect_key(name, &k)?, v);
+        pairs.push((expect_key(name, &k)?, v));
     }
-    Ok(Value::Dict(d))
+    Ok(Value::Dict(pairs.into_iter().collect()))
 }
 
 /// Builds an element from `nattrs` name/value pairs then children.
