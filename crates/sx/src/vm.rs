@@ -162,8 +162,10 @@ pub enum Op {
     /// N is ` name`, written before the value's text.
     RenderAttrText(u32),
     /// Jumps to the markup written directly at `t` unless the element name
-    /// (constant N) has been bound since this code was compiled; the
-    /// ordinary element form (built, then rendered) follows the guard.
+    /// (constant N), or one of the names of the element forms written
+    /// directly inside it (constant N a list of them all), has been bound
+    /// since this code was compiled; the ordinary element form (built,
+    /// then rendered) follows the guard.
     ElementGuard(u32, u32),
     /// Calls global N with the arguments on the stack, entering the callee's
     /// render-mode code when it has some (it then renders and returns nil);
@@ -1804,6 +1806,10 @@ impl Machine {
                         let bound = !interp.no_shadowed_elements()
                             && match proto.consts.get(tag as usize) {
                                 Some(Value::Str(name)) => interp.element_shadow(name).is_some(),
+                                // The names of the element forms nested in it.
+                                Some(Value::List(names)) => names.iter().any(|n| {
+                                    matches!(n, Value::Str(name) if interp.element_shadow(name).is_some())
+                                }),
                                 _ => false,
                             };
                         if !bound {

@@ -80,13 +80,16 @@ struct Out {
     text: String,
     /// Render mode: element forms being rendered around the current one.
     render_depth: u32,
+    /// Render mode, inside a guarded element form (see `render_element`):
+    /// the element names written directly under its guard.
+    guard_tags: Option<Vec<Rc<str>>>,
 }
 
-/// How deeply nested element forms render mode writes directly. Each one
-/// carries its ordinary form beside it (built, for when its name has been
-/// bound since), which holds everything inside it, so code grows with the
-/// nesting depth times the size; below this depth markup is built and
-/// rendered as a value, keeping compiled size linear in the source.
+/// How deeply nested element forms render mode writes directly; below
+/// this depth markup is built and rendered as a value. (Only the outermost
+/// form of a render path carries its ordinary form beside it, so code is
+/// linear in the source either way; the bound keeps the compiler's own
+/// recursion short.)
 const MAX_RENDER_DEPTH: u32 = 24;
 
 impl Out {
@@ -289,6 +292,7 @@ impl Emitter<'_> {
             loops: std::collections::HashMap::new(),
             text: String::new(),
             render_depth: 0,
+            guard_tags: None,
         };
         self.param_cells(&mut out, fid);
         self.expr(&mut out, body, true)?;
@@ -919,15 +923,31 @@ impl Emitter<'_> {
         let saved = out.pos;
         out.pos = pos;
         let t = out.constant(Value::Str(tag.clone()))?;
-        // The guard jumps over the ordinary element form (built, then
-        // rendered: run when the name has been bound since) to the markup
-        // written directly, which then ends without a jump.
-        let guard = out.op(Op::ElementGuard(t, 0));
-        self.expr(out, e, false)?;
-        out.pos = pos;
-        out.op(Op::RenderValue);
-        let done = out.op(Op::Jump(0));
-        out.patch(guard);
+        // The outermost element form of a render path is guarded: the guard
+        // jumps over the ordinary element form (built, then rendered: run
+        // when a name has been bound since) to the markup written directly,
+        // which then ends without a jump. The element forms inside it are
+        // written directly with no guard of their own (so no ordinary form
+        // each, and their constant markup runs together with their
+        // parent's): the outer guard checks their names too.
+        let guard = match &mut out.guard_tags {
+            Some(tags) => {
+                if !tags.contains(tag) {
+                    tags.push(tag.clone());
+                }
+                None
+            }
+            None => {
+                let guard = out.op(Op::ElementGuard(t, 0));
+                self.expr(out, e, false)?;
+                out.pos = pos;
+                out.op(Op::RenderValue);
+                let done = out.op(Op::Jump(0));
+                out.patch(guard);
+                out.guard_tags = Some(vec![tag.clone()]);
+                Some((guard, done))
+            }
+        };
         let fragment = &**tag == "<>";
         if !fragment {
             out.text.push('<');
@@ -994,7 +1014,20 @@ impl Emitter<'_> {
                 out.text.push('>');
             }
         }
-        out.patch(done);
+        if let Some((guard, done)) = guard {
+            // The guard checks every name written directly under it.
+            let tags = out.guard_tags.take().unwrap_or_default();
+            if tags.len() > 1 {
+                let names =
+                    out.constant(Value::list(tags.into_iter().map(Value::Str).collect()))?;
+                if let Some(Op::ElementGuard(_, target)) = out.code.get(guard).copied() {
+                    if let Some(op) = out.code.get_mut(guard) {
+                        *op = Op::ElementGuard(names, target);
+                    }
+                }
+            }
+            out.patch(done);
+        }
         out.pos = saved;
         Ok(())
     }
