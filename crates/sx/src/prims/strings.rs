@@ -197,15 +197,38 @@ fn split(s: &Value, sep: &Value) -> Result<Value> {
     // The pieces are consed from the last one back (a char cannot
     // overlap itself, so they are the same pieces), with no Vec between.
     if let [b] = sep.as_bytes() {
-        if b.is_ascii() {
-            let mut out = List::EMPTY;
-            for piece in s.rsplit(char::from(*b)) {
-                out = List::cons(Value::str(piece), out);
-            }
-            return Ok(Value::List(out));
+        if !b.is_ascii() {
+            return Ok(Value::List(s.split(&**sep).map(Value::str).collect()));
         }
+        let mut out = List::EMPTY;
+        let mut end = s.len();
+        // Every index found is an ASCII byte's, so a char boundary.
+        while let Some(at) = s.get(..end).and_then(|head| last_index(head, *b)) {
+            out = List::cons(Value::str(s.get(at + 1..end).unwrap_or_default()), out);
+            end = at;
+        }
+        out = List::cons(Value::str(s.get(..end).unwrap_or_default()), out);
+        return Ok(Value::List(out));
     }
     Ok(Value::List(s.split(&**sep).map(Value::str).collect()))
+}
+
+/// Where the ASCII byte `b` last occurs in `s`. The last few bytes are
+/// checked one by one first: split pieces are usually words, shorter than
+/// a general search takes to set up.
+fn last_index(s: &str, b: u8) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut near = bytes.len().saturating_sub(16);
+    while !s.is_char_boundary(near) {
+        near -= 1;
+    }
+    if let Some(i) = bytes
+        .get(near..)
+        .and_then(|t| t.iter().rposition(|&c| c == b))
+    {
+        return Some(near + i);
+    }
+    s.get(..near)?.rfind(char::from(b))
 }
 
 /// `(join xs sep)`: items converted as `str` converts them.
