@@ -59,10 +59,18 @@ fn is_key(v: &Value) -> bool {
 /// The first eight bytes of a key's canonical form, zero-padded, as a
 /// big-endian number: ordering these orders the canonical forms, except
 /// when they are equal.
+#[inline]
 fn prefix_of(v: &Value) -> u64 {
-    if let Value::Keyword(k) = v {
+    match v {
+        // The usual string key: plain text, written as itself in quotes.
+        Value::Str(s) => {
+            if let Some(prefix) = plain_str_prefix(s.as_bytes()) {
+                return prefix;
+            }
+        }
         // The commonest key: worked out once per keyword and thread.
-        return keyword_prefix(*k);
+        Value::Keyword(k) => return keyword_prefix(*k),
+        _ => {}
     }
     prefix_from_bytes(v)
 }
@@ -104,21 +112,6 @@ fn keyword_prefix(k: crate::symbol::Symbol) -> u64 {
 
 fn prefix_from_bytes(v: &Value) -> u64 {
     let mut buf = [0u8; 8];
-    if let Value::Str(s) = v {
-        // The usual key: plain text, written as itself between quotes.
-        let bytes = s.as_bytes();
-        let head = bytes.get(..7).unwrap_or(bytes);
-        if head.iter().all(|&b| plain_byte(b)) {
-            buf[0] = b'"';
-            if let Some(dst) = buf.get_mut(1..1 + head.len()) {
-                dst.copy_from_slice(head);
-            }
-            if let Some(q) = buf.get_mut(1 + head.len()) {
-                *q = b'"';
-            }
-            return u64::from_be_bytes(buf);
-        }
-    }
     let mut n = 0;
     let mut put = |b: u8| {
         if let Some(slot) = buf.get_mut(n) {
@@ -128,31 +121,86 @@ fn prefix_from_bytes(v: &Value) -> u64 {
     };
     match v {
         Value::Str(s) => {
-            put(b'"');
-            let bytes = s.as_bytes();
-            let head = bytes.get(..7).unwrap_or(bytes);
-            if head.iter().all(|&b| plain_byte(b)) {
-                head.iter().for_each(|&b| put(b));
-                put(b'"');
-            } else {
-                printer::escaped_bytes(s)
-                    .chain(std::iter::once(b'"'))
-                    .take(7)
-                    .for_each(put);
+            if let Some(prefix) = plain_str_prefix(s.as_bytes()) {
+                return prefix;
             }
+            put(b'"');
+            printer::escaped_bytes(s)
+                .chain(std::iter::once(b'"'))
+                .take(7)
+                .for_each(put);
         }
         Value::Keyword(k) => {
             put(b':');
             k.as_str().bytes().take(7).for_each(put);
         }
         Value::Int(i) => {
-            let mut text = String::new();
-            printer::push_int(&mut text, *i);
-            text.bytes().take(8).for_each(put);
+            // On the stack: no heap string per integer key.
+            let mut digits = itoa::Buffer::new();
+            digits.format(*i).bytes().take(8).for_each(put);
         }
         other => printer::number_text(other).bytes().take(8).for_each(put),
     }
     u64::from_be_bytes(buf)
+}
+
+/// The prefix of a string whose first seven bytes (or all, if fewer) are
+/// plain (see [`plain_byte`]), so its canonical form starts with them
+/// after the opening quote; `None` for any other string. Works on the
+/// bytes as one word: lookups and updates compute this for every string
+/// key, and a byte loop with a copy was most of their cost.
+#[inline]
+fn plain_str_prefix(bytes: &[u8]) -> Option<u64> {
+    let (x, k) = head_le(bytes);
+    // Bytes past the head are checked as `a`, which is plain.
+    let head_mask = (1u64 << (8 * k)) - 1;
+    if !all_plain(x | (0x6161_6161_6161_6161 & !head_mask)) {
+        return None;
+    }
+    // Little-endian: the opening quote, the head, then the closing quote
+    // when it still falls within the eight bytes.
+    let close = if k < 7 {
+        u64::from(b'"') << (8 * (k + 1))
+    } else {
+        0
+    };
+    Some((u64::from(b'"') | (x << 8) | close).swap_bytes())
+}
+
+/// The first `min(len, 7)` bytes as a little-endian number, and how many.
+#[inline]
+fn head_le(bytes: &[u8]) -> (u64, usize) {
+    if let Some(first) = bytes.first_chunk::<8>() {
+        return (u64::from_le_bytes(*first) & 0x00ff_ffff_ffff_ffff, 7);
+    }
+    let n = bytes.len();
+    if let (Some(lo), Some(hi)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // Two overlapping loads cover 4 to 7 bytes; the overlap ORs a
+        // byte with itself.
+        let (lo, hi) = (u32::from_le_bytes(*lo), u32::from_le_bytes(*hi));
+        return (u64::from(lo) | (u64::from(hi) << (8 * (n - 4))), n);
+    }
+    let x = bytes
+        .iter()
+        .enumerate()
+        .fold(0u64, |x, (i, &b)| x | (u64::from(b) << (8 * i)));
+    (x, n)
+}
+
+/// Whether all eight bytes of `x` are plain. Each test adds within bytes
+/// that are below 0x80, so no carry crosses into the next byte.
+#[inline]
+fn all_plain(x: u64) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let nonzero = |y: u64| (y.wrapping_add(0x7f * LOW) & HIGH) == HIGH;
+    x & HIGH == 0
+        // No control character: each byte is at least 0x20.
+        && (x.wrapping_add(0x60 * LOW) & HIGH) == HIGH
+        // No DEL (0x7f).
+        && (x.wrapping_add(LOW) & HIGH) == 0
+        && nonzero(x ^ (u64::from(b'"') * LOW))
+        && nonzero(x ^ (u64::from(b'\\') * LOW))
 }
 
 impl PartialEq for Key {
@@ -407,7 +455,17 @@ fn replace(link: &mut Link, key: &Key, value: Value) -> Result<(), Value> {
         let Some(node) = cur else {
             return Err(value);
         };
-        let n = Rc::make_mut(node);
+        // Inline uniqueness check: `Rc::make_mut` is an out-of-line call
+        // per level, and an update of a dict nothing else holds (the
+        // usual `(assoc d k v)` on d's last use) finds every node unique.
+        if Rc::get_mut(node).is_none() {
+            unshare(node);
+        }
+        // Unique now. (Were it not, the insert the caller falls back to
+        // would set the value instead.)
+        let Some(n) = Rc::get_mut(node) else {
+            return Err(value);
+        };
         cur = match key.cmp(&n.key) {
             Ordering::Equal => {
                 n.value = value;
@@ -417,6 +475,14 @@ fn replace(link: &mut Link, key: &Key, value: Value) -> Result<(), Value> {
             Ordering::Greater => &mut n.right,
         };
     }
+}
+
+/// Replaces a node that other dicts share with a copy of it (what
+/// `Rc::make_mut` does; no `Weak` to a node exists).
+#[cold]
+#[inline(never)]
+fn unshare(node: &mut Rc<Node>) {
+    *node = Rc::new(Node::clone(node));
 }
 
 /// Removes the smallest node of a subtree, returning the rest and it.
@@ -718,6 +784,46 @@ mod tests {
                 *d = b;
             }
             assert_eq!(prefix_of(&v), u64::from_be_bytes(buf), "{s:?}");
+        }
+    }
+
+    /// The word-at-a-time prefix against the canonical bytes: every length
+    /// to past eight, with each kind of byte that is not written as itself
+    /// (and the plain bytes next to those ranges) at every position.
+    #[test]
+    fn prefixes_of_strings_with_special_bytes_at_each_position() {
+        let canon_prefix = |v: &Value| {
+            let canon = crate::printer::serialize(v).unwrap_or_default();
+            let mut buf = [0u8; 8];
+            for (d, b) in buf.iter_mut().zip(canon.bytes()) {
+                *d = b;
+            }
+            u64::from_be_bytes(buf)
+        };
+        let specials = [
+            "\u{0}", "\u{1}", "\t", "\n", "\u{1f}", " ", "!", "\"", "#", "[", "\\", "]", "~",
+            "\u{7f}", "\u{80}", "é", "😀", "a",
+        ];
+        for len in 0..=10usize {
+            for pos in 0..len.max(1) {
+                for sp in specials {
+                    let s: String = (0..len)
+                        .map(|i| {
+                            if i == pos {
+                                sp.to_owned()
+                            } else {
+                                char::from(b'a' + (i % 26) as u8).to_string()
+                            }
+                        })
+                        .collect();
+                    let v = Value::str(&s);
+                    assert_eq!(prefix_of(&v), canon_prefix(&v), "{s:?}");
+                }
+            }
+        }
+        for n in [0i64, 7, -7, 1234567, 12345678, -1234567, i64::MIN, i64::MAX] {
+            let v = Value::Int(n);
+            assert_eq!(prefix_of(&v), canon_prefix(&v), "{n}");
         }
     }
 
