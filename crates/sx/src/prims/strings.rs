@@ -577,6 +577,21 @@ mod tests {
         assert_eq!(ev(r#"(split "a::b" "::")"#), r#"("a" "b")"#);
         assert_eq!(ev(r#"(split "日本" "")"#), r#"("日" "本")"#);
         assert_eq!(ev(r#"(split "" ",")"#), r#"("")"#);
+        // Pieces longer than the byte-by-byte scan, with multi-byte
+        // characters where that scan would start.
+        assert_eq!(
+            ev(r#"(split "0123456789abcdefghij,日本語日本語日本語,,x" ",")"#),
+            r#"("0123456789abcdefghij" "日本語日本語日本語" "" "x")"#
+        );
+        assert_eq!(
+            ev(r#"(split "a,bcdefghijklmnopqrstu日本語" ",")"#),
+            r#"("a" "bcdefghijklmnopqrstu日本語")"#
+        );
+        assert_eq!(
+            ev(r#"(split "日本語日本語日本語日本語" ",")"#),
+            r#"("日本語日本語日本語日本語")"#
+        );
+        assert_eq!(ev(r#"(split "é,è" "é")"#), r#"("" ",è")"#);
         assert_eq!(
             ev(r#"(join (list "a" 1 2.5 nil :k) "-")"#),
             r#""a-1-2.5--:k""#
