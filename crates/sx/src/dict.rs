@@ -341,8 +341,9 @@ type Link = Option<Rc<Node>>;
 struct Node {
     key: Key,
     value: Value,
-    left: Link,
-    right: Link,
+    /// Left and right subtrees, as an array so that a lookup picks one
+    /// by index rather than by a branch (see `Dict::find`).
+    kids: [Link; 2],
     height: u8,
 }
 
@@ -359,36 +360,36 @@ fn height(link: &Link) -> u8 {
 
 impl Node {
     fn fix_height(&mut self) {
-        self.height = 1 + height(&self.left).max(height(&self.right));
+        self.height = 1 + height(&self.kids[0]).max(height(&self.kids[1]));
     }
 
     fn balance(&self) -> i16 {
-        i16::from(height(&self.left)) - i16::from(height(&self.right))
+        i16::from(height(&self.kids[0])) - i16::from(height(&self.kids[1]))
     }
 }
 
 fn rotate_right(mut node: Rc<Node>) -> Rc<Node> {
     let n = Rc::make_mut(&mut node);
-    let Some(mut left) = n.left.take() else {
+    let Some(mut left) = n.kids[0].take() else {
         return node;
     };
     let l = Rc::make_mut(&mut left);
-    n.left = l.right.take();
+    n.kids[0] = l.kids[1].take();
     n.fix_height();
-    l.right = Some(node);
+    l.kids[1] = Some(node);
     l.fix_height();
     left
 }
 
 fn rotate_left(mut node: Rc<Node>) -> Rc<Node> {
     let n = Rc::make_mut(&mut node);
-    let Some(mut right) = n.right.take() else {
+    let Some(mut right) = n.kids[1].take() else {
         return node;
     };
     let r = Rc::make_mut(&mut right);
-    n.right = r.left.take();
+    n.kids[1] = r.kids[0].take();
     n.fix_height();
-    r.left = Some(node);
+    r.kids[0] = Some(node);
     r.fix_height();
     right
 }
@@ -399,15 +400,15 @@ fn rebalance(mut node: Rc<Node>) -> Rc<Node> {
     let b = node.balance();
     if b > 1 {
         let n = Rc::make_mut(&mut node);
-        if n.left.as_ref().is_some_and(|l| l.balance() < 0) {
-            n.left = n.left.take().map(rotate_left);
+        if n.kids[0].as_ref().is_some_and(|l| l.balance() < 0) {
+            n.kids[0] = n.kids[0].take().map(rotate_left);
         }
         return rotate_right(node);
     }
     if b < -1 {
         let n = Rc::make_mut(&mut node);
-        if n.right.as_ref().is_some_and(|r| r.balance() > 0) {
-            n.right = n.right.take().map(rotate_right);
+        if n.kids[1].as_ref().is_some_and(|r| r.balance() > 0) {
+            n.kids[1] = n.kids[1].take().map(rotate_right);
         }
         return rotate_left(node);
     }
@@ -420,8 +421,7 @@ fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
         let leaf = Node {
             key,
             value,
-            left: None,
-            right: None,
+            kids: [None, None],
             height: 1,
         };
         return (Rc::new(leaf), true);
@@ -434,13 +434,13 @@ fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
         }
         // Replacing a value changes no height: only a new key rebalances.
         std::cmp::Ordering::Less => {
-            let (child, added) = insert(n.left.take(), key, value);
-            n.left = Some(child);
+            let (child, added) = insert(n.kids[0].take(), key, value);
+            n.kids[0] = Some(child);
             (if added { rebalance(node) } else { node }, added)
         }
         std::cmp::Ordering::Greater => {
-            let (child, added) = insert(n.right.take(), key, value);
-            n.right = Some(child);
+            let (child, added) = insert(n.kids[1].take(), key, value);
+            n.kids[1] = Some(child);
             (if added { rebalance(node) } else { node }, added)
         }
     }
@@ -466,13 +466,18 @@ fn replace(link: &mut Link, key: &Key, value: Value) -> Result<(), Value> {
         let Some(n) = Rc::get_mut(node) else {
             return Err(value);
         };
+        // As in `Dict::find`: a side by index while prefixes differ.
+        if n.key.prefix != key.prefix {
+            cur = &mut n.kids[usize::from(key.prefix > n.key.prefix)];
+            continue;
+        }
         cur = match key.cmp(&n.key) {
             Ordering::Equal => {
                 n.value = value;
                 return Ok(());
             }
-            Ordering::Less => &mut n.left,
-            Ordering::Greater => &mut n.right,
+            Ordering::Less => &mut n.kids[0],
+            Ordering::Greater => &mut n.kids[1],
         };
     }
 }
@@ -488,11 +493,11 @@ fn unshare(node: &mut Rc<Node>) {
 /// Removes the smallest node of a subtree, returning the rest and it.
 fn take_min(mut node: Rc<Node>) -> (Link, Rc<Node>) {
     let n = Rc::make_mut(&mut node);
-    match n.left.take() {
-        None => (n.right.take(), node),
+    match n.kids[0].take() {
+        None => (n.kids[1].take(), node),
         Some(left) => {
             let (rest, min) = take_min(left);
-            n.left = rest;
+            n.kids[0] = rest;
             (Some(rebalance(node)), min)
         }
     }
@@ -506,24 +511,24 @@ fn remove(link: Link, key: &Key) -> (Link, bool) {
     let n = Rc::make_mut(&mut node);
     match key.cmp(&n.key) {
         std::cmp::Ordering::Less => {
-            let (child, removed) = remove(n.left.take(), key);
-            n.left = child;
+            let (child, removed) = remove(n.kids[0].take(), key);
+            n.kids[0] = child;
             (Some(rebalance(node)), removed)
         }
         std::cmp::Ordering::Greater => {
-            let (child, removed) = remove(n.right.take(), key);
-            n.right = child;
+            let (child, removed) = remove(n.kids[1].take(), key);
+            n.kids[1] = child;
             (Some(rebalance(node)), removed)
         }
         std::cmp::Ordering::Equal => {
-            let (left, right) = (n.left.take(), n.right.take());
+            let (left, right) = (n.kids[0].take(), n.kids[1].take());
             match (left, right) {
                 (None, other) | (other, None) => (other, true),
                 (Some(left), Some(right)) => {
                     let (rest, mut min) = take_min(right);
                     let m = Rc::make_mut(&mut min);
-                    m.left = Some(left);
-                    m.right = rest;
+                    m.kids[0] = Some(left);
+                    m.kids[1] = rest;
                     (Some(rebalance(min)), true)
                 }
             }
@@ -572,8 +577,8 @@ impl Dict {
             };
             cur = match order {
                 Ordering::Equal => return Some(&n.value),
-                Ordering::Less => n.left.as_deref(),
-                Ordering::Greater => n.right.as_deref(),
+                Ordering::Less => n.kids[0].as_deref(),
+                Ordering::Greater => n.kids[1].as_deref(),
             };
         }
         None
@@ -582,11 +587,17 @@ impl Dict {
     fn find(&self, key: &Value, prefix: u64) -> Option<&Value> {
         let mut cur = self.root.as_deref();
         while let Some(n) = cur {
-            let order = cmp_prefixed(prefix, key, n.key.prefix, &n.key.value);
-            cur = match order {
-                std::cmp::Ordering::Equal => return Some(&n.value),
-                std::cmp::Ordering::Less => n.left.as_deref(),
-                std::cmp::Ordering::Greater => n.right.as_deref(),
+            // Differing prefixes (all but the last node of a path) pick a
+            // side by index: a branch on them mispredicted about every
+            // other level.
+            if n.key.prefix != prefix {
+                cur = n.kids[usize::from(prefix > n.key.prefix)].as_deref();
+                continue;
+            }
+            cur = match cmp_prefixed(prefix, key, n.key.prefix, &n.key.value) {
+                Ordering::Equal => return Some(&n.value),
+                Ordering::Less => n.kids[0].as_deref(),
+                Ordering::Greater => n.kids[1].as_deref(),
             };
         }
         None
@@ -648,8 +659,8 @@ impl Dict {
             if Rc::strong_count(n) != 1 {
                 return false;
             }
-            work.extend(n.left.iter());
-            work.extend(n.right.iter());
+            work.extend(n.kids[0].iter());
+            work.extend(n.kids[1].iter());
         }
         true
     }
@@ -672,7 +683,7 @@ impl<'a> DictIter<'a> {
     fn push_left(&mut self, mut node: Option<&'a Node>) {
         while let Some(n) = node {
             self.stack.push(n);
-            node = n.left.as_deref();
+            node = n.kids[0].as_deref();
         }
     }
 }
@@ -681,7 +692,7 @@ impl<'a> Iterator for DictIter<'a> {
     type Item = (&'a Value, &'a Value);
     fn next(&mut self) -> Option<Self::Item> {
         let n = self.stack.pop()?;
-        self.push_left(n.right.as_deref());
+        self.push_left(n.kids[1].as_deref());
         Some((n.key.value(), &n.value))
     }
 }
@@ -707,13 +718,13 @@ mod tests {
     /// Checks ordering, balance and stored heights of every node.
     fn check(link: &Link) -> u8 {
         let Some(n) = link else { return 0 };
-        let (l, r) = (check(&n.left), check(&n.right));
+        let (l, r) = (check(&n.kids[0]), check(&n.kids[1]));
         assert!((i16::from(l) - i16::from(r)).abs() <= 1, "unbalanced");
         assert_eq!(n.height, 1 + l.max(r), "stale height");
-        if let Some(left) = &n.left {
+        if let Some(left) = &n.kids[0] {
             assert!(left.key < n.key);
         }
-        if let Some(right) = &n.right {
+        if let Some(right) = &n.kids[1] {
             assert!(right.key > n.key);
         }
         n.height
