@@ -285,14 +285,8 @@ pub(crate) const BIG_RESULT_BYTES: usize = 1 << 20;
 /// The most capacity the scratch buffer keeps between calls.
 const STR_SCRATCH_KEEP: usize = 1024;
 
-/// Results up to this many bytes may be built on the stack.
-const STR_STACK_BYTES: usize = 64;
-
 /// `(str a b ...)`: the concatenation of each value's `str` text.
 fn str_of(args: &[Value]) -> Value {
-    if let Some(small) = str_small(args) {
-        return small;
-    }
     STR_SCRATCH.with(|scratch| {
         let Ok(mut out) = scratch.try_borrow_mut() else {
             let mut out = String::new();
@@ -311,31 +305,6 @@ fn str_of(args: &[Value]) -> Value {
         }
         v
     })
-}
-
-/// `str` of strings, integers and nils whose text fits in
-/// [`STR_STACK_BYTES`] (the usual `(str "w" n)`), built in a stack buffer:
-/// no thread-local scratch buffer to borrow and no growth checks. `None`
-/// for anything else, which the general path then builds.
-#[inline]
-fn str_small(args: &[Value]) -> Option<Value> {
-    let mut buf = [0u8; STR_STACK_BYTES];
-    let mut len = 0;
-    for v in args {
-        let mut digits = itoa::Buffer::new();
-        let piece: &str = match v {
-            Value::Str(s) => s,
-            Value::Int(i) => digits.format(*i),
-            Value::Nil => "",
-            _ => return None,
-        };
-        let end = len + piece.len();
-        buf.get_mut(len..end)?.copy_from_slice(piece.as_bytes());
-        len = end;
-    }
-    // Whole strings end to end are UTF-8; checked (cheaply, the text is
-    // short) rather than assumed.
-    std::str::from_utf8(buf.get(..len)?).ok().map(Value::str)
 }
 
 /// `(run-scripted thunk answer)`: calls `thunk` with its IO scripted. Each
@@ -391,8 +360,8 @@ fn run_scripted(interp: &mut Interp, a: &mut [Value]) -> Result<Value> {
 mod tests {
     use crate::prims::test_support::ev;
 
-    /// `str` builds short results on the stack and the rest in the scratch
-    /// buffer: the same text either way, including at the boundary.
+    /// `str` of short and longer pieces, integers at the extremes, nil,
+    /// non-ASCII text and values printed by the general printer.
     #[test]
     fn str_short_and_long() {
         assert_eq!(ev(r#"(str "w" 1234)"#), r#""w1234""#);
@@ -404,7 +373,6 @@ mod tests {
         assert_eq!(ev(r#"(str "日本" 1 "😀")"#), r#""日本1😀""#);
         assert_eq!(ev(r#"(str "a" :k 1.5 'sym)"#), r#""a:k1.5sym""#);
         let piece = "x".repeat(31);
-        // 31 + 2 + 31 = 64 bytes (stack), then 65 (scratch buffer).
         for (extra, total) in [("", 64), ("y", 65)] {
             let got = ev(&format!(r#"(len (str "{piece}" 12 "{piece}{extra}"))"#));
             assert_eq!(got, total.to_string());
