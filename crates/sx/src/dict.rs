@@ -571,6 +571,11 @@ impl Dict {
         };
         let mut cur = self.root.as_deref();
         while let Some(n) = cur {
+            // A side by index while prefixes differ, as in `find`.
+            if n.key.prefix != key.prefix {
+                cur = n.kids[usize::from(key.prefix > n.key.prefix)].as_deref();
+                continue;
+            }
             let order = match n.key.value {
                 Value::Keyword(s) if s == sym => Ordering::Equal,
                 _ => cmp_prefixed(key.prefix, &key.value, n.key.prefix, &n.key.value),
