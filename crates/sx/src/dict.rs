@@ -59,7 +59,20 @@ fn is_key(v: &Value) -> bool {
 /// The first eight bytes of a key's canonical form, zero-padded, as a
 /// big-endian number: ordering these orders the canonical forms, except
 /// when they are equal.
+#[inline(always)]
 fn prefix_of(v: &Value) -> u64 {
+    // The usual string key, plain text written as itself in quotes, is
+    // worked out inline at the lookup or update: a call cost a quarter of it.
+    if let Value::Str(s) = v {
+        if let Some(prefix) = plain_str_prefix(s.as_bytes()) {
+            return prefix;
+        }
+    }
+    prefix_of_other(v)
+}
+
+#[inline(never)]
+fn prefix_of_other(v: &Value) -> u64 {
     if let Value::Keyword(k) = v {
         // The commonest key: worked out once per keyword and thread.
         return keyword_prefix(*k);
@@ -104,21 +117,6 @@ fn keyword_prefix(k: crate::symbol::Symbol) -> u64 {
 
 fn prefix_from_bytes(v: &Value) -> u64 {
     let mut buf = [0u8; 8];
-    if let Value::Str(s) = v {
-        // The usual key: plain text, written as itself between quotes.
-        let bytes = s.as_bytes();
-        let head = bytes.get(..7).unwrap_or(bytes);
-        if head.iter().all(|&b| plain_byte(b)) {
-            buf[0] = b'"';
-            if let Some(dst) = buf.get_mut(1..1 + head.len()) {
-                dst.copy_from_slice(head);
-            }
-            if let Some(q) = buf.get_mut(1 + head.len()) {
-                *q = b'"';
-            }
-            return u64::from_be_bytes(buf);
-        }
-    }
     let mut n = 0;
     let mut put = |b: u8| {
         if let Some(slot) = buf.get_mut(n) {
@@ -128,31 +126,86 @@ fn prefix_from_bytes(v: &Value) -> u64 {
     };
     match v {
         Value::Str(s) => {
-            put(b'"');
-            let bytes = s.as_bytes();
-            let head = bytes.get(..7).unwrap_or(bytes);
-            if head.iter().all(|&b| plain_byte(b)) {
-                head.iter().for_each(|&b| put(b));
-                put(b'"');
-            } else {
-                printer::escaped_bytes(s)
-                    .chain(std::iter::once(b'"'))
-                    .take(7)
-                    .for_each(put);
+            if let Some(prefix) = plain_str_prefix(s.as_bytes()) {
+                return prefix;
             }
+            put(b'"');
+            printer::escaped_bytes(s)
+                .chain(std::iter::once(b'"'))
+                .take(7)
+                .for_each(put);
         }
         Value::Keyword(k) => {
             put(b':');
             k.as_str().bytes().take(7).for_each(put);
         }
         Value::Int(i) => {
-            let mut text = String::new();
-            printer::push_int(&mut text, *i);
-            text.bytes().take(8).for_each(put);
+            // On the stack: no heap string per integer key.
+            let mut digits = itoa::Buffer::new();
+            digits.format(*i).bytes().take(8).for_each(put);
         }
         other => printer::number_text(other).bytes().take(8).for_each(put),
     }
     u64::from_be_bytes(buf)
+}
+
+/// The prefix of a string whose first seven bytes (or all, if fewer) are
+/// plain (see [`plain_byte`]), so its canonical form starts with them
+/// after the opening quote; `None` for any other string. Works on the
+/// bytes as one word: lookups and updates compute this for every string
+/// key, and a byte loop with a copy was most of their cost.
+#[inline]
+fn plain_str_prefix(bytes: &[u8]) -> Option<u64> {
+    let (x, k) = head_le(bytes);
+    // Bytes past the head are checked as `a`, which is plain.
+    let head_mask = (1u64 << (8 * k)) - 1;
+    if !all_plain(x | (0x6161_6161_6161_6161 & !head_mask)) {
+        return None;
+    }
+    // Little-endian: the opening quote, the head, then the closing quote
+    // when it still falls within the eight bytes.
+    let close = if k < 7 {
+        u64::from(b'"') << (8 * (k + 1))
+    } else {
+        0
+    };
+    Some((u64::from(b'"') | (x << 8) | close).swap_bytes())
+}
+
+/// The first `min(len, 7)` bytes as a little-endian number, and how many.
+#[inline]
+fn head_le(bytes: &[u8]) -> (u64, usize) {
+    if let Some(first) = bytes.first_chunk::<8>() {
+        return (u64::from_le_bytes(*first) & 0x00ff_ffff_ffff_ffff, 7);
+    }
+    let n = bytes.len();
+    if let (Some(lo), Some(hi)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // Two overlapping loads cover 4 to 7 bytes; the overlap ORs a
+        // byte with itself.
+        let (lo, hi) = (u32::from_le_bytes(*lo), u32::from_le_bytes(*hi));
+        return (u64::from(lo) | (u64::from(hi) << (8 * (n - 4))), n);
+    }
+    let x = bytes
+        .iter()
+        .enumerate()
+        .fold(0u64, |x, (i, &b)| x | (u64::from(b) << (8 * i)));
+    (x, n)
+}
+
+/// Whether all eight bytes of `x` are plain. Each test adds within bytes
+/// that are below 0x80, so no carry crosses into the next byte.
+#[inline]
+fn all_plain(x: u64) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let nonzero = |y: u64| (y.wrapping_add(0x7f * LOW) & HIGH) == HIGH;
+    x & HIGH == 0
+        // No control character: each byte is at least 0x20.
+        && (x.wrapping_add(0x60 * LOW) & HIGH) == HIGH
+        // No DEL (0x7f).
+        && (x.wrapping_add(LOW) & HIGH) == 0
+        && nonzero(x ^ (u64::from(b'"') * LOW))
+        && nonzero(x ^ (u64::from(b'\\') * LOW))
 }
 
 impl PartialEq for Key {
@@ -293,8 +346,9 @@ type Link = Option<Rc<Node>>;
 struct Node {
     key: Key,
     value: Value,
-    left: Link,
-    right: Link,
+    /// Left and right subtrees, as an array so that a lookup picks one
+    /// by index rather than by a branch (see `Dict::find`).
+    kids: [Link; 2],
     height: u8,
 }
 
@@ -311,36 +365,36 @@ fn height(link: &Link) -> u8 {
 
 impl Node {
     fn fix_height(&mut self) {
-        self.height = 1 + height(&self.left).max(height(&self.right));
+        self.height = 1 + height(&self.kids[0]).max(height(&self.kids[1]));
     }
 
     fn balance(&self) -> i16 {
-        i16::from(height(&self.left)) - i16::from(height(&self.right))
+        i16::from(height(&self.kids[0])) - i16::from(height(&self.kids[1]))
     }
 }
 
 fn rotate_right(mut node: Rc<Node>) -> Rc<Node> {
     let n = Rc::make_mut(&mut node);
-    let Some(mut left) = n.left.take() else {
+    let Some(mut left) = n.kids[0].take() else {
         return node;
     };
     let l = Rc::make_mut(&mut left);
-    n.left = l.right.take();
+    n.kids[0] = l.kids[1].take();
     n.fix_height();
-    l.right = Some(node);
+    l.kids[1] = Some(node);
     l.fix_height();
     left
 }
 
 fn rotate_left(mut node: Rc<Node>) -> Rc<Node> {
     let n = Rc::make_mut(&mut node);
-    let Some(mut right) = n.right.take() else {
+    let Some(mut right) = n.kids[1].take() else {
         return node;
     };
     let r = Rc::make_mut(&mut right);
-    n.right = r.left.take();
+    n.kids[1] = r.kids[0].take();
     n.fix_height();
-    r.left = Some(node);
+    r.kids[0] = Some(node);
     r.fix_height();
     right
 }
@@ -351,15 +405,15 @@ fn rebalance(mut node: Rc<Node>) -> Rc<Node> {
     let b = node.balance();
     if b > 1 {
         let n = Rc::make_mut(&mut node);
-        if n.left.as_ref().is_some_and(|l| l.balance() < 0) {
-            n.left = n.left.take().map(rotate_left);
+        if n.kids[0].as_ref().is_some_and(|l| l.balance() < 0) {
+            n.kids[0] = n.kids[0].take().map(rotate_left);
         }
         return rotate_right(node);
     }
     if b < -1 {
         let n = Rc::make_mut(&mut node);
-        if n.right.as_ref().is_some_and(|r| r.balance() > 0) {
-            n.right = n.right.take().map(rotate_right);
+        if n.kids[1].as_ref().is_some_and(|r| r.balance() > 0) {
+            n.kids[1] = n.kids[1].take().map(rotate_right);
         }
         return rotate_left(node);
     }
@@ -372,8 +426,7 @@ fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
         let leaf = Node {
             key,
             value,
-            left: None,
-            right: None,
+            kids: [None, None],
             height: 1,
         };
         return (Rc::new(leaf), true);
@@ -386,13 +439,13 @@ fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
         }
         // Replacing a value changes no height: only a new key rebalances.
         std::cmp::Ordering::Less => {
-            let (child, added) = insert(n.left.take(), key, value);
-            n.left = Some(child);
+            let (child, added) = insert(n.kids[0].take(), key, value);
+            n.kids[0] = Some(child);
             (if added { rebalance(node) } else { node }, added)
         }
         std::cmp::Ordering::Greater => {
-            let (child, added) = insert(n.right.take(), key, value);
-            n.right = Some(child);
+            let (child, added) = insert(n.kids[1].take(), key, value);
+            n.kids[1] = Some(child);
             (if added { rebalance(node) } else { node }, added)
         }
     }
@@ -407,26 +460,49 @@ fn replace(link: &mut Link, key: &Key, value: Value) -> Result<(), Value> {
         let Some(node) = cur else {
             return Err(value);
         };
-        let n = Rc::make_mut(node);
+        // Inline uniqueness check: `Rc::make_mut` is an out-of-line call
+        // per level, and an update of a dict nothing else holds (the
+        // usual `(assoc d k v)` on d's last use) finds every node unique.
+        if Rc::get_mut(node).is_none() {
+            unshare(node);
+        }
+        // Unique now. (Were it not, the insert the caller falls back to
+        // would set the value instead.)
+        let Some(n) = Rc::get_mut(node) else {
+            return Err(value);
+        };
+        // As in `Dict::find`: a side by index while prefixes differ.
+        if n.key.prefix != key.prefix {
+            cur = &mut n.kids[usize::from(key.prefix > n.key.prefix)];
+            continue;
+        }
         cur = match key.cmp(&n.key) {
             Ordering::Equal => {
                 n.value = value;
                 return Ok(());
             }
-            Ordering::Less => &mut n.left,
-            Ordering::Greater => &mut n.right,
+            Ordering::Less => &mut n.kids[0],
+            Ordering::Greater => &mut n.kids[1],
         };
     }
+}
+
+/// Replaces a node that other dicts share with a copy of it (what
+/// `Rc::make_mut` does; no `Weak` to a node exists).
+#[cold]
+#[inline(never)]
+fn unshare(node: &mut Rc<Node>) {
+    *node = Rc::new(Node::clone(node));
 }
 
 /// Removes the smallest node of a subtree, returning the rest and it.
 fn take_min(mut node: Rc<Node>) -> (Link, Rc<Node>) {
     let n = Rc::make_mut(&mut node);
-    match n.left.take() {
-        None => (n.right.take(), node),
+    match n.kids[0].take() {
+        None => (n.kids[1].take(), node),
         Some(left) => {
             let (rest, min) = take_min(left);
-            n.left = rest;
+            n.kids[0] = rest;
             (Some(rebalance(node)), min)
         }
     }
@@ -440,24 +516,24 @@ fn remove(link: Link, key: &Key) -> (Link, bool) {
     let n = Rc::make_mut(&mut node);
     match key.cmp(&n.key) {
         std::cmp::Ordering::Less => {
-            let (child, removed) = remove(n.left.take(), key);
-            n.left = child;
+            let (child, removed) = remove(n.kids[0].take(), key);
+            n.kids[0] = child;
             (Some(rebalance(node)), removed)
         }
         std::cmp::Ordering::Greater => {
-            let (child, removed) = remove(n.right.take(), key);
-            n.right = child;
+            let (child, removed) = remove(n.kids[1].take(), key);
+            n.kids[1] = child;
             (Some(rebalance(node)), removed)
         }
         std::cmp::Ordering::Equal => {
-            let (left, right) = (n.left.take(), n.right.take());
+            let (left, right) = (n.kids[0].take(), n.kids[1].take());
             match (left, right) {
                 (None, other) | (other, None) => (other, true),
                 (Some(left), Some(right)) => {
                     let (rest, mut min) = take_min(right);
                     let m = Rc::make_mut(&mut min);
-                    m.left = Some(left);
-                    m.right = rest;
+                    m.kids[0] = Some(left);
+                    m.kids[1] = rest;
                     (Some(rebalance(min)), true)
                 }
             }
@@ -500,14 +576,19 @@ impl Dict {
         };
         let mut cur = self.root.as_deref();
         while let Some(n) = cur {
+            // A side by index while prefixes differ, as in `find`.
+            if n.key.prefix != key.prefix {
+                cur = n.kids[usize::from(key.prefix > n.key.prefix)].as_deref();
+                continue;
+            }
             let order = match n.key.value {
                 Value::Keyword(s) if s == sym => Ordering::Equal,
                 _ => cmp_prefixed(key.prefix, &key.value, n.key.prefix, &n.key.value),
             };
             cur = match order {
                 Ordering::Equal => return Some(&n.value),
-                Ordering::Less => n.left.as_deref(),
-                Ordering::Greater => n.right.as_deref(),
+                Ordering::Less => n.kids[0].as_deref(),
+                Ordering::Greater => n.kids[1].as_deref(),
             };
         }
         None
@@ -516,11 +597,17 @@ impl Dict {
     fn find(&self, key: &Value, prefix: u64) -> Option<&Value> {
         let mut cur = self.root.as_deref();
         while let Some(n) = cur {
-            let order = cmp_prefixed(prefix, key, n.key.prefix, &n.key.value);
-            cur = match order {
-                std::cmp::Ordering::Equal => return Some(&n.value),
-                std::cmp::Ordering::Less => n.left.as_deref(),
-                std::cmp::Ordering::Greater => n.right.as_deref(),
+            // Differing prefixes (all but the last node of a path) pick a
+            // side by index: a branch on them mispredicted about every
+            // other level.
+            if n.key.prefix != prefix {
+                cur = n.kids[usize::from(prefix > n.key.prefix)].as_deref();
+                continue;
+            }
+            cur = match cmp_prefixed(prefix, key, n.key.prefix, &n.key.value) {
+                Ordering::Equal => return Some(&n.value),
+                Ordering::Less => n.kids[0].as_deref(),
+                Ordering::Greater => n.kids[1].as_deref(),
             };
         }
         None
@@ -582,8 +669,8 @@ impl Dict {
             if Rc::strong_count(n) != 1 {
                 return false;
             }
-            work.extend(n.left.iter());
-            work.extend(n.right.iter());
+            work.extend(n.kids[0].iter());
+            work.extend(n.kids[1].iter());
         }
         true
     }
@@ -606,7 +693,7 @@ impl<'a> DictIter<'a> {
     fn push_left(&mut self, mut node: Option<&'a Node>) {
         while let Some(n) = node {
             self.stack.push(n);
-            node = n.left.as_deref();
+            node = n.kids[0].as_deref();
         }
     }
 }
@@ -615,7 +702,7 @@ impl<'a> Iterator for DictIter<'a> {
     type Item = (&'a Value, &'a Value);
     fn next(&mut self) -> Option<Self::Item> {
         let n = self.stack.pop()?;
-        self.push_left(n.right.as_deref());
+        self.push_left(n.kids[1].as_deref());
         Some((n.key.value(), &n.value))
     }
 }
@@ -675,13 +762,13 @@ mod tests {
     /// Checks ordering, balance and stored heights of every node.
     fn check(link: &Link) -> u8 {
         let Some(n) = link else { return 0 };
-        let (l, r) = (check(&n.left), check(&n.right));
+        let (l, r) = (check(&n.kids[0]), check(&n.kids[1]));
         assert!((i16::from(l) - i16::from(r)).abs() <= 1, "unbalanced");
         assert_eq!(n.height, 1 + l.max(r), "stale height");
-        if let Some(left) = &n.left {
+        if let Some(left) = &n.kids[0] {
             assert!(left.key < n.key);
         }
-        if let Some(right) = &n.right {
+        if let Some(right) = &n.kids[1] {
             assert!(right.key > n.key);
         }
         n.height
@@ -776,6 +863,46 @@ mod tests {
                 *d = b;
             }
             assert_eq!(prefix_of(&v), u64::from_be_bytes(buf), "{s:?}");
+        }
+    }
+
+    /// The word-at-a-time prefix against the canonical bytes: every length
+    /// to past eight, with each kind of byte that is not written as itself
+    /// (and the plain bytes next to those ranges) at every position.
+    #[test]
+    fn prefixes_of_strings_with_special_bytes_at_each_position() {
+        let canon_prefix = |v: &Value| {
+            let canon = crate::printer::serialize(v).unwrap_or_default();
+            let mut buf = [0u8; 8];
+            for (d, b) in buf.iter_mut().zip(canon.bytes()) {
+                *d = b;
+            }
+            u64::from_be_bytes(buf)
+        };
+        let specials = [
+            "\u{0}", "\u{1}", "\t", "\n", "\u{1f}", " ", "!", "\"", "#", "[", "\\", "]", "~",
+            "\u{7f}", "\u{80}", "é", "😀", "a",
+        ];
+        for len in 0..=10usize {
+            for pos in 0..len.max(1) {
+                for sp in specials {
+                    let s: String = (0..len)
+                        .map(|i| {
+                            if i == pos {
+                                sp.to_owned()
+                            } else {
+                                char::from(b'a' + (i % 26) as u8).to_string()
+                            }
+                        })
+                        .collect();
+                    let v = Value::str(&s);
+                    assert_eq!(prefix_of(&v), canon_prefix(&v), "{s:?}");
+                }
+            }
+        }
+        for n in [0i64, 7, -7, 1234567, 12345678, -1234567, i64::MIN, i64::MAX] {
+            let v = Value::Int(n);
+            assert_eq!(prefix_of(&v), canon_prefix(&v), "{n}");
         }
     }
 

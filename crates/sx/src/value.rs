@@ -211,9 +211,14 @@ impl Drop for Cons {
     // chain is walked in a loop; nested lists (heads) wait on a worklist,
     // which is only allocated when there are any.
     fn drop(&mut self) {
-        // A last cell whose head is not a list (every cell this loop frees
-        // below ends up so): nothing to walk.
-        if self.tail.0.is_none() && !matches!(self.head, Value::List(List(Some(_)))) {
+        // Nothing to walk when the head is not a list and the tail is
+        // absent (every cell this loop frees below ends up so) or held
+        // elsewhere too, so that dropping it is a count decrement (a list
+        // walked with `rest` on its last use drops its cells so, one at a
+        // time).
+        if !matches!(self.head, Value::List(List(Some(_))))
+            && self.tail.0.as_ref().is_none_or(|t| Rc::strong_count(t) > 1)
+        {
             return;
         }
         let mut nested: Vec<Rc<Cons>> = Vec::new();

@@ -355,3 +355,31 @@ fn run_scripted(interp: &mut Interp, a: &mut [Value]) -> Result<Value> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::prims::test_support::ev;
+
+    /// `str` of short and longer pieces, integers at the extremes, nil,
+    /// non-ASCII text and values printed by the general printer.
+    #[test]
+    fn str_short_and_long() {
+        assert_eq!(ev(r#"(str "w" 1234)"#), r#""w1234""#);
+        assert_eq!(ev(r#"(str)"#), r#""""#);
+        assert_eq!(
+            ev(r#"(str nil "a" nil -9223372036854775808)"#),
+            r#""a-9223372036854775808""#
+        );
+        assert_eq!(ev(r#"(str "日本" 1 "😀")"#), r#""日本1😀""#);
+        assert_eq!(ev(r#"(str "a" :k 1.5 'sym)"#), r#""a:k1.5sym""#);
+        let piece = "x".repeat(31);
+        for (extra, total) in [("", 64), ("y", 65)] {
+            let got = ev(&format!(r#"(len (str "{piece}" 12 "{piece}{extra}"))"#));
+            assert_eq!(got, total.to_string());
+        }
+        assert_eq!(
+            ev(&format!(r#"(str "{piece}" "é" "{piece}")"#)),
+            format!(r#""{piece}é{piece}""#)
+        );
+    }
+}

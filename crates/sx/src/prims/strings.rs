@@ -197,15 +197,38 @@ fn split(s: &Value, sep: &Value) -> Result<Value> {
     // The pieces are consed from the last one back (a char cannot
     // overlap itself, so they are the same pieces), with no Vec between.
     if let [b] = sep.as_bytes() {
-        if b.is_ascii() {
-            let mut out = List::EMPTY;
-            for piece in s.rsplit(char::from(*b)) {
-                out = List::cons(Value::str(piece), out);
-            }
-            return Ok(Value::List(out));
+        if !b.is_ascii() {
+            return Ok(Value::List(s.split(&**sep).map(Value::str).collect()));
         }
+        let mut out = List::EMPTY;
+        let mut end = s.len();
+        // Every index found is an ASCII byte's, so a char boundary.
+        while let Some(at) = s.get(..end).and_then(|head| last_index(head, *b)) {
+            out = List::cons(Value::str(s.get(at + 1..end).unwrap_or_default()), out);
+            end = at;
+        }
+        out = List::cons(Value::str(s.get(..end).unwrap_or_default()), out);
+        return Ok(Value::List(out));
     }
     Ok(Value::List(s.split(&**sep).map(Value::str).collect()))
+}
+
+/// Where the ASCII byte `b` last occurs in `s`. The last few bytes are
+/// checked one by one first: split pieces are usually words, shorter than
+/// a general search takes to set up.
+fn last_index(s: &str, b: u8) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut near = bytes.len().saturating_sub(16);
+    while !s.is_char_boundary(near) {
+        near -= 1;
+    }
+    if let Some(i) = bytes
+        .get(near..)
+        .and_then(|t| t.iter().rposition(|&c| c == b))
+    {
+        return Some(near + i);
+    }
+    s.get(..near)?.rfind(char::from(b))
 }
 
 /// `(join xs sep)`: items converted as `str` converts them.
@@ -554,6 +577,21 @@ mod tests {
         assert_eq!(ev(r#"(split "a::b" "::")"#), r#"("a" "b")"#);
         assert_eq!(ev(r#"(split "日本" "")"#), r#"("日" "本")"#);
         assert_eq!(ev(r#"(split "" ",")"#), r#"("")"#);
+        // Pieces longer than the byte-by-byte scan, with multi-byte
+        // characters where that scan would start.
+        assert_eq!(
+            ev(r#"(split "0123456789abcdefghij,日本語日本語日本語,,x" ",")"#),
+            r#"("0123456789abcdefghij" "日本語日本語日本語" "" "x")"#
+        );
+        assert_eq!(
+            ev(r#"(split "a,bcdefghijklmnopqrstu日本語" ",")"#),
+            r#"("a" "bcdefghijklmnopqrstu日本語")"#
+        );
+        assert_eq!(
+            ev(r#"(split "日本語日本語日本語日本語" ",")"#),
+            r#"("日本語日本語日本語日本語")"#
+        );
+        assert_eq!(ev(r#"(split "é,è" "é")"#), r#"("" ",è")"#);
         assert_eq!(
             ev(r#"(join (list "a" 1 2.5 nil :k) "-")"#),
             r#""a-1-2.5--:k""#
