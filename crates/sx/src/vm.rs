@@ -792,7 +792,13 @@ impl Machine {
         if self.state != State::Suspended {
             return Err(not_suspended());
         }
-        push(&mut self.stack, value);
+        // An integer answer is stored rebuilt from its payload, not copied
+        // whole: the host has just written it in narrower pieces (see
+        // `pop_fresh`).
+        match value {
+            Value::Int(n) => push(&mut self.stack, Value::Int(n)),
+            other => push(&mut self.stack, other),
+        }
         self.state = State::Ready;
         self.run_ready(interp)
     }
@@ -808,7 +814,7 @@ impl Machine {
         self.state = State::Suspended;
         let args = match argc {
             0 | 1 => ArgsRepr::Zero,
-            2 => ArgsRepr::One(pop!(self)),
+            2 => ArgsRepr::One(self.pop_fresh()),
             _ => {
                 let at = self.stack.len().saturating_sub(argc as usize - 1);
                 ArgsRepr::Many(self.stack.split_off(at).into_boxed_slice())
@@ -819,6 +825,19 @@ impl Machine {
             op,
             args: Args(args),
         }
+    }
+
+    /// Pops the stack top. An integer is rebuilt from its payload instead
+    /// of being copied whole: it was usually pushed just before (the
+    /// argument of a `perform`) by stores narrower than the copy's loads,
+    /// which the CPU cannot forward from its store buffer (a stall).
+    #[inline(always)]
+    fn pop_fresh(&mut self) -> Value {
+        if let Some(&Value::Int(n)) = self.stack.last() {
+            crate::push::forget_last(&mut self.stack);
+            return Value::Int(n);
+        }
+        pop!(self)
     }
 
     /// Resumes a suspended machine by raising `error` at the `perform`, as
