@@ -147,7 +147,7 @@ pub async fn perform(
     };
     if let Some((ns, op)) = name.split_once('/') {
         if let Some(service) = services.iter().find(|s| s.namespace() == ns) {
-            return service.perform(op, req.args, scope).await;
+            return service.perform(op, req.args.into_vec(), scope).await;
         }
     }
     let arg = |i: usize| req.args.get(i).cloned().unwrap_or_default();

@@ -140,7 +140,7 @@ pub fn cli_host(_: &mut Interp, req: sx::Request) -> Result<Value, sx::EvalError
             outln!("{line}");
             Ok(Value::Nil)
         }
-        Some(k) if k == echo => Ok(req.args.into_iter().next().unwrap_or_default()),
+        Some(k) if k == echo => Ok(req.args.into_first()),
         _ => Err(sx::EvalError::new(
             sx::ErrorKind::Perform,
             format!(

@@ -318,16 +318,19 @@ impl Interp {
         machine: &mut Machine,
         host: &mut dyn FnMut(&mut Interp, Request) -> Result<Value>,
     ) -> Result<Value> {
-        let mut outcome = machine.run(self)?;
+        // One `Result` variable, written by each resume in place: with `?`
+        // inside the loop every 80-byte outcome was copied twice more.
+        let mut outcome = machine.run(self);
         loop {
             match outcome {
-                Outcome::Done(v) => return Ok(v),
-                Outcome::Perform(req) => {
+                Ok(Outcome::Perform(req)) => {
                     outcome = match host(self, req) {
-                        Ok(answer) => machine.resume(self, answer)?,
-                        Err(e) => machine.resume_error(self, e)?,
+                        Ok(answer) => machine.resume(self, answer),
+                        Err(e) => machine.resume_error(self, e),
                     };
                 }
+                Ok(Outcome::Done(v)) => return Ok(v),
+                Err(e) => return Err(e),
             }
         }
     }

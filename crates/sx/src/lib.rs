@@ -31,7 +31,7 @@ pub use interp::{Budget, Interp};
 pub use prims::data::cid_of_text;
 pub use symbol::Symbol;
 pub use value::{List, TypeName, Value};
-pub use vm::{Machine, Outcome, Request};
+pub use vm::{Args, Machine, Outcome, Request};
 
 /// JSON conversion exactly as `json-encode` and `json-decode` do it, for
 /// hosts that take JSON in or give it out.

@@ -1098,3 +1098,86 @@ fn render_mode_map_loops_match_the_value_path() {
         }
     }
 }
+
+#[test]
+fn request_arguments_behave_as_a_slice_whatever_their_count() {
+    // None or one argument is held in place, more in one allocation: the
+    // host sees the same slice either way, and the type stays one value
+    // wide so that an outcome stays small.
+    assert!(std::mem::size_of::<sx::Args>() <= std::mem::size_of::<sx::Value>());
+    for n in 0..5_i64 {
+        let items: Vec<sx::Value> = (0..n).map(sx::Value::Int).collect();
+        let mut args = sx::Args::from(items.clone());
+        assert_eq!(&*args, items.as_slice());
+        assert_eq!(args.len(), items.len());
+        assert_eq!(args.clone().into_vec(), items);
+        assert_eq!(args.clone().into_iter().collect::<Vec<_>>(), items);
+        assert_eq!(args.clone().into_iter().len(), items.len());
+        assert_eq!((&args).into_iter().count(), items.len());
+        assert_eq!(items.iter().cloned().collect::<sx::Args>(), args);
+        assert_eq!(
+            args.clone().into_first(),
+            items.first().cloned().unwrap_or_default()
+        );
+        if let Some(first) = args.first_mut() {
+            *first = sx::Value::Int(-1);
+        }
+        assert_eq!(args.first().cloned(), (n > 0).then_some(sx::Value::Int(-1)));
+    }
+    assert!(sx::Args::default().is_empty());
+}
+
+#[test]
+fn a_host_error_is_raised_at_the_perform_and_can_be_caught() {
+    // `resume_error` on every other cycle of a long loop: the error is
+    // caught where the perform was, and the loop goes on.
+    let mut interp = Interp::new();
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        match req.args.into_first() {
+            sx::Value::Int(n) if n % 2 == 1 => Err(sx::EvalError::new(
+                sx::ErrorKind::Perform,
+                format!("odd {n}"),
+            )),
+            v => Ok(v),
+        }
+    };
+    let src = "(define (f i acc)
+                 (if (= i 1000) acc
+                     (f (+ i 1) (+ acc (try (perform :even i) (catch e 1000))))))
+               (f 0 0)";
+    let v = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect("runs");
+    // Evens 0..998 sum to 249,500; 500 odd ones are caught as 1000 each.
+    assert_eq!(v, sx::Value::Int(249_500 + 500 * 1000));
+    // Uncaught, the host's error ends the run with its message.
+    let err = interp
+        .eval_str_with("(+ 1 (perform :even 3))", "<perform>", &mut host)
+        .expect_err("uncaught");
+    assert!(err.to_string().contains("odd 3"), "{err}");
+}
+
+#[test]
+fn budgets_still_stop_a_loop_that_performs_every_cycle() {
+    // Each resume starts a new run of the machine; the step and time
+    // budgets count across them.
+    let src = "(define (f i) (perform :echo i) (f (+ i 1))) (f 0)";
+    let mut interp = Interp::new();
+    interp.budget.max_steps = Some(10_000);
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<sx::Value, sx::EvalError> {
+        Ok(req.args.into_first())
+    };
+    let err = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect_err("stopped by the step budget");
+    assert!(err.to_string().contains("step budget"), "{err}");
+
+    let mut interp = Interp::new();
+    interp.budget.max_time = Some(std::time::Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    let err = interp
+        .eval_str_with(src, "<perform>", &mut host)
+        .expect_err("stopped by the time budget");
+    assert!(err.to_string().contains("time budget"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

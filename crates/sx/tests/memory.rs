@@ -191,3 +191,29 @@ fn budgets_stop_loops_of_heavy_primitive_calls() {
     let err = err.to_string();
     assert!(err.contains("heap budget"), "{err}");
 }
+
+#[test]
+fn the_per_machine_heap_budget_counts_across_resumes() {
+    // A machine that keeps what it builds between performs: each run
+    // (every resume is one) adds what it kept, so the budget ends it
+    // although no single run allocates much. The host's own allocations
+    // between runs do not count.
+    let mut interp = Interp::new();
+    interp.budget.max_heap = Some(8 * 1024 * 1024);
+    interp.budget.heap_per_machine = true;
+    // A backstop, far past where the heap budget ends it: were runs not
+    // added up, this would fail on steps instead of running for ever.
+    interp.budget.max_steps = Some(5_000_000);
+    let mut host = |_: &mut Interp, req: sx::Request| -> Result<Value, sx::EvalError> {
+        Ok(req.args.into_first())
+    };
+    let err = interp
+        .eval_str_with(
+            "(define (grow i acc) (grow (+ i 1) (cons (perform :echo (str \"item\" i)) acc))) (grow 0 '())",
+            "<growing>",
+            &mut host,
+        )
+        .expect_err("stopped by the heap budget");
+    let err = err.to_string();
+    assert!(err.contains("heap budget"), "{err}");
+}
