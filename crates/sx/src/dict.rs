@@ -745,8 +745,7 @@ fn balanced(pairs: &mut impl Iterator<Item = (Key, Value)>, n: usize) -> Link {
     Some(Rc::new(Node {
         key,
         value,
-        left,
-        right,
+        kids: [left, right],
         height,
     }))
 }
