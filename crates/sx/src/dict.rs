@@ -126,9 +126,8 @@ fn prefix_from_bytes(v: &Value) -> u64 {
     };
     match v {
         Value::Str(s) => {
-            if let Some(prefix) = plain_str_prefix(s.as_bytes()) {
-                return prefix;
-            }
+            // Only strings `plain_str_prefix` refused come here (from
+            // `prefix_of`): written escaped.
             put(b'"');
             printer::escaped_bytes(s)
                 .chain(std::iter::once(b'"'))
