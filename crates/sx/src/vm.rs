@@ -2436,6 +2436,24 @@ impl Machine {
                             ));
                         };
                         match callee {
+                            Value::Closure(c)
+                                if tail
+                                    && c.arity as usize == argc
+                                    && Rc::ptr_eq(c, &cur.closure) =>
+                            {
+                                // A loop (a function calling itself in tail
+                                // position): the frame starts over where
+                                // `enter_fast!` would put it, with no closure
+                                // to swap and no code to look up again.
+                                try_!(self.tick(interp));
+                                slide_down(&mut self.stack, cur.ret_to, args_at);
+                                let want = cur.ret_to + closure.nslots as usize;
+                                if self.stack.len() != want {
+                                    self.stack.resize_with(want, Value::default);
+                                }
+                                cur.base = cur.ret_to;
+                                pc = 0;
+                            }
                             Value::Closure(c) if c.arity as usize == argc => {
                                 let c = c.clone();
                                 enter_fast!(c, args_at, args_at, tail);

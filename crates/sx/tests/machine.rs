@@ -366,6 +366,21 @@ fn tail_calls_run_in_constant_frames() {
 }
 
 #[test]
+fn step_budget_counts_self_tail_calls() {
+    // A global function looping on itself restarts its frame in place;
+    // each round still counts a step, so the budget ends an endless loop.
+    let out = ev_with_steps(10_000, "(define (spin n) (spin (+ n 1))) (spin 0)");
+    assert!(out.contains("step budget"), "{out}");
+    assert_eq!(
+        ev_with_steps(
+            10_000,
+            "(define (upto n) (if (= n 500) n (upto (+ n 1)))) (upto 0)"
+        ),
+        "500"
+    );
+}
+
+#[test]
 fn step_budget_counts_fast_calls() {
     let mut interp = Interp::new();
     ev_in(&mut interp, FIB);
