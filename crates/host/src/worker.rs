@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 
 use sx::{Machine, Outcome, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -182,7 +183,7 @@ fn worker_main(
                     let shared = shared.clone();
                     let counter = in_flight.clone();
                     let load_error = load_error.clone();
-                    tokio::task::spawn_local(async move {
+                    let mut request = Box::pin(async move {
                         let resp = match load_error {
                             Some(e) => crate::reply::load_error_page(&e),
                             None => crate::handle::handle(app, req, &shared).await,
@@ -190,6 +191,15 @@ fn worker_main(
                         counter.fetch_sub(1, Ordering::Relaxed);
                         let _ = reply.send(resp);
                     });
+                    // Most requests do no IO and finish at their first
+                    // poll: run that here, and spawn a task only for one
+                    // that waits (its task polls it again at once, which
+                    // registers its wake-ups with the task's own waker).
+                    let first =
+                        std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await;
+                    if first.is_pending() {
+                        tokio::task::spawn_local(request);
+                    }
                 }
                 Msg::Start(reply) => {
                     let app = current.clone();
