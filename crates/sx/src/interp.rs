@@ -63,6 +63,9 @@ pub struct Interp {
     shadowed_elements: Vec<(Symbol, u32)>,
     builtins_ready: bool,
     gensym_counter: u64,
+    /// Where `str` builds its text before copying it into the result, so a
+    /// call makes one allocation (the result) rather than two.
+    pub(crate) str_scratch: String,
     pub budget: Budget,
 }
 
@@ -89,6 +92,7 @@ impl Interp {
             shadowed_elements: Vec::new(),
             builtins_ready: false,
             gensym_counter: 0,
+            str_scratch: String::new(),
             budget: Budget::default(),
         };
         crate::prims::install(&mut interp);

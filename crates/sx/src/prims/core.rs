@@ -84,7 +84,7 @@ pub(crate) fn install(i: &mut Interp) {
         if strings > BIG_RESULT_BYTES {
             i.ensure_heap(strings)?;
         }
-        Ok(str_of(a))
+        Ok(str_of(&mut i.str_scratch, a))
     });
     i.define_native("raise", 1, Some(1), |_, a| {
         Err(EvalError::raised(arg(a, 0).clone()))
@@ -272,12 +272,6 @@ fn expand_once(interp: &mut Interp, form: &Value) -> Result<Option<Value>> {
     }
 }
 
-thread_local! {
-    /// Where `str` builds its text before copying it into the result, so a
-    /// call makes one allocation (the result) rather than two.
-    static STR_SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
 /// Results larger than this are checked against the heap budget before
 /// they are built.
 pub(crate) const BIG_RESULT_BYTES: usize = 1 << 20;
@@ -285,26 +279,19 @@ pub(crate) const BIG_RESULT_BYTES: usize = 1 << 20;
 /// The most capacity the scratch buffer keeps between calls.
 const STR_SCRATCH_KEEP: usize = 1024;
 
-/// `(str a b ...)`: the concatenation of each value's `str` text.
-fn str_of(args: &[Value]) -> Value {
-    STR_SCRATCH.with(|scratch| {
-        let Ok(mut out) = scratch.try_borrow_mut() else {
-            let mut out = String::new();
-            for v in args {
-                printer::to_str(v, &mut out);
-            }
-            return Value::from(out);
-        };
-        out.clear();
-        for v in args {
-            printer::to_str(v, &mut out);
-        }
-        let v = Value::str(&out);
-        if out.capacity() > STR_SCRATCH_KEEP {
-            *out = String::new();
-        }
-        v
-    })
+/// `(str a b ...)`: the concatenation of each value's `str` text, built in
+/// the interpreter's scratch buffer (a field rather than a thread-local:
+/// the thread-local's access and borrow flag were a fifth of a short call).
+fn str_of(scratch: &mut String, args: &[Value]) -> Value {
+    scratch.clear();
+    for v in args {
+        printer::to_str(v, scratch);
+    }
+    let v = Value::str(scratch);
+    if scratch.capacity() > STR_SCRATCH_KEEP {
+        *scratch = String::new();
+    }
+    v
 }
 
 /// `(run-scripted thunk answer)`: calls `thunk` with its IO scripted. Each
