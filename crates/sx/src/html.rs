@@ -468,20 +468,10 @@ pub fn escape_attr(s: &str, out: &mut String) {
 }
 
 /// Appends `s`, which is usually short (a tag, a number's digits, a
-/// word): each length up to 16 is its own arm, so the copy is a few moves
-/// of a known size instead of a call of `memcpy` (which cost as much as
-/// the rest of a table cell's markup).
+/// word), without calling `memcpy` for it (see `push::push_str`).
 #[inline(always)]
 pub fn push_short(out: &mut String, s: &str) {
-    macro_rules! arms {
-        ($($n:literal)*) => {
-            match s.len() {
-                $($n => out.push_str(s.get(..$n).unwrap_or(s)),)*
-                _ => out.push_str(s),
-            }
-        };
-    }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    crate::push::push_str(out, s);
 }
 
 /// Appends the decimal digits of `i` (what `write!(out, "{i}")` writes,

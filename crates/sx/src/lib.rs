@@ -22,6 +22,7 @@ mod push;
 pub mod reader;
 pub mod source;
 pub mod symbol;
+pub mod template;
 pub mod value;
 pub mod vm;
 

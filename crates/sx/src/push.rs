@@ -51,3 +51,45 @@ pub(crate) fn forget_last<T>(vec: &mut Vec<T>) {
         unsafe { vec.set_len(len) }
     }
 }
+
+/// Appends `s` to `out`: `String::push_str` without its call of `memcpy`
+/// for a short string (the tags, words and digits of markup), which cost
+/// as much as the rest of writing a table cell. A string of 4 to 16 bytes
+/// is copied as two overlapping words of a fixed size, a shorter one byte
+/// by byte; longer ones go to `memcpy` as before.
+#[inline(always)]
+pub(crate) fn push_str(out: &mut String, s: &str) {
+    let n = s.len();
+    if n > 16 {
+        out.push_str(s);
+        return;
+    }
+    out.reserve(n);
+    let len = out.len();
+    let src = s.as_ptr();
+    // SAFETY: `reserve` left room for `n` more bytes after `len`, so every
+    // write below is inside the allocation (offsets `0..n` of `dst`), and
+    // every read is inside `s` (offsets `0..n` of `src`, `n <= 16`). The
+    // bytes written are `s`'s, so the string stays UTF-8 once its length
+    // covers them; nothing between the writes and `set_len` can unwind.
+    unsafe {
+        let v = out.as_mut_vec();
+        let dst = v.as_mut_ptr().add(len);
+        if n >= 8 {
+            let a = src.cast::<u64>().read_unaligned();
+            let b = src.add(n - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(a);
+            dst.add(n - 8).cast::<u64>().write_unaligned(b);
+        } else if n >= 4 {
+            let a = src.cast::<u32>().read_unaligned();
+            let b = src.add(n - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(a);
+            dst.add(n - 4).cast::<u32>().write_unaligned(b);
+        } else if n > 0 {
+            *dst = *src;
+            *dst.add(n / 2) = *src.add(n / 2);
+            *dst.add(n - 1) = *src.add(n - 1);
+        }
+        v.set_len(len + n);
+    }
+}

@@ -17,6 +17,7 @@ use crate::prims;
 use crate::push::push;
 use crate::source::{self, Pos};
 use crate::symbol::Symbol;
+use crate::template::RenderTemplate;
 use crate::value::{Component, List, Value};
 
 /// One instruction. Operands index the current proto's tables or frame slots.
@@ -207,6 +208,16 @@ pub enum Op {
     /// SetLocal(item)` after the eight: the list's first item goes into
     /// slot `item` as well, and all twelve are skipped.
     MapStepFirst(u16, u16),
+    /// The head of a `MapStepFirst(list, item)` loop whose body only writes
+    /// constant markup and its item (`Proto::templates[t]`, see
+    /// `RenderTemplate`): renders items from the list in slot `list` with
+    /// no instruction per item while each one is written in place (a
+    /// string, integer or nil, or a dict whose looked-up values are) and
+    /// the step count stays clear of the next budget check, counting the
+    /// steps the loop would; then leaves the rest of the list in the slot
+    /// and goes on to the `MapStepFirst`, which runs the loop's code for
+    /// the next item (or leaves the loop) and comes back here.
+    RenderEach(u16, u32),
     /// The end of a render-mode body: `Nil Return`, except that when the
     /// caller's next instruction is the `RenderValue` of that nil (a call
     /// from markup), it is skipped instead.
@@ -413,6 +424,8 @@ pub struct Proto {
     pub dict_keys: Vec<crate::dict::Key>,
     /// The keywords of each `KeyCallRender`, in the order written.
     pub call_keys: Vec<Box<[Symbol]>>,
+    /// The loop bodies `RenderEach` writes itself.
+    pub templates: Vec<RenderTemplate>,
 }
 
 impl Proto {
@@ -2164,6 +2177,31 @@ impl Machine {
                         push(&mut self.stack, Value::List(tail));
                         overwrite(&mut self.stack[cur.base + x as usize], item);
                         pc += 12;
+                    }
+                    Op::RenderEach(s, t) => {
+                        let (Some(template), Some(buf)) =
+                            (proto.templates.get(t as usize), self.render.last_mut())
+                        else {
+                            continue;
+                        };
+                        if interp.inline_overridden(Inline::IsEmpty)
+                            || interp.inline_overridden(Inline::Rest)
+                            || interp.inline_overridden(Inline::First)
+                            || (template.gets() && interp.inline_overridden(Inline::Get))
+                        {
+                            continue;
+                        }
+                        let at = cur.base + s as usize;
+                        let Some(Value::List(list)) = self.stack.get(at) else {
+                            continue;
+                        };
+                        let rest =
+                            template.render_items(list, buf, &mut self.fuel, &mut self.steps);
+                        // The slot is set once, to what is left.
+                        if !std::ptr::eq(rest, list) {
+                            let left = Value::List(rest.clone());
+                            overwrite(&mut self.stack[at], left);
+                        }
                     }
                     Op::LocalGetKw { slot, key, moved } => {
                         // `fuel > 1`: this step does not check the budgets

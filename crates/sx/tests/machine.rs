@@ -1196,3 +1196,53 @@ fn budgets_still_stop_a_loop_that_performs_every_cycle() {
     assert!(err.to_string().contains("time budget"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn render_loops_written_whole_after_their_builtins_are_redefined() {
+    // A loop body of markup and its item is written by `RenderEach` only
+    // while `first`, `rest`, `empty?` and (for lookups) `get` are the
+    // builtins; redefined, the loop's own code calls the new ones.
+    let src = r#"
+        (define (cells xs) (render-html (tr (map (fn (c) (td c)) xs))))
+        (define (names ts) (render-html (ul (map (fn (t) (li (get t :name))) ts))))
+        (define before (list (cells '(1 2)) (names (list {:name "a"} {:name "b"}))))
+        (define (get d k) (str "got " k))
+        (define mid (names (list {:name "a"})))
+        (define (first xs) 7)
+        (list before mid (cells '(1 2)))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"(("<tr><td>1</td><td>2</td></tr>" "<ul><li>a</li><li>b</li></ul>") "<ul><li>got :name</li></ul>" "<tr><td>7</td><td>7</td></tr>")"#
+    );
+}
+
+#[test]
+fn render_loops_count_the_steps_of_their_code() {
+    // Integers are written by `RenderEach`, floats by the loop's code: a
+    // step budget ends both at the same item, and one step more than the
+    // loop needs lets both finish.
+    let run = |steps: u64, item: &str| {
+        let src = format!(
+            "(define xs (map (fn (i) {item}) (range 0 300))) \
+             (define (lookups ds) (render-html (ul (map (fn (d) (li (get d :a) (get d :b))) ds)))) \
+             (list (len (render-html (tr (map (fn (c) (td c)) xs)))) \
+                   (len (lookups (map (fn (x) {{:a x :b x}}) xs))))"
+        );
+        !ev_with_steps(steps, &src).starts_with("ERR")
+    };
+    let least = |item: &str| {
+        let (mut lo, mut hi) = (1u64, 100_000u64);
+        assert!(run(hi, item), "{item} needs more than {hi} steps");
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if run(mid, item) {
+                hi = mid
+            } else {
+                lo = mid + 1
+            }
+        }
+        lo
+    };
+    assert_eq!(least("i"), least("(+ i 0.5)"));
+}

@@ -7,6 +7,7 @@ use super::expand::Program;
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::source::Pos;
+use crate::template::{Hole, RenderTemplate};
 use crate::value::Value;
 use crate::vm::{CaptureFrom, GroupDef, Inline, Op, Proto};
 
@@ -66,6 +67,8 @@ struct Out {
     dict_keys: Vec<crate::dict::Key>,
     /// `KeyCallRender`'s keywords (`Proto::call_keys`).
     call_keys: Vec<Box<[crate::symbol::Symbol]>>,
+    /// `RenderEach`'s loop bodies (`Proto::templates`).
+    templates: Vec<RenderTemplate>,
     protos: Vec<Rc<Proto>>,
     /// Each nested function's index in `protos`.
     proto_index: std::collections::HashMap<*const Proto, usize>,
@@ -284,6 +287,7 @@ impl Emitter<'_> {
             consts: Vec::new(),
             dict_keys: Vec::new(),
             call_keys: Vec::new(),
+            templates: Vec::new(),
             protos: Vec::new(),
             proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
@@ -341,6 +345,7 @@ impl Emitter<'_> {
             render_entry,
             dict_keys: out.dict_keys,
             call_keys: out.call_keys,
+            templates: out.templates,
         });
         self.compiled.insert(fid, proto.clone());
         Ok(proto)
@@ -1048,6 +1053,9 @@ impl Emitter<'_> {
         };
         let (head, slots) = self.loop_head(out, params, inits)?;
         let step = self.map_step(out, done, recur_args);
+        // Room for a `RenderEach` at the head, should the body turn out to
+        // be a template: a jump to the next instruction until then.
+        let each_at = step.map(|_| out.op(Op::Jump(head + 1)));
         let step_at = step.map(|s| out.op(Op::MapStep(s)));
         let more = self.branch_unless(out, done)?;
         let exit = out.op(Op::Jump(0));
@@ -1078,8 +1086,26 @@ impl Emitter<'_> {
             }
         }
         let set = slots.len().saturating_sub(1);
+        // The loop comes back to its `RenderEach`, or past the jump left in
+        // its place.
+        let mut back = head;
+        if let (Some(each), Some(at)) = (each_at, step_at) {
+            back += 1;
+            // The body's trailing markup is part of it.
+            out.here();
+            if let (1, Some(&Op::MapStepFirst(s, x))) = (set, out.code.get(at)) {
+                if let Some(template) = render_template(out, at + 13, x)? {
+                    let t = count(out.templates.len(), "render loops")?;
+                    out.templates.push(template);
+                    if let Some(op) = out.code.get_mut(each) {
+                        *op = Op::RenderEach(s, t);
+                        back = head;
+                    }
+                }
+            }
+        }
         let saved = out.pos;
-        loop_back(out, slots.iter().take(set).rev(), head, pos);
+        loop_back(out, slots.iter().take(set).rev(), back, pos);
         out.pos = saved;
         out.patch(exit);
         Ok(())
@@ -1526,6 +1552,46 @@ fn loop_back<'a>(out: &mut Out, slots: impl Iterator<Item = &'a u16>, head: u32,
         Some(s) => Op::SetLocalLoopBack(s, head),
         None => Op::LoopBack(head),
     });
+}
+
+/// The body of a render-mode loop, from `from` to the end of the code, as
+/// a template (see `Op::RenderEach`) if all it does is write constant
+/// markup and the item in slot `x`: `RenderText`, `RenderLocal(x)`, and
+/// `RenderLocalGetKw` of `x` with its plain sequence.
+fn render_template(out: &Out, from: usize, x: u16) -> Result<Option<RenderTemplate>> {
+    let mut pieces = Vec::new();
+    let mut code = out.code.get(from..).unwrap_or_default();
+    while let Some((op, after)) = code.split_first() {
+        code = after;
+        match *op {
+            Op::RenderText(k) => match out.consts.get(k as usize) {
+                Some(Value::Str(text)) => pieces.push(Ok(text.clone())),
+                _ => return Ok(None),
+            },
+            Op::RenderLocal(s) if s == x => pieces.push(Err(Hole::Item)),
+            Op::RenderLocalGetKw { slot, key, .. } if slot == x => {
+                // Its plain sequence and `RenderValue` run when the item is
+                // something else; the template never does.
+                let [
+                    Op::Local(_) | Op::LocalMove(_),
+                    Op::Const(_),
+                    Op::CallGlobal(_, 2),
+                    Op::RenderValue,
+                    ..,
+                ] = code
+                else {
+                    return Err(get_kw_error());
+                };
+                code = code.get(4..).unwrap_or_default();
+                let Some(k) = out.dict_keys.get(key as usize) else {
+                    return Err(get_kw_error());
+                };
+                pieces.push(Err(Hole::ItemKw(k.clone())));
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(RenderTemplate::new(pieces))
 }
 
 /// Checks that the `MapStep(s)` at `at` is followed by the eight
