@@ -475,12 +475,10 @@ pub fn push_short(out: &mut String, s: &str) {
 }
 
 /// Appends the decimal digits of `i` (what `write!(out, "{i}")` writes,
-/// without the formatting machinery): `itoa` writes two digits at a time
-/// into a stack buffer, copied in one go (pushing digits one by one cost
-/// ~120 instructions a number, most of a table cell).
+/// without the formatting machinery; see `push::push_int`).
 #[inline]
 pub fn push_int(i: i64, out: &mut String) {
-    push_short(out, itoa::Buffer::new().format(i));
+    crate::push::push_int(out, i);
 }
 
 /// Whether `tag` is a void element (`crate::elements::VOID`), by a match the

@@ -61,12 +61,11 @@ fn to_str_other(v: &Value, out: &mut String) {
 }
 
 /// Appends an integer in decimal: what `write!` prints, without the
-/// formatting machinery (`str` and `join` of numbers are common). `itoa`
-/// writes two digits at a time into a stack buffer; the text is copied
-/// once (a `push` per digit cost more than the conversion).
+/// formatting machinery (`str` and `join` of numbers are common); see
+/// `push::push_int`.
 #[inline]
 pub(crate) fn push_int(out: &mut String, i: i64) {
-    out.push_str(itoa::Buffer::new().format(i));
+    crate::push::push_int(out, i);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

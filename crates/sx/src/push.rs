@@ -93,3 +93,121 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
         v.set_len(len + n);
     }
 }
+
+/// A string of at most 16 bytes in a 16-byte array, appended by
+/// [`push_padded`] with one copy of a fixed size: the constant markup of a
+/// render-mode loop body, written once per item.
+#[derive(Clone, Debug)]
+pub(crate) struct Padded {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Padded {
+    /// `s` padded with zeros, if it is at most 16 bytes long.
+    pub(crate) fn new(s: &str) -> Option<Padded> {
+        let mut bytes = [0u8; 16];
+        bytes.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(Padded {
+            bytes,
+            len: u8::try_from(s.len()).ok()?,
+        })
+    }
+}
+
+/// Appends `text`: all 16 bytes are copied into the spare capacity, and the
+/// string's length grows by the text's own.
+#[inline(always)]
+pub(crate) fn push_padded(out: &mut String, text: &Padded) {
+    out.reserve(16);
+    let len = out.len();
+    // SAFETY: `reserve(16)` left room for 16 bytes after `len`, so the
+    // 16-byte write is inside the allocation. The length then covers only
+    // the text's `len <= 16` bytes, which are the start of a `&str` (see
+    // `Padded::new`, which copies a whole `&str`), so the string stays
+    // UTF-8; the padding beyond stays in the spare capacity, unread.
+    // Nothing between the write and `set_len` can unwind.
+    unsafe {
+        let v = out.as_mut_vec();
+        v.as_mut_ptr()
+            .add(len)
+            .cast::<[u8; 16]>()
+            .write_unaligned(text.bytes);
+        v.set_len(len + usize::from(text.len));
+    }
+}
+
+/// Two-digit decimal pairs "00" to "99", for [`push_int`].
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends the decimal digits of `i` (what `write!(out, "{i}")` writes),
+/// written straight into the string's spare capacity two at a time, last
+/// first, after counting them: no formatting machinery, no stack buffer
+/// to copy (a table cell's number cost ~40 instructions through `itoa`).
+#[inline]
+pub(crate) fn push_int(out: &mut String, i: i64) {
+    let mut u = i.unsigned_abs();
+    let digits = decimal_digits(u);
+    let n = digits + usize::from(i < 0);
+    out.reserve(n);
+    let len = out.len();
+    // SAFETY: `reserve(n)` left room for `n` bytes after `len`; every
+    // write below is at an offset in `0..n` of `dst`: the pairs go at
+    // `end - 2` while `end >= n - digits + 2` (a number of `digits` digits
+    // has `digits / 2` pairs), the last digit or pair at `end - 1` or
+    // `end - 2` with `end - 1 >= n - digits`, and the sign at 0. The bytes
+    // are ASCII digits and `-`, so the string stays UTF-8, and all `n`
+    // are written before `set_len` covers them; nothing can unwind.
+    unsafe {
+        let v = out.as_mut_vec();
+        let dst = v.as_mut_ptr().add(len);
+        let mut end = n;
+        while u >= 100 {
+            let pair = (u % 100) as usize * 2;
+            u /= 100;
+            end -= 2;
+            dst.add(end)
+                .cast::<[u8; 2]>()
+                .write_unaligned(*DIGIT_PAIRS.as_ptr().add(pair).cast::<[u8; 2]>());
+        }
+        if u >= 10 {
+            let pair = u as usize * 2;
+            end -= 2;
+            dst.add(end)
+                .cast::<[u8; 2]>()
+                .write_unaligned(*DIGIT_PAIRS.as_ptr().add(pair).cast::<[u8; 2]>());
+        } else {
+            end -= 1;
+            *dst.add(end) = b'0' + u as u8;
+        }
+        if i < 0 {
+            *dst = b'-';
+        }
+        v.set_len(len + n);
+    }
+}
+
+/// How many decimal digits `u` has (1 for 0): the power of ten below its
+/// highest bit, from the bit count (1233 / 4096 is just above log10 2),
+/// corrected by one comparison. `u64::checked_ilog10` loops, and cost half
+/// a table cell's number.
+#[inline(always)]
+fn decimal_digits(u: u64) -> usize {
+    const POW10: [u64; 20] = {
+        let mut p = [1u64; 20];
+        let mut i = 1;
+        while i < 20 {
+            p[i] = p[i - 1] * 10;
+            i += 1;
+        }
+        p
+    };
+    let v = u | 1;
+    let t = (((64 - v.leading_zeros()) * 1233) >> 12) as usize;
+    t + 1 - usize::from(POW10.get(t).is_some_and(|&p| v < p))
+}

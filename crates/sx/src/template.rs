@@ -12,16 +12,39 @@
 use std::rc::Rc;
 
 use crate::dict::Key;
+use crate::push::{Padded, push_padded};
 use crate::value::{List, Value};
 
 /// A loop body: `head`, then each hole's value followed by its text.
 #[derive(Debug)]
 pub struct RenderTemplate {
-    head: Rc<str>,
-    holes: Box<[(Hole, Rc<str>)]>,
+    head: Text,
+    holes: Box<[(Hole, Text)]>,
     /// The steps one item counts in the loop's code: the loop's own and
     /// one for each `get`.
     steps: u32,
+}
+
+/// Constant HTML of a template: most is a tag or two, padded to be
+/// written with one fixed-size copy.
+#[derive(Debug)]
+enum Text {
+    Short(Padded),
+    Long(Rc<str>),
+}
+
+impl Text {
+    fn new(s: String) -> Text {
+        Padded::new(&s).map_or_else(|| Text::Long(Rc::from(s)), Text::Short)
+    }
+
+    #[inline(always)]
+    fn write(&self, buf: &mut String) {
+        match self {
+            Text::Short(t) => push_padded(buf, t),
+            Text::Long(t) => buf.push_str(t),
+        }
+    }
 }
 
 /// Where a template writes something of the item.
@@ -56,8 +79,8 @@ impl RenderTemplate {
             .filter(|(h, _)| matches!(h, Hole::ItemKw(_)))
             .count();
         Some(RenderTemplate {
-            head: Rc::from(head),
-            holes: holes.into_iter().map(|(h, t)| (h, Rc::from(t))).collect(),
+            head: Text::new(head),
+            holes: holes.into_iter().map(|(h, t)| (h, Text::new(t))).collect(),
             steps: u32::try_from(steps).unwrap_or(u32::MAX),
         })
     }
@@ -79,21 +102,26 @@ impl RenderTemplate {
         fuel: &mut u32,
         steps: &mut u64,
     ) -> &'l List {
+        // Item `i` may be written while `fuel - i * steps > steps`: the
+        // loop's code checks the budgets when its fuel runs out.
+        let room = fuel.saturating_sub(1) / self.steps;
+        let mut written = 0;
         let mut rest = list;
-        while let Some(cell) = rest.0.as_deref() {
-            if *fuel <= self.steps {
+        while written < room {
+            let Some(cell) = rest.0.as_deref() else {
                 break;
-            }
+            };
             let mark = buf.len();
             if !self.write(&cell.head, buf) {
                 // The loop's code writes this item, from the start.
                 buf.truncate(mark);
                 break;
             }
-            *steps += u64::from(self.steps);
-            *fuel -= self.steps;
+            written += 1;
             rest = &cell.tail;
         }
+        *steps += u64::from(written * self.steps);
+        *fuel -= written * self.steps;
         rest
     }
 
@@ -102,7 +130,7 @@ impl RenderTemplate {
     /// `get` is not of a dict.
     #[inline]
     fn write(&self, item: &Value, buf: &mut String) -> bool {
-        crate::html::push_short(buf, &self.head);
+        self.head.write(buf);
         for (hole, after) in &self.holes {
             let v = match hole {
                 Hole::Item => item,
@@ -117,7 +145,7 @@ impl RenderTemplate {
                 Value::Str(s) => crate::html::escape_text(s, buf),
                 _ => return false,
             }
-            crate::html::push_short(buf, after);
+            after.write(buf);
         }
         true
     }

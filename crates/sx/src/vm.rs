@@ -738,6 +738,34 @@ thread_local! {
     static RENDER_SPARE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
 }
 
+/// The largest emptied stack (in values) and frame list a thread keeps
+/// for its next machine (bigger ones are freed).
+const MACHINE_SPARE_MAX: usize = 1 << 10;
+
+thread_local! {
+    /// The emptied stack, frame list and render-buffer list of the last
+    /// machine dropped on this thread, kept so that the next one (a call
+    /// from the host, one per request or `call_value`) starts with room
+    /// instead of allocating and growing each from nothing.
+    static MACHINE_SPARE: std::cell::Cell<(Vec<Value>, Vec<Frame>, Vec<String>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if self.stack.capacity() > MACHINE_SPARE_MAX || self.frames.capacity() > MACHINE_SPARE_MAX {
+            return;
+        }
+        let mut stack = std::mem::take(&mut self.stack);
+        let mut frames = std::mem::take(&mut self.frames);
+        let mut render = std::mem::take(&mut self.render);
+        stack.clear();
+        frames.clear();
+        render.clear();
+        let _ = MACHINE_SPARE.try_with(|s| s.set((stack, frames, render)));
+    }
+}
+
 fn take_render_buffer() -> String {
     RENDER_SPARE.try_with(|s| s.take()).unwrap_or_default()
 }
@@ -789,13 +817,16 @@ macro_rules! pop {
 impl Machine {
     /// A machine that will call `callee` with `args` when first run.
     pub fn new(callee: Value, args: Vec<Value>) -> Machine {
-        let mut stack = Vec::with_capacity(64);
+        let (mut stack, frames, render) = MACHINE_SPARE.try_with(|s| s.take()).unwrap_or_default();
+        if stack.capacity() == 0 {
+            stack.reserve(64);
+        }
         stack.push(callee);
         let argc = args.len();
         stack.extend(args);
         Machine {
             stack,
-            frames: Vec::new(),
+            frames,
             handlers: Vec::new(),
             state: State::Ready,
             steps: 0,
@@ -805,7 +836,7 @@ impl Machine {
             heap_kept: 0,
             run_heap_start: 0,
             alloc_mark: 0,
-            render: Vec::new(),
+            render,
         }
     }
 

@@ -266,6 +266,8 @@ fn int_value() -> impl Strategy<Value = i64> {
         1 => prop::sample::select(&[
             i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1, 0, -1, 1,
             1 << 53, (1 << 53) + 1, -(1 << 53) - 1,
+            9, 10, 99, 100, -9, -10, -99, -100, 999_999_999_999_999_999,
+            1_000_000_000_000_000_000, -1_000_000_000_000_000_000,
         ][..]),
     ]
 }
@@ -629,6 +631,17 @@ proptest! {
     fn read_error_locations(prefix in "[a-z0-9 ()\n]{0,40}", text in sx_ish_text()) {
         let text = format!("{prefix}\n{text}");
         check_read(&text);
+    }
+
+    /// Integers are written as `format!` writes them, appended after what
+    /// the buffer holds, wherever its capacity ends (`push_int` writes
+    /// into the spare capacity itself).
+    #[test]
+    fn integers_render_as_format_writes_them(i in int_value(), before in "[a-zé]{0,20}", room in 0usize..40) {
+        let mut out = String::with_capacity(before.len() + room);
+        out.push_str(&before);
+        sx::html::push_int(i, &mut out);
+        prop_assert_eq!(out, format!("{before}{i}"));
     }
 
     /// Generated data: the canonical text reads back to an equal value that
@@ -1149,4 +1162,18 @@ fn render_mode_matches_rendering_the_value() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Every number of digits, at its edges, written as `format!` writes it.
+#[test]
+fn integers_at_every_power_of_ten() {
+    let mut p: i64 = 1;
+    for _ in 0..19 {
+        for i in [p - 1, p, p + 1, -p + 1, -p, -p - 1] {
+            let mut out = String::new();
+            sx::html::push_int(i, &mut out);
+            assert_eq!(out, i.to_string());
+        }
+        p = p.saturating_mul(10);
+    }
 }
