@@ -1,32 +1,48 @@
-//! Render-mode loop bodies written without the machine (`Op::RenderEach`).
+//! Render-mode code written without the machine: templates.
 //!
-//! A `map` over a list in render mode whose body writes constant markup
-//! and its item and does nothing else — `(map (fn (c) (td c)) cells)`, or
-//! `(map (fn (t) (li (get t :name))) teams)` — is compiled twice: as the
-//! loop's ordinary code, and as a [`RenderTemplate`], the texts between
-//! the places the item goes. `RenderEach` writes items through the
-//! template in one tight loop, with no instruction per item, and leaves
-//! to the loop's code every item it cannot write exactly as that code
-//! would (anything not a string, integer or nil where it goes).
+//! Much render-mode code does nothing but write constant markup and a few
+//! values from its frame: the body of `(map (fn (c) (td c)) cells)`, or a
+//! component like `(defcomp ~card (&key post) (article (h2 (get post
+//! :title)) ...))`. The compiler reads such code back (after emitting it)
+//! into a [`RenderTemplate`]: the texts between the places values go.
+//! Two instructions write templates in one tight loop, with no
+//! instruction dispatched per piece:
+//!
+//! - `Op::RenderEach`, the head of a render-mode `map` loop, writes item
+//!   after item through the loop body's template;
+//! - `Op::KeyCallRender` writes a component's template with the call's
+//!   keyword values instead of entering the component's frame.
+//!
+//! The code a template was read from stays, and runs whenever the template
+//! cannot write exactly what it would: a value of a kind the template does
+//! not write (anything but a string, integer or nil as a child), a lookup
+//! in something not a dict, a builtin redefined, a budget check falling
+//! due. What was written of the template is taken back first, so output,
+//! errors, steps and backtraces are the code's own.
 
 use std::rc::Rc;
 
 use crate::dict::Key;
 use crate::push::{Padded, push_padded};
 use crate::value::{List, Value};
+use crate::vm::Op;
 
-/// A loop body: `head`, then each hole's value followed by its text.
+/// Constant HTML, then each hole followed by more constant HTML.
 #[derive(Debug)]
 pub struct RenderTemplate {
     head: Text,
     holes: Box<[(Hole, Text)]>,
-    /// The steps one item counts in the loop's code: the loop's own and
-    /// one for each `get`.
+    /// The steps the code counts for one writing: the loop's (or call's)
+    /// own, one per `get` and one per joined attribute.
     steps: u32,
+    /// Whether it looks into dicts (so depends on `get` being the builtin).
+    gets: bool,
+    /// Whether it joins attribute values (so depends on `str`).
+    joins: bool,
 }
 
-/// Constant HTML of a template: most is a tag or two, padded to be
-/// written with one fixed-size copy.
+/// Constant HTML: most is a tag or two, padded to be written with one
+/// fixed-size copy.
 #[derive(Debug)]
 enum Text {
     Short(Padded),
@@ -34,8 +50,8 @@ enum Text {
 }
 
 impl Text {
-    fn new(s: String) -> Text {
-        Padded::new(&s).map_or_else(|| Text::Long(Rc::from(s)), Text::Short)
+    fn new(s: &str) -> Text {
+        Padded::new(s).map_or_else(|| Text::Long(Rc::from(s)), Text::Short)
     }
 
     #[inline(always)]
@@ -47,54 +63,102 @@ impl Text {
     }
 }
 
-/// Where a template writes something of the item.
+/// A value the template writes: one of the values it is given (the loop's
+/// item, a component's keyword arguments), or a keyword looked up in it.
 #[derive(Debug, Clone)]
-pub enum Hole {
-    /// The item as a child node (the body's `RenderLocal` of it).
-    Item,
-    /// `(get item :kw)` as a child node (a `RenderLocalGetKw`).
-    ItemKw(Key),
+enum Source {
+    Value(u16),
+    Get(u16, Key),
+}
+
+/// Where a template writes something that is not constant.
+#[derive(Debug)]
+enum Hole {
+    /// A child node: a string (escaped), an integer or nil.
+    Child(Source),
+    /// An attribute (`RenderAttrText`): ` name` is the text given; a
+    /// string or integer value is written after it, `true` writes the
+    /// name alone, nil and `false` nothing.
+    Attr(Rc<str>, Source),
+    /// An attribute whose value is `(str ...)` (`RenderStrAttr`): ` name="`,
+    /// each piece escaped in turn, `"`.
+    Joined(Text, Box<[Piece]>),
+    /// `:name (if x a b)` with constant `a` and `b`: the attribute text
+    /// for a truthy value and for a falsy one, made at compile time.
+    Choice(u16, Text, Text),
+}
+
+/// A piece of a joined attribute value.
+#[derive(Debug)]
+enum Piece {
+    /// A constant, already escaped.
+    Text(Text),
+    Value(Source),
 }
 
 impl RenderTemplate {
-    /// A template of the body's pieces in order: constant HTML and holes.
-    /// None if it has no hole (a constant body is not worth one).
-    pub fn new(pieces: Vec<Result<Rc<str>, Hole>>) -> Option<RenderTemplate> {
-        let mut head = String::new();
-        let mut holes: Vec<(Hole, String)> = Vec::new();
-        for piece in pieces {
-            match piece {
-                Ok(text) => match holes.last_mut() {
-                    Some((_, after)) => after.push_str(&text),
-                    None => head.push_str(&text),
-                },
-                Err(hole) => holes.push((hole, String::new())),
-            }
+    /// Reads render-mode code (the instructions of `code` from pc `from`
+    /// on) back into a template, if all it does is write constant markup
+    /// and values in frame slots that `value` maps to the template's
+    /// values. `consts` and `dict_keys` are the function's tables.
+    pub(crate) fn read(
+        code: &[Op],
+        from: usize,
+        consts: &[Value],
+        dict_keys: &[Key],
+        value: &dyn Fn(u16) -> Option<u16>,
+    ) -> Option<RenderTemplate> {
+        let mut reader = Reader {
+            code,
+            consts,
+            dict_keys,
+            value,
+            head: String::new(),
+            holes: Vec::new(),
+            steps: 1,
+            gets: false,
+            joins: false,
+        };
+        let mut i = from;
+        while i < code.len() {
+            i = reader.piece(i)?;
         }
-        if holes.is_empty() {
+        if reader.holes.is_empty() {
             return None;
         }
-        let steps = 1 + holes
-            .iter()
-            .filter(|(h, _)| matches!(h, Hole::ItemKw(_)))
-            .count();
         Some(RenderTemplate {
-            head: Text::new(head),
-            holes: holes.into_iter().map(|(h, t)| (h, Text::new(t))).collect(),
-            steps: u32::try_from(steps).unwrap_or(u32::MAX),
+            head: Text::new(&reader.head),
+            holes: reader
+                .holes
+                .into_iter()
+                .map(|(h, t)| (h, Text::new(&t)))
+                .collect(),
+            steps: reader.steps,
+            gets: reader.gets,
+            joins: reader.joins,
         })
     }
 
-    /// Whether the template looks into dicts (so depends on `get`).
-    pub fn gets(&self) -> bool {
-        self.steps > 1
+    /// The steps one writing counts.
+    pub fn steps(&self) -> u32 {
+        self.steps
     }
 
-    /// Writes the items of `list` into `buf` in turn while each can be
-    /// written in place and `fuel` stays above the steps an item counts
-    /// (the loop's code would not check the budgets on it), taking those
-    /// steps from `fuel` and adding them to `steps`. Returns the rest of
-    /// the list, from the first item not written.
+    /// Whether it depends on `get` being the builtin.
+    pub fn gets(&self) -> bool {
+        self.gets
+    }
+
+    /// Whether it depends on `str` being the builtin.
+    pub fn joins(&self) -> bool {
+        self.joins
+    }
+
+    /// Writes the items of `list` into `buf` in turn (each the template's
+    /// one value) while each can be written and `fuel` stays above the
+    /// steps a writing counts (the loop's code would not check the budgets
+    /// on it), taking those steps from `fuel` and adding them to `steps`.
+    /// Returns the rest of the list, from the first item not written.
     pub fn render_items<'l>(
         &self,
         list: &'l List,
@@ -112,8 +176,7 @@ impl RenderTemplate {
                 break;
             };
             let mark = buf.len();
-            if !self.write(&cell.head, buf) {
-                // The loop's code writes this item, from the start.
+            if !self.write_all(std::slice::from_ref(&cell.head), buf) {
                 buf.truncate(mark);
                 break;
             }
@@ -125,28 +188,274 @@ impl RenderTemplate {
         rest
     }
 
-    /// Writes one item, or returns false (having written part of it,
-    /// perhaps) if a hole's value is not a string, integer or nil, or a
-    /// `get` is not of a dict.
-    #[inline]
-    fn write(&self, item: &Value, buf: &mut String) -> bool {
+    /// Writes the template with `values`, or writes nothing and returns
+    /// false if one of them is not something it writes.
+    #[inline(never)]
+    pub fn write(&self, values: &[Value], buf: &mut String) -> bool {
+        let mark = buf.len();
+        if self.write_all(values, buf) {
+            true
+        } else {
+            buf.truncate(mark);
+            false
+        }
+    }
+
+    #[inline(always)]
+    fn write_all(&self, values: &[Value], buf: &mut String) -> bool {
         self.head.write(buf);
         for (hole, after) in &self.holes {
-            let v = match hole {
-                Hole::Item => item,
-                Hole::ItemKw(k) => match item {
-                    Value::Dict(d) => d.get_keyword(k).unwrap_or(&Value::Nil),
+            match hole {
+                Hole::Child(src) => match source(src, values) {
+                    Some(Value::Nil) => {}
+                    Some(Value::Int(i)) => crate::html::push_int(*i, buf),
+                    Some(Value::Str(s)) => crate::html::escape_text(s, buf),
                     _ => return false,
                 },
-            };
-            match v {
-                Value::Nil => {}
-                Value::Int(i) => crate::html::push_int(*i, buf),
-                Value::Str(s) => crate::html::escape_text(s, buf),
-                _ => return false,
+                Hole::Attr(name, src) => match source(src, values) {
+                    Some(Value::Nil | Value::Bool(false)) => {}
+                    Some(Value::Bool(true)) => buf.push_str(name),
+                    Some(Value::Str(s)) => {
+                        buf.push_str(name);
+                        buf.push_str("=\"");
+                        crate::html::escape_attr(s, buf);
+                        buf.push('"');
+                    }
+                    Some(Value::Int(i)) => {
+                        buf.push_str(name);
+                        buf.push_str("=\"");
+                        crate::html::push_int(*i, buf);
+                        buf.push('"');
+                    }
+                    _ => return false,
+                },
+                Hole::Joined(open, pieces) => {
+                    open.write(buf);
+                    for piece in pieces {
+                        match piece {
+                            Piece::Text(t) => t.write(buf),
+                            Piece::Value(src) => match source(src, values) {
+                                Some(Value::Str(s)) => crate::html::escape_attr(s, buf),
+                                Some(Value::Int(i)) => crate::html::push_int(*i, buf),
+                                _ => return false,
+                            },
+                        }
+                    }
+                    buf.push('"');
+                }
+                Hole::Choice(v, yes, no) => match values.get(usize::from(*v)) {
+                    Some(x) if x.truthy() => yes.write(buf),
+                    Some(_) => no.write(buf),
+                    None => return false,
+                },
             }
             after.write(buf);
         }
         true
+    }
+}
+
+/// The value `src` names, None when it looks into something not a dict.
+#[inline(always)]
+fn source<'v>(src: &Source, values: &'v [Value]) -> Option<&'v Value> {
+    match src {
+        Source::Value(i) => values.get(usize::from(*i)),
+        Source::Get(i, k) => match values.get(usize::from(*i)) {
+            Some(Value::Dict(d)) => Some(d.get_keyword(k).unwrap_or(&Value::Nil)),
+            _ => None,
+        },
+    }
+}
+
+/// The attribute `RenderAttrText(name)` writes for a constant value, if
+/// it is one the template writes.
+fn constant_attr(name: &str, v: &Value) -> Option<String> {
+    let mut out = String::new();
+    match v {
+        Value::Nil | Value::Bool(false) => {}
+        Value::Bool(true) => out.push_str(name),
+        Value::Str(s) => {
+            out.push_str(name);
+            out.push_str("=\"");
+            crate::html::escape_attr(s, &mut out);
+            out.push('"');
+        }
+        Value::Int(i) => {
+            out.push_str(name);
+            out.push_str("=\"");
+            crate::html::push_int(*i, &mut out);
+            out.push('"');
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// Reads code into pieces (see `RenderTemplate::read`).
+struct Reader<'a> {
+    code: &'a [Op],
+    consts: &'a [Value],
+    dict_keys: &'a [Key],
+    value: &'a dyn Fn(u16) -> Option<u16>,
+    head: String,
+    holes: Vec<(Hole, String)>,
+    steps: u32,
+    gets: bool,
+    joins: bool,
+}
+
+impl Reader<'_> {
+    fn op(&self, i: usize) -> Option<Op> {
+        self.code.get(i).copied()
+    }
+
+    fn text_const(&self, k: u32) -> Option<&str> {
+        match self.consts.get(k as usize) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn text(&mut self, t: &str) {
+        match self.holes.last_mut() {
+            Some((_, after)) => after.push_str(t),
+            None => self.head.push_str(t),
+        }
+    }
+
+    fn hole(&mut self, h: Hole) {
+        self.holes.push((h, String::new()));
+    }
+
+    /// `Local(s)` or `LocalMove(s)` of a slot the template has as a value.
+    fn local(&self, i: usize) -> Option<u16> {
+        match self.op(i)? {
+            Op::Local(s) | Op::LocalMove(s) => (self.value)(s),
+            _ => None,
+        }
+    }
+
+    /// A `get` of a keyword in slot `slot` followed by the plain sequence
+    /// that runs instead for anything but a dict (`Local`, `Const`,
+    /// `CallGlobal(get, 2)`) at `i`.
+    fn get(&mut self, slot: u16, key: u32, i: usize) -> Option<Source> {
+        let (Op::Local(_) | Op::LocalMove(_), Op::Const(_), Op::CallGlobal(_, 2)) =
+            (self.op(i)?, self.op(i + 1)?, self.op(i + 2)?)
+        else {
+            return None;
+        };
+        let k = self.dict_keys.get(key as usize)?.clone();
+        self.steps += 1;
+        self.gets = true;
+        Some(Source::Get((self.value)(slot)?, k))
+    }
+
+    /// A value pushed for an attribute at `i`: the source and the pc after.
+    fn source(&mut self, i: usize) -> Option<(Source, usize)> {
+        match self.op(i)? {
+            Op::LocalGetKw { slot, key, .. } => Some((self.get(slot, key, i + 1)?, i + 4)),
+            _ => Some((Source::Value(self.local(i)?), i + 1)),
+        }
+    }
+
+    /// The piece at `i`; returns the pc after it.
+    fn piece(&mut self, i: usize) -> Option<usize> {
+        match self.op(i)? {
+            Op::RenderText(k) => {
+                let t = self.text_const(k)?.to_owned();
+                self.text(&t);
+                Some(i + 1)
+            }
+            Op::RenderLocal(s) => {
+                let v = (self.value)(s)?;
+                self.hole(Hole::Child(Source::Value(v)));
+                Some(i + 1)
+            }
+            Op::RenderLocalGetKw { slot, key, .. } => {
+                // Followed by its plain sequence and `RenderValue`.
+                let src = self.get(slot, key, i + 1)?;
+                if self.op(i + 4)? != Op::RenderValue {
+                    return None;
+                }
+                self.hole(Hole::Child(src));
+                Some(i + 5)
+            }
+            _ => self.choice(i).or_else(|| self.attribute(i)),
+        }
+    }
+
+    /// `Local(s) JumpIfFalse(+4) Const(a) Jump(+2) Const(b)
+    /// RenderAttrText(name)`: `:name (if s a b)`.
+    fn choice(&mut self, i: usize) -> Option<usize> {
+        let v = self.local(i)?;
+        let base = u32::try_from(i).ok()?;
+        let (Op::JumpIfFalse(f), Op::Const(a), Op::Jump(j), Op::Const(b), Op::RenderAttrText(n)) = (
+            self.op(i + 1)?,
+            self.op(i + 2)?,
+            self.op(i + 3)?,
+            self.op(i + 4)?,
+            self.op(i + 5)?,
+        ) else {
+            return None;
+        };
+        if f != base + 4 || j != base + 5 {
+            return None;
+        }
+        let name = self.text_const(n)?;
+        let yes = constant_attr(name, self.consts.get(a as usize)?)?;
+        let no = constant_attr(name, self.consts.get(b as usize)?)?;
+        self.hole(Hole::Choice(v, Text::new(&yes), Text::new(&no)));
+        Some(i + 6)
+    }
+
+    /// An attribute with a value from a slot (`RenderAttrText`), or joined
+    /// with `str` from constants and slots (`RenderStrAttr`, followed by
+    /// the plain `CallGlobal(str, n)` and the attribute's instruction).
+    fn attribute(&mut self, mut i: usize) -> Option<usize> {
+        let mut pieces = Vec::new();
+        loop {
+            match self.op(i)? {
+                Op::Const(k) => {
+                    let mut t = String::new();
+                    match self.consts.get(k as usize)? {
+                        Value::Str(s) => crate::html::escape_attr(s, &mut t),
+                        Value::Int(n) => crate::html::push_int(*n, &mut t),
+                        _ => return None,
+                    }
+                    pieces.push(Piece::Text(Text::new(&t)));
+                    i += 1;
+                }
+                Op::RenderAttrText(n) => {
+                    let [Piece::Value(src)] = <[Piece; 1]>::try_from(pieces).ok()? else {
+                        return None;
+                    };
+                    let name = Rc::from(self.text_const(n)?);
+                    self.hole(Hole::Attr(name, src));
+                    return Some(i + 1);
+                }
+                Op::RenderStrAttr(n) => {
+                    let Op::CallGlobal(_, m) = self.op(i + 1)? else {
+                        return None;
+                    };
+                    if m != n || usize::from(n) != pieces.len() {
+                        return None;
+                    }
+                    let open = match self.op(i + 2)? {
+                        Op::RenderAttrText(k) => format!("{}=\"", self.text_const(k)?),
+                        Op::RenderUrlAttr(_, k) => format!(" {}=\"", self.text_const(k)?),
+                        _ => return None,
+                    };
+                    self.steps += 1;
+                    self.joins = true;
+                    self.hole(Hole::Joined(Text::new(&open), pieces.into_boxed_slice()));
+                    return Some(i + 3);
+                }
+                _ => {
+                    let (src, next) = self.source(i)?;
+                    pieces.push(Piece::Value(src));
+                    i = next;
+                }
+            }
+        }
     }
 }

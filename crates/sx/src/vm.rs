@@ -192,8 +192,11 @@ pub enum Op {
     /// `CallGlobalRender` of the plain call (keywords and values) and its
     /// `RenderValue`. When the callee has render-mode code and declares
     /// exactly these keys in this order (and nothing else), its frame is
-    /// entered with the values as its key slots; otherwise the keywords
-    /// are put back between the values and the `CallGlobalRender` runs.
+    /// entered with the values as its key slots — or, when its body is a
+    /// template (`Proto::component_template`) that can write them, the
+    /// template is written with the values in place and the plain call and
+    /// its `RenderValue` are skipped; otherwise the keywords are put back
+    /// between the values and the `CallGlobalRender` runs.
     KeyCallRender(u32, u32),
     /// The head of an inlined `map`-style loop in render mode over the list
     /// in slot N, followed by the plain sequence it stands for: the
@@ -426,6 +429,10 @@ pub struct Proto {
     pub call_keys: Vec<Box<[Symbol]>>,
     /// The loop bodies `RenderEach` writes itself.
     pub templates: Vec<RenderTemplate>,
+    /// A component's render-mode body as a template, which `KeyCallRender`
+    /// writes instead of entering the frame, with the constant of the
+    /// `ElementGuard` the body starts with (see `crate::template`).
+    pub component_template: Option<(RenderTemplate, Option<u32>)>,
 }
 
 impl Proto {
@@ -764,6 +771,29 @@ impl Drop for Machine {
         render.clear();
         let _ = MACHINE_SPARE.try_with(|s| s.set((stack, frames, render)));
     }
+}
+
+/// Whether an element name an `ElementGuard` checks (its constant: a
+/// name, or the list of names of the element forms written under it) has
+/// been bound as a global since the code was compiled.
+#[inline]
+fn elements_shadowed(interp: &Interp, names: Option<&Value>) -> bool {
+    !interp.no_shadowed_elements()
+        && match names {
+            Some(Value::Str(name)) => interp.element_shadow(name).is_some(),
+            Some(Value::List(names)) => names
+                .iter()
+                .any(|n| matches!(n, Value::Str(name) if interp.element_shadow(name).is_some())),
+            _ => false,
+        }
+}
+
+/// Whether `get` and `str` are still the builtins, as far as `template`
+/// writes what they would return.
+#[inline]
+fn template_builtins_intact(interp: &Interp, template: &RenderTemplate) -> bool {
+    (!template.gets() || !interp.inline_overridden(Inline::Get))
+        && (!template.joins() || !interp.inline_overridden(Inline::Str))
 }
 
 fn take_render_buffer() -> String {
@@ -2054,16 +2084,7 @@ impl Machine {
                         );
                     }
                     Op::ElementGuard(tag, t) => {
-                        let bound = !interp.no_shadowed_elements()
-                            && match proto.consts.get(tag as usize) {
-                                Some(Value::Str(name)) => interp.element_shadow(name).is_some(),
-                                // The names of the element forms nested in it.
-                                Some(Value::List(names)) => names.iter().any(|n| {
-                                    matches!(n, Value::Str(name) if interp.element_shadow(name).is_some())
-                                }),
-                                _ => false,
-                            };
-                        if !bound {
+                        if !elements_shadowed(interp, proto.consts.get(tag as usize)) {
                             // The usual case: to the markup, with the
                             // `RenderText` of the opening tag there done here.
                             pc = t as usize;
@@ -2152,6 +2173,31 @@ impl Machine {
                             }
                             continue;
                         };
+                        // A component whose body is a template: written
+                        // here, with the values where they are, unless it
+                        // cannot be (see `crate::template`).
+                        if let (Some((template, guard)), Some(buf)) =
+                            (&c.proto.component_template, self.render.last_mut())
+                        {
+                            let written = self.fuel > template.steps()
+                                && template_builtins_intact(interp, template)
+                                && !elements_shadowed(
+                                    interp,
+                                    guard.and_then(|g| c.proto.consts.get(g as usize)),
+                                )
+                                && self
+                                    .stack
+                                    .get(args_at..)
+                                    .is_some_and(|values| template.write(values, buf));
+                            if written {
+                                self.steps += u64::from(template.steps());
+                                self.fuel -= template.steps();
+                                truncate_to(&mut self.stack, args_at);
+                                // Past the plain call and its `RenderValue`.
+                                pc += 2;
+                                continue;
+                            }
+                        }
                         let c = c.clone();
                         self.steps += 1;
                         self.fuel -= 1;
@@ -2218,7 +2264,7 @@ impl Machine {
                         if interp.inline_overridden(Inline::IsEmpty)
                             || interp.inline_overridden(Inline::Rest)
                             || interp.inline_overridden(Inline::First)
-                            || (template.gets() && interp.inline_overridden(Inline::Get))
+                            || !template_builtins_intact(interp, template)
                         {
                             continue;
                         }

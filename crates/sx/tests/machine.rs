@@ -1218,16 +1218,40 @@ fn render_loops_written_whole_after_their_builtins_are_redefined() {
 }
 
 #[test]
+fn component_templates_after_their_builtins_or_elements_are_redefined() {
+    // A component whose body is a template is written by `KeyCallRender`
+    // only while `get`, `str` and its element names are what they were.
+    let src = r#"
+        (defcomp ~c (&key d) (p :title (str "t-" (get d :a)) (get d :b)))
+        (define (show) (render-html (~c :d {:a 1 :b "x"})))
+        (define before (show))
+        (define (get d k) (str "got " k))
+        (define mid (show))
+        (define (str &rest xs) "S")
+        (define late (show))
+        (define (p &rest xs) "P")
+        (list before mid late (show))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"("<p title=\"t-1\">x</p>" "<p title=\"t-got :a\">got :b</p>" "<p title=\"S\">S</p>" "P")"#
+    );
+}
+
+#[test]
 fn render_loops_count_the_steps_of_their_code() {
-    // Integers are written by `RenderEach`, floats by the loop's code: a
-    // step budget ends both at the same item, and one step more than the
-    // loop needs lets both finish.
+    // Integers are written by `RenderEach` (or a component's template),
+    // floats by the loop's (or component's) code: a step budget ends both
+    // at the same item, and one step more than the loop needs lets both
+    // finish.
     let run = |steps: u64, item: &str| {
         let src = format!(
             "(define xs (map (fn (i) {item}) (range 0 300))) \
              (define (lookups ds) (render-html (ul (map (fn (d) (li (get d :a) (get d :b))) ds)))) \
+             (defcomp ~cell (&key d n) (td :class (str \"c\" (get d :a)) (get d :b) n)) \
              (list (len (render-html (tr (map (fn (c) (td c)) xs)))) \
-                   (len (lookups (map (fn (x) {{:a x :b x}}) xs))))"
+                   (len (lookups (map (fn (x) {{:a x :b x}}) xs))) \
+                   (len (render-html (tr (map (fn (x) (~cell :d {{:a 1 :b x}} :n 2)) xs)))))"
         );
         !ev_with_steps(steps, &src).starts_with("ERR")
     };

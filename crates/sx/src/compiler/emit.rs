@@ -7,7 +7,7 @@ use super::expand::Program;
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::source::Pos;
-use crate::template::{Hole, RenderTemplate};
+use crate::template::RenderTemplate;
 use crate::value::Value;
 use crate::vm::{CaptureFrom, GroupDef, Inline, Op, Proto};
 
@@ -69,6 +69,8 @@ struct Out {
     call_keys: Vec<Box<[crate::symbol::Symbol]>>,
     /// `RenderEach`'s loop bodies (`Proto::templates`).
     templates: Vec<RenderTemplate>,
+    /// `Proto::component_template`.
+    component_template: Option<(RenderTemplate, Option<u32>)>,
     protos: Vec<Rc<Proto>>,
     /// Each nested function's index in `protos`.
     proto_index: std::collections::HashMap<*const Proto, usize>,
@@ -288,6 +290,7 @@ impl Emitter<'_> {
             dict_keys: Vec::new(),
             call_keys: Vec::new(),
             templates: Vec::new(),
+            component_template: None,
             protos: Vec::new(),
             proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
@@ -308,6 +311,7 @@ impl Emitter<'_> {
             self.param_cells(&mut out, fid);
             self.render(&mut out, body)?;
             out.op(Op::RenderReturn);
+            self.component_template(&mut out, fid, render_entry);
         }
         let func = &self.funcs[fid];
         let captures = match parent {
@@ -346,9 +350,34 @@ impl Emitter<'_> {
             dict_keys: out.dict_keys,
             call_keys: out.call_keys,
             templates: out.templates,
+            component_template: out.component_template,
         });
         self.compiled.insert(fid, proto.clone());
         Ok(proto)
+    }
+
+    /// The render-mode body of a function taking keyword arguments only
+    /// (a component), from `entry` to its `RenderReturn` at the end of the
+    /// code, as a template (see `crate::template`) that `KeyCallRender`
+    /// writes with the call's values; the element guard it starts with, if
+    /// any, is kept beside it to be checked first.
+    fn component_template(&self, out: &mut Out, fid: FuncId, entry: u32) {
+        let func = &self.funcs[fid];
+        let keys = func.keys.len();
+        if func.nparams != 0 || func.rest || keys == 0 {
+            return;
+        }
+        let Some((Op::RenderReturn, body)) = out.code.split_last() else {
+            return;
+        };
+        let (from, guard) = match body.get(entry as usize) {
+            Some(&Op::ElementGuard(names, t)) => (t as usize, Some(names)),
+            _ => (entry as usize, None),
+        };
+        let key = |s: u16| (usize::from(s) < keys).then_some(s);
+        if let Some(t) = RenderTemplate::read(body, from, &out.consts, &out.dict_keys, &key) {
+            out.component_template = Some((t, guard));
+        }
     }
 
     /// Cells for the parameters of `fid` that live in one.
@@ -1094,7 +1123,10 @@ impl Emitter<'_> {
             // The body's trailing markup is part of it.
             out.here();
             if let (1, Some(&Op::MapStepFirst(s, x))) = (set, out.code.get(at)) {
-                if let Some(template) = render_template(out, at + 13, x)? {
+                let item = |s: u16| (s == x).then_some(0);
+                let read =
+                    RenderTemplate::read(&out.code, at + 13, &out.consts, &out.dict_keys, &item);
+                if let Some(template) = read {
                     let t = count(out.templates.len(), "render loops")?;
                     out.templates.push(template);
                     if let Some(op) = out.code.get_mut(each) {
@@ -1552,46 +1584,6 @@ fn loop_back<'a>(out: &mut Out, slots: impl Iterator<Item = &'a u16>, head: u32,
         Some(s) => Op::SetLocalLoopBack(s, head),
         None => Op::LoopBack(head),
     });
-}
-
-/// The body of a render-mode loop, from `from` to the end of the code, as
-/// a template (see `Op::RenderEach`) if all it does is write constant
-/// markup and the item in slot `x`: `RenderText`, `RenderLocal(x)`, and
-/// `RenderLocalGetKw` of `x` with its plain sequence.
-fn render_template(out: &Out, from: usize, x: u16) -> Result<Option<RenderTemplate>> {
-    let mut pieces = Vec::new();
-    let mut code = out.code.get(from..).unwrap_or_default();
-    while let Some((op, after)) = code.split_first() {
-        code = after;
-        match *op {
-            Op::RenderText(k) => match out.consts.get(k as usize) {
-                Some(Value::Str(text)) => pieces.push(Ok(text.clone())),
-                _ => return Ok(None),
-            },
-            Op::RenderLocal(s) if s == x => pieces.push(Err(Hole::Item)),
-            Op::RenderLocalGetKw { slot, key, .. } if slot == x => {
-                // Its plain sequence and `RenderValue` run when the item is
-                // something else; the template never does.
-                let [
-                    Op::Local(_) | Op::LocalMove(_),
-                    Op::Const(_),
-                    Op::CallGlobal(_, 2),
-                    Op::RenderValue,
-                    ..,
-                ] = code
-                else {
-                    return Err(get_kw_error());
-                };
-                code = code.get(4..).unwrap_or_default();
-                let Some(k) = out.dict_keys.get(key as usize) else {
-                    return Err(get_kw_error());
-                };
-                pieces.push(Err(Hole::ItemKw(k.clone())));
-            }
-            _ => return Ok(None),
-        }
-    }
-    Ok(RenderTemplate::new(pieces))
 }
 
 /// Checks that the `MapStep(s)` at `at` is followed by the eight
