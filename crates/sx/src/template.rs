@@ -171,6 +171,30 @@ impl RenderTemplate {
         let room = fuel.saturating_sub(1) / self.steps;
         let mut written = 0;
         let mut rest = list;
+        if let [(Hole::Child(Source::Value(0)), after)] = &*self.holes {
+            // The usual body, `(td c)`: each item is checked before anything
+            // of it is written.
+            while written < room {
+                let Some(cell) = rest.0.as_deref() else {
+                    break;
+                };
+                match &cell.head {
+                    Value::Int(i) => {
+                        self.head.write(buf);
+                        crate::html::push_int(*i, buf);
+                    }
+                    Value::Str(s) => {
+                        self.head.write(buf);
+                        crate::html::escape_text(s, buf);
+                    }
+                    Value::Nil => self.head.write(buf),
+                    _ => break,
+                }
+                after.write(buf);
+                written += 1;
+                rest = &cell.tail;
+            }
+        }
         while written < room {
             let Some(cell) = rest.0.as_deref() else {
                 break;
