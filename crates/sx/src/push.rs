@@ -185,6 +185,8 @@ pub(crate) fn push_int(out: &mut String, i: i64) {
             end -= 1;
             *dst.add(end) = b'0' + u as u8;
         }
+        // Every digit went at or after the sign's place.
+        debug_assert_eq!(end, usize::from(i < 0));
         if i < 0 {
             *dst = b'-';
         }
