@@ -1177,3 +1177,71 @@ fn integers_at_every_power_of_ten() {
         p = p.saturating_mul(10);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Render mode's templates (`sx::template`) against the built values.
+
+/// Components and loops whose bodies the compiler writes as templates,
+/// and a check that rendering a form gives what rendering its value gives
+/// (both errors counting as the same).
+const TEMPLATES: &str = r#"
+(defcomp ~p/card (&key on n c)
+  (article :class (if on "on" "off") :data-n n :title (get c :t)
+    (h2 (a :href (str "/x/" (get c :s) "?n=" n) (get c :t)))
+    (p n " · " (get c :u))))
+(define (p/cells xs) (tr (map (fn (x) (td x)) xs)))
+(define (p/items xs) (ul (map (fn (x) (li :data-x x (b (get x :t)) (get x :u))) xs)))
+(define (p/cards xs) (div (map (fn (x) (~p/card :on x :n x :c x)) xs)))
+(defmacro p/same (form)
+  `(= (try (render-html ,form) (catch e :error))
+      (try (apply render-html (list ,form)) (catch e :error))))
+"#;
+
+/// What a template may be handed: every kind of leaf, short lists, and
+/// dicts with the keys the templates look up.
+fn render_value() -> impl Strategy<Value = Value> {
+    // Weighted toward what templates write (strings, integers, nil), so
+    // that most cases reach them; the rest go to the code beside them.
+    let leaf = prop_oneof![
+        2 => Just(Value::Nil),
+        1 => any::<bool>().prop_map(Value::Bool),
+        3 => int_value().prop_map(Value::Int),
+        1 => float_value().prop_map(Value::Float),
+        4 => "[a-z<>&\"' é]{0,12}".prop_map(|s| Value::str(&s)),
+        1 => keyword_name().prop_map(|s| Value::kw(&s)),
+    ];
+    prop_oneof![
+        3 => leaf.clone(),
+        1 => prop::collection::vec(leaf.clone(), 0..3).prop_map(Value::list),
+        3 => (leaf.clone(), leaf.clone(), leaf).prop_map(|(t, s, u)| {
+            let mut d = Dict::new();
+            for (k, v) in [("t", t), ("s", s), ("u", u)] {
+                d.insert(Key::new(Value::kw(k)).expect("keywords are keys"), v);
+            }
+            Value::Dict(d)
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Whatever the values, a templated loop or component renders what
+    /// its built value renders, or both fail.
+    #[test]
+    fn templates_render_as_built_values_do(v in render_value(), w in render_value(), d in render_value()) {
+        let mut interp = Interp::new();
+        interp.eval_str(TEMPLATES, "<templates>").expect("the templates compile");
+        interp.define("v", v);
+        interp.define("w", w);
+        interp.define("d", d);
+        let out = interp.eval_str(
+            "(list (p/same (~p/card :on v :n w :c d)) (p/same (p/cells (list v w d)))
+                   (p/same (p/items (list d v w))) (p/same (p/cards (list d v w)))
+                   (p/same (p/cells (list v (i w) v))))",
+            "<case>",
+        );
+        let out = out.map(|v| serialize(&v).unwrap_or_default()).map_err(|e| e.to_string());
+        prop_assert_eq!(out, Ok("(true true true true true)".to_owned()));
+    }
+}
