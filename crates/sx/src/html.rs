@@ -38,6 +38,33 @@ pub fn render_html(v: &Value, out: &mut String) -> Result<(), RenderError> {
     with_renderer(out, |r| r.node(v, 0))
 }
 
+/// Appends the attribute whose ` name` (leading space included) is
+/// `prefix` for a value of the kinds most attributes have — nil or `false`
+/// (nothing), `true` (the name alone), a string (escaped) or an integer —
+/// as [`render_attribute`] writes them for a name that needs no check;
+/// returns false, having written nothing, for any other value.
+#[inline]
+pub fn push_simple_attr(prefix: &str, value: &Value, out: &mut String) -> bool {
+    match value {
+        Value::Nil | Value::Bool(false) => {}
+        Value::Bool(true) => push_short(out, prefix),
+        Value::Str(s) => {
+            push_short(out, prefix);
+            out.push_str("=\"");
+            escape_attr(s, out);
+            out.push('"');
+        }
+        Value::Int(n) => {
+            push_short(out, prefix);
+            out.push_str("=\"");
+            push_int(*n, out);
+            out.push('"');
+        }
+        _ => return false,
+    }
+    true
+}
+
 /// Appends attribute `name` of a `tag` element with `value` (` name="..."`,
 /// ` name` or nothing) by the rules `render-html` uses for element values:
 /// the machine's render mode writes attributes with it.

@@ -237,20 +237,7 @@ impl RenderTemplate {
                     _ => return false,
                 },
                 Hole::Attr(name, src) => match source(src, values) {
-                    Some(Value::Nil | Value::Bool(false)) => {}
-                    Some(Value::Bool(true)) => buf.push_str(name),
-                    Some(Value::Str(s)) => {
-                        buf.push_str(name);
-                        buf.push_str("=\"");
-                        crate::html::escape_attr(s, buf);
-                        buf.push('"');
-                    }
-                    Some(Value::Int(i)) => {
-                        buf.push_str(name);
-                        buf.push_str("=\"");
-                        crate::html::push_int(*i, buf);
-                        buf.push('"');
-                    }
+                    Some(v) if crate::html::push_simple_attr(name, v, buf) => {}
                     _ => return false,
                 },
                 Hole::Joined(open, pieces) => {
@@ -295,24 +282,7 @@ fn source<'v>(src: &Source, values: &'v [Value]) -> Option<&'v Value> {
 /// it is one the template writes.
 fn constant_attr(name: &str, v: &Value) -> Option<String> {
     let mut out = String::new();
-    match v {
-        Value::Nil | Value::Bool(false) => {}
-        Value::Bool(true) => out.push_str(name),
-        Value::Str(s) => {
-            out.push_str(name);
-            out.push_str("=\"");
-            crate::html::escape_attr(s, &mut out);
-            out.push('"');
-        }
-        Value::Int(i) => {
-            out.push_str(name);
-            out.push_str("=\"");
-            crate::html::push_int(*i, &mut out);
-            out.push('"');
-        }
-        _ => return None,
-    }
-    Some(out)
+    crate::html::push_simple_attr(name, v, &mut out).then_some(out)
 }
 
 /// Reads code into pieces (see `RenderTemplate::read`).

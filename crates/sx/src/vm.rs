@@ -2016,31 +2016,16 @@ impl Machine {
                         else {
                             fail!(no_render_buffer());
                         };
-                        match &v {
-                            Value::Nil
-                            | Value::Bool(false)
-                            | Value::Closure(_)
-                            | Value::Native(_) => {}
-                            Value::Bool(true) => crate::html::push_short(buf, prefix),
-                            Value::Str(s) => {
-                                crate::html::push_short(buf, prefix);
-                                buf.push_str("=\"");
-                                crate::html::escape_attr(s, buf);
-                                buf.push('"');
-                            }
-                            Value::Int(n) => {
-                                crate::html::push_short(buf, prefix);
-                                buf.push_str("=\"");
-                                crate::html::push_int(*n, buf);
-                                buf.push('"');
-                            }
-                            _ => {
-                                let name = Symbol::new(prefix.trim_start());
-                                try_!(
-                                    crate::html::render_attribute("", name, &v, buf)
-                                        .map_err(EvalError::from)
-                                );
-                            }
+                        // Functions (event handlers) are left out; lists,
+                        // keywords, floats... by the element renderer's rules.
+                        if !crate::html::push_simple_attr(prefix, &v, buf)
+                            && !matches!(v, Value::Closure(_) | Value::Native(_))
+                        {
+                            let name = Symbol::new(prefix.trim_start());
+                            try_!(
+                                crate::html::render_attribute("", name, &v, buf)
+                                    .map_err(EvalError::from)
+                            );
                         }
                     }
                     Op::RenderUrlAttr(tag, name) => {
