@@ -193,7 +193,7 @@ pub enum Op {
     /// `RenderValue`. When the callee has render-mode code and declares
     /// exactly these keys in this order (and nothing else), its frame is
     /// entered with the values as its key slots — or, when its body is a
-    /// template (`Proto::component_template`) that can write them, the
+    /// template (`Proto::body_template`) that can write them, the
     /// template is written with the values in place and the plain call and
     /// its `RenderValue` are skipped; otherwise the keywords are put back
     /// between the values and the `CallGlobalRender` runs.
@@ -429,10 +429,12 @@ pub struct Proto {
     pub call_keys: Vec<Box<[Symbol]>>,
     /// The loop bodies `RenderEach` writes itself.
     pub templates: Vec<RenderTemplate>,
-    /// A component's render-mode body as a template, which `KeyCallRender`
-    /// writes instead of entering the frame, with the constant of the
-    /// `ElementGuard` the body starts with (see `crate::template`).
-    pub component_template: Option<(RenderTemplate, Option<u32>)>,
+    /// The render-mode body of a function whose parameters are all
+    /// positional or all keywords, as a template that a call from markup
+    /// (`CallGlobalRender`, `KeyCallRender`) writes instead of entering the
+    /// frame, with the constant of the `ElementGuard` the body starts with
+    /// (see `crate::template`).
+    pub body_template: Option<(RenderTemplate, Option<u32>)>,
 }
 
 impl Proto {
@@ -1153,6 +1155,33 @@ impl Machine {
             return self.refuel(interp);
         }
         Ok(())
+    }
+
+    /// A call from markup of a function whose render-mode body is a
+    /// template (`Proto::body_template`), its arguments the values from
+    /// `args_at` to the top, in the order of its slots: writes the template
+    /// with them in place, pops them and counts the steps the call and the
+    /// body would, unless the template cannot write exactly what the body
+    /// would (see `crate::template`). Whether it did.
+    #[inline]
+    fn write_body_template(&mut self, interp: &Interp, proto: &Proto, args_at: usize) -> bool {
+        let (Some((template, guard)), Some(buf)) = (&proto.body_template, self.render.last_mut())
+        else {
+            return false;
+        };
+        let written = self.fuel > template.steps()
+            && template_builtins_intact(interp, template)
+            && !elements_shadowed(interp, guard.and_then(|g| proto.consts.get(g as usize)))
+            && self
+                .stack
+                .get(args_at..)
+                .is_some_and(|values| template.write(values, buf));
+        if written {
+            self.steps += u64::from(template.steps());
+            self.fuel -= template.steps();
+            truncate_to(&mut self.stack, args_at);
+        }
+        written
     }
 
     /// Checks the budgets and sets how many calls pass before the next check.
@@ -2103,6 +2132,16 @@ impl Machine {
                             _ => None,
                         };
                         if let Some(c) = render {
+                            // A function of positional parameters whose body
+                            // is a template, given as many arguments: written
+                            // here, with them where they are.
+                            if c.arity as usize == argc
+                                && self.write_body_template(interp, &c.proto, args_at)
+                            {
+                                // Past the `RenderValue`.
+                                pc += 1;
+                                continue;
+                            }
                             // Straight into the callee's render-mode code,
                             // its arguments where they are (no callee slot).
                             let entry = c.proto.render_entry as usize;
@@ -2159,29 +2198,11 @@ impl Machine {
                             continue;
                         };
                         // A component whose body is a template: written
-                        // here, with the values where they are, unless it
-                        // cannot be (see `crate::template`).
-                        if let (Some((template, guard)), Some(buf)) =
-                            (&c.proto.component_template, self.render.last_mut())
-                        {
-                            let written = self.fuel > template.steps()
-                                && template_builtins_intact(interp, template)
-                                && !elements_shadowed(
-                                    interp,
-                                    guard.and_then(|g| c.proto.consts.get(g as usize)),
-                                )
-                                && self
-                                    .stack
-                                    .get(args_at..)
-                                    .is_some_and(|values| template.write(values, buf));
-                            if written {
-                                self.steps += u64::from(template.steps());
-                                self.fuel -= template.steps();
-                                truncate_to(&mut self.stack, args_at);
-                                // Past the plain call and its `RenderValue`.
-                                pc += 2;
-                                continue;
-                            }
+                        // here, with the values where they are.
+                        if self.write_body_template(interp, &c.proto, args_at) {
+                            // Past the plain call and its `RenderValue`.
+                            pc += 2;
+                            continue;
                         }
                         let c = c.clone();
                         self.steps += 1;

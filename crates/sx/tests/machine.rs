@@ -1249,9 +1249,11 @@ fn render_loops_count_the_steps_of_their_code() {
             "(define xs (map (fn (i) {item}) (range 0 300))) \
              (define (lookups ds) (render-html (ul (map (fn (d) (li (get d :a) (get d :b))) ds)))) \
              (defcomp ~cell (&key d n) (td :class (str \"c\" (get d :a)) (get d :b) n)) \
+             (define (pcell x d) (td :data-a (get d :a) x)) \
              (list (len (render-html (tr (map (fn (c) (td c)) xs)))) \
                    (len (lookups (map (fn (x) {{:a x :b x}}) xs))) \
-                   (len (render-html (tr (map (fn (x) (~cell :d {{:a 1 :b x}} :n 2)) xs)))))"
+                   (len (render-html (tr (map (fn (x) (~cell :d {{:a 1 :b x}} :n 2)) xs)))) \
+                   (len (render-html (tr (map (fn (x) (pcell x {{:a x}})) xs)))))"
         );
         !ev_with_steps(steps, &src).starts_with("ERR")
     };

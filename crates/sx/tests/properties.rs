@@ -1192,6 +1192,7 @@ const TEMPLATES: &str = r#"
 (define (p/cells xs) (tr (map (fn (x) (td x)) xs)))
 (define (p/items xs) (ul (map (fn (x) (li :data-x x (b (get x :t)) (get x :u))) xs)))
 (define (p/cards xs) (div (map (fn (x) (~p/card :on x :n x :c x)) xs)))
+(define (p/cell x y) (td :class (if x "a" "b") :data-y y (get y :t) " " x))
 (defmacro p/same (form)
   `(= (try (render-html ,form) (catch e :error))
       (try (apply render-html (list ,form)) (catch e :error))))
@@ -1238,10 +1239,11 @@ proptest! {
         let out = interp.eval_str(
             "(list (p/same (~p/card :on v :n w :c d)) (p/same (p/cells (list v w d)))
                    (p/same (p/items (list d v w))) (p/same (p/cards (list d v w)))
-                   (p/same (p/cells (list v (i w) v))))",
+                   (p/same (p/cells (list v (i w) v)))
+                   (p/same (tr (p/cell v d) (p/cell w v))))",
             "<case>",
         );
         let out = out.map(|v| serialize(&v).unwrap_or_default()).map_err(|e| e.to_string());
-        prop_assert_eq!(out, Ok("(true true true true true)".to_owned()));
+        prop_assert_eq!(out, Ok("(true true true true true true)".to_owned()));
     }
 }

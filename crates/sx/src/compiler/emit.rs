@@ -69,8 +69,8 @@ struct Out {
     call_keys: Vec<Box<[crate::symbol::Symbol]>>,
     /// `RenderEach`'s loop bodies (`Proto::templates`).
     templates: Vec<RenderTemplate>,
-    /// `Proto::component_template`.
-    component_template: Option<(RenderTemplate, Option<u32>)>,
+    /// `Proto::body_template`.
+    body_template: Option<(RenderTemplate, Option<u32>)>,
     protos: Vec<Rc<Proto>>,
     /// Each nested function's index in `protos`.
     proto_index: std::collections::HashMap<*const Proto, usize>,
@@ -290,7 +290,7 @@ impl Emitter<'_> {
             dict_keys: Vec::new(),
             call_keys: Vec::new(),
             templates: Vec::new(),
-            component_template: None,
+            body_template: None,
             protos: Vec::new(),
             proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
@@ -311,7 +311,7 @@ impl Emitter<'_> {
             self.param_cells(&mut out, fid);
             self.render(&mut out, body)?;
             out.op(Op::RenderReturn);
-            self.component_template(&mut out, fid, render_entry);
+            self.body_template(&mut out, fid, render_entry);
         }
         let func = &self.funcs[fid];
         let captures = match parent {
@@ -350,23 +350,27 @@ impl Emitter<'_> {
             dict_keys: out.dict_keys,
             call_keys: out.call_keys,
             templates: out.templates,
-            component_template: out.component_template,
+            body_template: out.body_template,
         });
         self.compiled.insert(fid, proto.clone());
         Ok(proto)
     }
 
-    /// The render-mode body of a function taking keyword arguments only
-    /// (a component), from `entry` to its `RenderReturn` at the end of the
-    /// code, as a template (see `crate::template`) that `KeyCallRender`
-    /// writes with the call's values; the element guard it starts with, if
-    /// any, is kept beside it to be checked first.
-    fn component_template(&self, out: &mut Out, fid: FuncId, entry: u32) {
+    /// The render-mode body of a function whose parameters are all
+    /// positional or all keywords (a component), from `entry` to its
+    /// `RenderReturn` at the end of the code, as a template (see
+    /// `crate::template`) of the values in its parameters' slots, which a
+    /// call from markup writes with the call's arguments; the element guard
+    /// the body starts with, if any, is kept beside it to be checked first.
+    fn body_template(&self, out: &mut Out, fid: FuncId, entry: u32) {
         let func = &self.funcs[fid];
-        let keys = func.keys.len();
-        if func.nparams != 0 || func.rest || keys == 0 {
-            return;
-        }
+        let params = match (func.nparams, func.keys.len()) {
+            _ if func.rest => return,
+            (0, 0) => return,
+            (n, 0) => usize::from(n),
+            (0, keys) => keys,
+            _ => return,
+        };
         let Some((Op::RenderReturn, body)) = out.code.split_last() else {
             return;
         };
@@ -374,9 +378,9 @@ impl Emitter<'_> {
             Some(&Op::ElementGuard(names, t)) => (t as usize, Some(names)),
             _ => (entry as usize, None),
         };
-        let key = |s: u16| (usize::from(s) < keys).then_some(s);
-        if let Some(t) = RenderTemplate::read(body, from, &out.consts, &out.dict_keys, &key) {
-            out.component_template = Some((t, guard));
+        let param = |s: u16| (usize::from(s) < params).then_some(s);
+        if let Some(t) = RenderTemplate::read(body, from, &out.consts, &out.dict_keys, &param) {
+            out.body_template = Some((t, guard));
         }
     }
 
