@@ -170,7 +170,10 @@ pub enum Op {
     ElementGuard(u32, u32),
     /// Calls global N with the arguments on the stack, entering the callee's
     /// render-mode code when it has some (it then renders and returns nil);
-    /// a `RenderValue` follows for callees without.
+    /// a `RenderValue` follows for callees without. A callee of as many
+    /// positional parameters whose body is a template
+    /// (`Proto::body_template`) that can write the arguments is written in
+    /// place instead, and the `RenderValue` skipped.
     CallGlobalRender(u32, u16),
     /// `(get x :kw)`: `x` a plain local in slot `slot` (`moved`: the read is
     /// its last use), `key` the keyword's index in `Proto::dict_keys`
