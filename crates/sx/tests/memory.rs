@@ -12,6 +12,16 @@ use sx::{Interp, Value};
 #[global_allocator]
 static ALLOC: sx::alloc::CountingAlloc = sx::alloc::CountingAlloc::SYSTEM;
 
+/// Holds this file's tests one at a time. The allocator's count is the
+/// whole process's, and `cargo test` runs a file's tests on parallel
+/// threads, so one test's allocations would show in another's figure
+/// (nextest runs each test in its own process, where this costs nothing).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Live bytes retained by running `src` (after the interpreter exists).
 fn retained(interp: &mut Interp, src: &str) -> (Value, isize) {
     let before = sx::alloc::live_bytes() as isize;
@@ -22,6 +32,7 @@ fn retained(interp: &mut Interp, src: &str) -> (Value, isize) {
 
 #[test]
 fn closures_capturing_their_own_environment_do_not_leak() {
+    let _serial = one_at_a_time();
     let mut interp = Interp::new();
     interp
         .eval_str(
@@ -60,6 +71,7 @@ fn closures_capturing_their_own_environment_do_not_leak() {
 
 #[test]
 fn tail_loop_of_ten_million_runs_in_constant_memory() {
+    let _serial = one_at_a_time();
     let mut interp = Interp::new();
     let (v, grew) = retained(
         &mut interp,
@@ -71,6 +83,7 @@ fn tail_loop_of_ten_million_runs_in_constant_memory() {
 
 #[test]
 fn deep_non_tail_recursion_is_bounded_by_memory_not_the_native_stack() {
+    let _serial = one_at_a_time();
     let mut interp = Interp::new();
     let v = interp
         .eval_str(
@@ -83,6 +96,7 @@ fn deep_non_tail_recursion_is_bounded_by_memory_not_the_native_stack() {
 
 #[test]
 fn long_lists_drop_without_recursion() {
+    let _serial = one_at_a_time();
     let mut interp = Interp::new();
     let v = interp
         .eval_str("(len (range 2000000))", "<long>")
@@ -100,6 +114,7 @@ fn long_lists_drop_without_recursion() {
 
 #[test]
 fn closures_assigned_into_their_own_captured_variable_are_collected() {
+    let _serial = one_at_a_time();
     // The one shape that forms a reference cycle: a closure stored into a
     // variable (a cell) that the closure itself captures. The cell cycle
     // collector must reclaim it.
@@ -129,6 +144,7 @@ fn closures_assigned_into_their_own_captured_variable_are_collected() {
 
 #[test]
 fn live_cells_survive_collection() {
+    let _serial = one_at_a_time();
     // Counters kept in a list stay usable across many collections.
     let mut interp = Interp::new();
     let v = interp
@@ -154,6 +170,7 @@ fn live_cells_survive_collection() {
 /// doubling a string reached a 1 GiB allocation under a 100 MB budget.)
 #[test]
 fn budgets_stop_loops_of_heavy_primitive_calls() {
+    let _serial = one_at_a_time();
     use std::time::{Duration, Instant};
     let mut interp = Interp::new();
     interp.budget.max_time = Some(Duration::from_millis(300));
@@ -194,6 +211,7 @@ fn budgets_stop_loops_of_heavy_primitive_calls() {
 
 #[test]
 fn the_per_machine_heap_budget_counts_across_resumes() {
+    let _serial = one_at_a_time();
     // A machine that keeps what it builds between performs: each run
     // (every resume is one) adds what it kept, so the budget ends it
     // although no single run allocates much. The host's own allocations
