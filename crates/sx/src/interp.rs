@@ -280,6 +280,12 @@ impl Interp {
     }
 
     #[inline]
+    /// Whether none of the `Inline`s in `mask` (bit `1 << which`) has
+    /// been redefined.
+    pub(crate) fn inlines_intact(&self, mask: u32) -> bool {
+        self.inline_overridden & mask == 0
+    }
+
     pub(crate) fn inline_overridden(&self, which: Inline) -> bool {
         self.inline_overridden & (1 << which as u32) != 0
     }

@@ -113,6 +113,14 @@ impl Padded {
             len: u8::try_from(s.len()).ok()?,
         })
     }
+
+    /// The text (for the compiler, which joins templates).
+    pub(crate) fn as_str(&self) -> &str {
+        self.bytes
+            .get(..usize::from(self.len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// Appends `text`: all 16 bytes are copied into the spare capacity, and the

@@ -17,7 +17,7 @@ use crate::prims;
 use crate::push::push;
 use crate::source::{self, Pos};
 use crate::symbol::Symbol;
-use crate::template::RenderTemplate;
+use crate::template::{LoopTemplate, MAX_ROOM, RenderTemplate};
 use crate::value::{Component, List, Value};
 
 /// One instruction. Operands index the current proto's tables or frame slots.
@@ -431,7 +431,7 @@ pub struct Proto {
     /// The keywords of each `KeyCallRender`, in the order written.
     pub call_keys: Vec<Box<[Symbol]>>,
     /// The loop bodies `RenderEach` writes itself.
-    pub templates: Vec<RenderTemplate>,
+    pub templates: Vec<LoopTemplate>,
     /// The render-mode body of a function whose parameters are all
     /// positional or all keywords, as a template that a call from markup
     /// (`CallGlobalRender`, `KeyCallRender`) writes instead of entering the
@@ -727,6 +727,9 @@ pub struct Machine {
     entry_argc: Option<usize>,
     /// Calls left before the next budget check.
     fuel: u32,
+    /// The step count at which a budget check next looks at the clock
+    /// and the heap.
+    clock_at: u64,
     /// Heap bytes this machine's finished runs kept (see `Budget::heap_per_machine`).
     heap_kept: isize,
     /// The thread's net allocation when the current run started.
@@ -782,7 +785,7 @@ impl Drop for Machine {
 /// name, or the list of names of the element forms written under it) has
 /// been bound as a global since the code was compiled.
 #[inline]
-fn elements_shadowed(interp: &Interp, names: Option<&Value>) -> bool {
+pub(crate) fn elements_shadowed(interp: &Interp, names: Option<&Value>) -> bool {
     !interp.no_shadowed_elements()
         && match names {
             Some(Value::Str(name)) => interp.element_shadow(name).is_some(),
@@ -791,14 +794,6 @@ fn elements_shadowed(interp: &Interp, names: Option<&Value>) -> bool {
                 .any(|n| matches!(n, Value::Str(name) if interp.element_shadow(name).is_some())),
             _ => false,
         }
-}
-
-/// Whether `get` and `str` are still the builtins, as far as `template`
-/// writes what they would return.
-#[inline]
-fn template_builtins_intact(interp: &Interp, template: &RenderTemplate) -> bool {
-    (!template.gets() || !interp.inline_overridden(Inline::Get))
-        && (!template.joins() || !interp.inline_overridden(Inline::Str))
 }
 
 fn take_render_buffer() -> String {
@@ -868,6 +863,7 @@ impl Machine {
             started: None,
             entry_argc: Some(argc),
             fuel: 1,
+            clock_at: 0,
             heap_kept: 0,
             run_heap_start: 0,
             alloc_mark: 0,
@@ -1079,7 +1075,7 @@ impl Machine {
         Ok(())
     }
 
-    fn check_budget(&self, interp: &Interp) -> Result<()> {
+    fn check_budget(&mut self, interp: &Interp) -> Result<()> {
         let b = &interp.budget;
         if let Some(max) = b.max_steps {
             if self.steps > max {
@@ -1100,7 +1096,8 @@ impl Machine {
         }
         // The clock and the heap counters cost more than a call: look at
         // them about once per CHECK_EVERY calls.
-        if self.steps % CHECK_EVERY < 64 {
+        if self.steps >= self.clock_at {
+            self.clock_at = self.steps + CHECK_EVERY;
             self.check_clock_and_heap(interp)?;
         }
         Ok(())
@@ -1167,24 +1164,57 @@ impl Machine {
     /// body would, unless the template cannot write exactly what the body
     /// would (see `crate::template`). Whether it did.
     #[inline]
-    fn write_body_template(&mut self, interp: &Interp, proto: &Proto, args_at: usize) -> bool {
-        let (Some((template, guard)), Some(buf)) = (&proto.body_template, self.render.last_mut())
-        else {
-            return false;
+    fn write_body_template(
+        &mut self,
+        interp: &Interp,
+        proto: &Proto,
+        args_at: usize,
+    ) -> Result<bool> {
+        let Some((template, guard)) = &proto.body_template else {
+            return Ok(false);
         };
-        let written = self.fuel > template.steps()
-            && template_builtins_intact(interp, template)
-            && !elements_shadowed(interp, guard.and_then(|g| proto.consts.get(g as usize)))
-            && self
-                .stack
-                .get(args_at..)
-                .is_some_and(|values| template.write(values, buf));
-        if written {
-            self.steps += u64::from(template.steps());
-            self.fuel -= template.steps();
-            truncate_to(&mut self.stack, args_at);
+        if !template.intact(interp)
+            || elements_shadowed(interp, guard.and_then(|g| proto.consts.get(g as usize)))
+        {
+            return Ok(false);
         }
-        written
+        let limit = self.template_room(interp);
+        let (Some(buf), Some(values)) = (self.render.last_mut(), self.stack.get(args_at..)) else {
+            return Ok(false);
+        };
+        let Ok(used) = template.write(values, buf, limit) else {
+            return Ok(false);
+        };
+        truncate_to(&mut self.stack, args_at);
+        self.spend(interp, used)?;
+        Ok(true)
+    }
+
+    /// The steps a template may count now: no further than the step
+    /// budget allows (a template that would pass it is left to its code,
+    /// which stops exactly there), and at most `MAX_ROOM` between budget
+    /// checks.
+    #[inline]
+    fn template_room(&self, interp: &Interp) -> u32 {
+        let left = match interp.budget.max_steps {
+            Some(max) => max.saturating_sub(self.steps),
+            None => u64::MAX,
+        };
+        // At most MAX_ROOM, which is a u32.
+        left.min(u64::from(MAX_ROOM)) as u32
+    }
+
+    /// Counts the `used` steps a template took, checking the budgets if
+    /// the code would have on the way.
+    #[inline]
+    fn spend(&mut self, interp: &Interp, used: u32) -> Result<()> {
+        self.steps += u64::from(used);
+        if used < self.fuel {
+            self.fuel -= used;
+            Ok(())
+        } else {
+            self.refuel(interp)
+        }
     }
 
     /// Checks the budgets and sets how many calls pass before the next check.
@@ -2139,7 +2169,7 @@ impl Machine {
                             // is a template, given as many arguments: written
                             // here, with them where they are.
                             if c.arity as usize == argc
-                                && self.write_body_template(interp, &c.proto, args_at)
+                                && try_!(self.write_body_template(interp, &c.proto, args_at))
                             {
                                 // Past the `RenderValue`.
                                 pc += 1;
@@ -2202,7 +2232,7 @@ impl Machine {
                         };
                         // A component whose body is a template: written
                         // here, with the values where they are.
-                        if self.write_body_template(interp, &c.proto, args_at) {
+                        if try_!(self.write_body_template(interp, &c.proto, args_at)) {
                             // Past the plain call and its `RenderValue`.
                             pc += 2;
                             continue;
@@ -2265,28 +2295,39 @@ impl Machine {
                         pc += 12;
                     }
                     Op::RenderEach(s, t) => {
-                        let (Some(template), Some(buf)) =
-                            (proto.templates.get(t as usize), self.render.last_mut())
-                        else {
+                        let Some(each) = proto.templates.get(t as usize) else {
                             continue;
                         };
-                        if interp.inline_overridden(Inline::IsEmpty)
-                            || interp.inline_overridden(Inline::Rest)
-                            || interp.inline_overridden(Inline::First)
-                            || !template_builtins_intact(interp, template)
-                        {
+                        if !each.body.intact(interp) {
                             continue;
                         }
+                        let index = match each.index {
+                            Some(x) => match self.stack.get(cur.base + x as usize) {
+                                Some(&Value::Int(i)) => i,
+                                _ => continue,
+                            },
+                            None => 0,
+                        };
+                        let limit = self.template_room(interp);
                         let at = cur.base + s as usize;
-                        let Some(Value::List(list)) = self.stack.get(at) else {
+                        let (Some(buf), Some(Value::List(list)), Some(values)) = (
+                            self.render.last_mut(),
+                            self.stack.get(at),
+                            self.stack.get(cur.base..),
+                        ) else {
                             continue;
                         };
-                        let rest =
-                            template.render_items(list, buf, &mut self.fuel, &mut self.steps);
-                        // The slot is set once, to what is left.
-                        if !std::ptr::eq(rest, list) {
+                        let (rest, written, used) =
+                            each.body.render_items(list, values, index, buf, limit);
+                        if written > 0 {
+                            // The slots are set once, to what is left.
                             let left = Value::List(rest.clone());
                             overwrite(&mut self.stack[at], left);
+                            if let Some(x) = each.index {
+                                let next = Value::Int(index.saturating_add(i64::from(written)));
+                                overwrite(&mut self.stack[cur.base + x as usize], next);
+                            }
+                            try_!(self.spend(interp, used));
                         }
                     }
                     Op::LocalGetKw { slot, key, moved } => {

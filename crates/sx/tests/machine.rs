@@ -1239,6 +1239,84 @@ fn component_templates_after_their_builtins_or_elements_are_redefined() {
 }
 
 #[test]
+fn inlined_templates_after_their_callees_builtins_or_elements_are_redefined() {
+    // `~teams`'s template has `~team`'s inlined in its `map-indexed`
+    // loop: it is written only while `~team`, `map-indexed`, `=` and the
+    // element names written are what they were when it was compiled.
+    let src = r#"
+        (defcomp ~team (&key team first?)
+          (li :class (if first? "top" "") (b (get team :name)) ": " (get team :score)))
+        (defcomp ~teams (&key teams)
+          (ul (map-indexed (fn (i t) (~team :team t :first? (= i 0))) teams)))
+        (define ts (list {:name "a" :score 3} {:name "b" :score 2}))
+        (define (show) (render-html (~teams :teams ts)))
+        (define before (show))
+        (defcomp ~team (&key team first?) (li (if first? "1st " "") (get team :name)))
+        (define new-team (show))
+        (define (b &rest xs) "B")
+        (define b-bound (show))
+        (define (= a b) false)
+        (define eq-redefined (show))
+        (define (map-indexed f xs) (list "mapped"))
+        (list before new-team b-bound eq-redefined (show))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"("<ul><li class=\"top\"><b>a</b>: 3</li><li class=\"\"><b>b</b>: 2</li></ul>" "<ul><li>1st a</li><li>b</li></ul>" "<ul><li>1st a</li><li>b</li></ul>" "<ul><li>a</li><li>b</li></ul>" "<ul>mapped</ul>")"#
+    );
+}
+
+#[test]
+fn pages_of_loops_and_calls_from_markup_are_read_as_one_template() {
+    // What the tests around this one check would hold with no template
+    // at all (the code writes the same): here, that the templates are made.
+    let mut interp = Interp::new();
+    interp
+        .eval_str(
+            r#"
+            (defcomp ~team (&key team first?)
+              (li :class (if first? "top" "") (b (get team :name)) ": " (get team :score)))
+            (defcomp ~teams (&key year teams)
+              (div (h1 "CSL " year)
+                   (ul (map-indexed (fn (i t) (~team :team t :first? (= i 0))) teams))))
+            (defcomp ~row (&key cells) (tr (map (fn (c) (td c)) cells)))
+            (defcomp ~table (&key rows) (table (map (fn (r) (~row :cells r)) rows)))
+            (define (titled xs t) (ul (map (fn (x) (li :title t x)) xs)))
+            "#,
+            "<templates>",
+        )
+        .expect("the components compile");
+    for name in ["~team", "~teams", "~row", "~table", "titled"] {
+        let proto = match interp.lookup(name) {
+            Some(sx::Value::Component(c)) => c.closure.proto.clone(),
+            Some(sx::Value::Closure(c)) => c.proto.clone(),
+            _ => panic!("{name} is not defined"),
+        };
+        assert!(proto.body_template.is_some(), "{name} has no template");
+    }
+}
+
+#[test]
+fn nested_templates_fall_back_at_the_item_they_cannot_write() {
+    // A page whose template has loops within loops: a float deep inside
+    // is written by the code, and everything around it still comes out
+    // in order; a list where a dict is looked into is the code's to read.
+    let src = r#"
+        (defcomp ~row (&key cells) (tr (map (fn (c) (td c)) cells)))
+        (defcomp ~table (&key rows title)
+          (table (caption title) (map (fn (r) (~row :cells r)) rows)))
+        (define (items xs) (ol (map-indexed (fn (i x) (li :data-i i (get x :t))) xs)))
+        (list (render-html (~table :title "c" :rows (list (list 1 "<") (list 2.5 nil) (list))))
+              (render-html (items (list {:t "a"} {:t 1} {:t 1.5})))
+              (render-html (items (list {:t "a"} (list 1)))))
+    "#;
+    assert_eq!(
+        ev(src),
+        r#"("<table><caption>c</caption><tr><td>1</td><td>&lt;</td></tr><tr><td>2.5</td><td></td></tr><tr></tr></table>" "<ol><li data-i=\"0\">a</li><li data-i=\"1\">1</li><li data-i=\"2\">1.5</li></ol>" "<ol><li data-i=\"0\">a</li><li data-i=\"1\"></li></ol>")"#
+    );
+}
+
+#[test]
 fn render_loops_count_the_steps_of_their_code() {
     // Integers are written by `RenderEach` (or a component's template),
     // floats by the loop's (or component's) code: a step budget ends both
@@ -1250,8 +1328,17 @@ fn render_loops_count_the_steps_of_their_code() {
              (define (lookups ds) (render-html (ul (map (fn (d) (li (get d :a) (get d :b))) ds)))) \
              (defcomp ~cell (&key d n) (td :class (str \"c\" (get d :a)) (get d :b) n)) \
              (define (pcell x d) (td :data-a (get d :a) x)) \
+             (defcomp ~team (&key team first?) \
+               (li :class (if first? \"top\" \"\") (b (get team :name)) \": \" (get team :score))) \
+             (defcomp ~teams (&key teams) \
+               (ul (map-indexed (fn (i t) (~team :team t :first? (= i 0))) teams))) \
+             (defcomp ~row (&key cells) (tr (map (fn (c) (td c)) cells))) \
+             (defcomp ~table (&key rows) (table (map (fn (r) (~row :cells r)) rows))) \
+             (define rows (map (fn (k) (list k (nth xs k) k)) (range 0 300))) \
              (list (len (render-html (tr (map (fn (c) (td c)) xs)))) \
                    (len (lookups (map (fn (x) {{:a x :b x}}) xs))) \
+                   (len (render-html (~teams :teams (map (fn (x) {{:name \"n\" :score x}}) xs)))) \
+                   (len (render-html (~table :rows rows))) \
                    (len (render-html (tr (map (fn (x) (~cell :d {{:a 1 :b x}} :n 2)) xs)))) \
                    (len (render-html (tr (map (fn (x) (pcell x {{:a x}})) xs)))))"
         );

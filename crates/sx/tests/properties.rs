@@ -1193,6 +1193,14 @@ const TEMPLATES: &str = r#"
 (define (p/items xs) (ul (map (fn (x) (li :data-x x (b (get x :t)) (get x :u))) xs)))
 (define (p/cards xs) (div (map (fn (x) (~p/card :on x :n x :c x)) xs)))
 (define (p/cell x y) (td :class (if x "a" "b") :data-y y (get y :t) " " x))
+(defcomp ~p/team (&key team first?)
+  (li :class (if first? "top" "") (b (get team :t)) ": " (get team :u)))
+(defcomp ~p/teams (&key year teams)
+  (div (h1 "CSL " year) (ul (map-indexed (fn (i t) (~p/team :team t :first? (= i 0))) teams))))
+(defcomp ~p/row (&key cells) (tr (map (fn (c) (td c)) cells)))
+(defcomp ~p/table (&key rows n) (table :data-n n (map (fn (r) (~p/row :cells r)) rows)))
+(define (p/ranked xs) (ol (map-indexed (fn (i x) (li :data-i i :class (if (= i 1) "b" "o") x)) xs)))
+(define (p/outer xs y) (ul (map (fn (x) (li :title y x (get y :t))) xs)))
 (defmacro p/same (form)
   `(= (try (render-html ,form) (catch e :error))
       (try (apply render-html (list ,form)) (catch e :error))))
@@ -1240,10 +1248,15 @@ proptest! {
             "(list (p/same (~p/card :on v :n w :c d)) (p/same (p/cells (list v w d)))
                    (p/same (p/items (list d v w))) (p/same (p/cards (list d v w)))
                    (p/same (p/cells (list v (i w) v)))
-                   (p/same (tr (p/cell v d) (p/cell w v))))",
+                   (p/same (tr (p/cell v d) (p/cell w v)))
+                   (p/same (~p/teams :year v :teams (list d w v)))
+                   (p/same (~p/table :rows (list (list v w) d (list d v)) :n w))
+                   (p/same (p/ranked (list v w d)))
+                   (p/same (p/outer (list v w) d)))",
             "<case>",
         );
         let out = out.map(|v| serialize(&v).unwrap_or_default()).map_err(|e| e.to_string());
-        prop_assert_eq!(out, Ok("(true true true true true true)".to_owned()));
+        let all = format!("({})", ["true"; 10].join(" "));
+        prop_assert_eq!(out, Ok(all));
     }
 }

@@ -7,7 +7,7 @@ use super::expand::Program;
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::source::Pos;
-use crate::template::RenderTemplate;
+use crate::template::{Code, LoopTemplate, RenderTemplate, SlotIs};
 use crate::value::Value;
 use crate::vm::{CaptureFrom, GroupDef, Inline, Op, Proto};
 
@@ -68,7 +68,7 @@ struct Out {
     /// `KeyCallRender`'s keywords (`Proto::call_keys`).
     call_keys: Vec<Box<[crate::symbol::Symbol]>>,
     /// `RenderEach`'s loop bodies (`Proto::templates`).
-    templates: Vec<RenderTemplate>,
+    templates: Vec<LoopTemplate>,
     /// `Proto::body_template`.
     body_template: Option<(RenderTemplate, Option<u32>)>,
     protos: Vec<Rc<Proto>>,
@@ -378,8 +378,16 @@ impl Emitter<'_> {
             Some(&Op::ElementGuard(names, t)) => (t as usize, Some(names)),
             _ => (entry as usize, None),
         };
-        let param = |s: u16| (usize::from(s) < params).then_some(s);
-        if let Some(t) = RenderTemplate::read(body, from, &out.consts, &out.dict_keys, &param) {
+        let param = |s: u16| (usize::from(s) < params).then_some(SlotIs::Value(s));
+        let code = Code {
+            code: body,
+            consts: &out.consts,
+            dict_keys: &out.dict_keys,
+            call_keys: &out.call_keys,
+            loops: &out.templates,
+            globals: &self.interp.globals,
+        };
+        if let Some(t) = RenderTemplate::read(&code, from, &param, &[]) {
             out.body_template = Some((t, guard));
         }
     }
@@ -1126,15 +1134,41 @@ impl Emitter<'_> {
             back += 1;
             // The body's trailing markup is part of it.
             out.here();
-            if let (1, Some(&Op::MapStepFirst(s, x))) = (set, out.code.get(at)) {
-                let item = |s: u16| (s == x).then_some(0);
-                let read =
-                    RenderTemplate::read(&out.code, at + 13, &out.consts, &out.dict_keys, &item);
-                if let Some(template) = read {
+            if let Some(shape) = loop_body_shape(out, at, set) {
+                // The body's own variables are its item and index; the
+                // loop's are not the body's to read; any other slot is
+                // the frame's, unchanged while the loop runs.
+                let slot_is = |t: u16| {
+                    if t == shape.item {
+                        Some(SlotIs::Item)
+                    } else if shape.index.is_some_and(|(_, i)| i == t) {
+                        Some(SlotIs::Index)
+                    } else if slots.contains(&t) {
+                        None
+                    } else {
+                        Some(SlotIs::Value(t))
+                    }
+                };
+                let code = Code {
+                    code: &out.code,
+                    consts: &out.consts,
+                    dict_keys: &out.dict_keys,
+                    call_keys: &out.call_keys,
+                    loops: &out.templates,
+                    globals: &self.interp.globals,
+                };
+                let steps: &[Inline] = match shape.index {
+                    Some(_) => &[Inline::IsEmpty, Inline::Rest, Inline::First, Inline::Add],
+                    None => &[Inline::IsEmpty, Inline::Rest, Inline::First],
+                };
+                if let Some(body) = RenderTemplate::read(&code, shape.from, &slot_is, steps) {
                     let t = count(out.templates.len(), "render loops")?;
-                    out.templates.push(template);
+                    out.templates.push(LoopTemplate {
+                        body: Rc::new(body),
+                        index: shape.index.map(|(slot, _)| slot),
+                    });
                     if let Some(op) = out.code.get_mut(each) {
-                        *op = Op::RenderEach(s, t);
+                        *op = Op::RenderEach(shape.list, t);
                         back = head;
                     }
                 }
@@ -1614,6 +1648,61 @@ fn check_map_step(out: &Out, at: usize, s: u16) -> Result<()> {
             ErrorKind::Syntax,
             "internal error: a loop head not followed by its plain test and rest",
         ))
+    }
+}
+
+/// How a render-mode loop's body starts, for reading it as a template.
+struct LoopBodyShape {
+    /// The slots of the list left and of the item.
+    list: u16,
+    item: u16,
+    /// `map-indexed`: the slots of the loop's index and of the body's.
+    index: Option<(u16, u16)>,
+    /// Where the body's own code starts.
+    from: usize,
+}
+
+/// The shape of the render-mode loop whose `MapStep` is at `at` and which
+/// sets `set` variables each time round: a `map` loop whose head binds the
+/// item (`MapStepFirst`), or a `map-indexed` loop, whose head is followed
+/// by the index's step and the body binding the index and the item, each
+/// in the plain sequence of its expansion (see `Expander::hof`).
+fn loop_body_shape(out: &Out, at: usize, set: usize) -> Option<LoopBodyShape> {
+    match (set, out.code.get(at)?) {
+        (1, &Op::MapStepFirst(list, item)) => Some(LoopBodyShape {
+            list,
+            item,
+            index: None,
+            from: at + 13,
+        }),
+        (2, &Op::MapStep(list)) => match out.code.get(at + 9..at + 19)? {
+            &[
+                Op::AddLocalInt(Inline::Add, n, 1),
+                Op::Local(n2),
+                Op::Int(1),
+                Op::Inline(Inline::Add, 2),
+                Op::Local(n3) | Op::LocalMove(n3),
+                Op::SetLocal(i),
+                Op::LocalUnary(Inline::First, l),
+                Op::Local(l2),
+                Op::Inline(Inline::First, 1),
+                Op::SetLocal(item),
+            ] if [n2, n3] == [n; 2]
+                && [l, l2] == [list; 2]
+                && item != i
+                && ![list, n].contains(&item)
+                && ![list, n].contains(&i) =>
+            {
+                Some(LoopBodyShape {
+                    list,
+                    item,
+                    index: Some((n, i)),
+                    from: at + 19,
+                })
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 
