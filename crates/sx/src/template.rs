@@ -572,13 +572,13 @@ impl RenderTemplate {
     /// markup and values from frame slots that `slots` maps to the
     /// template's values (see `SlotIs`), loop over such lists with
     /// templates for bodies and call functions whose bodies are templates
-    /// from markup. `loop_steps` are the `Inline`s the code stands on
-    /// beyond what it reads (those of a loop's step).
+    /// from markup. `stands_on` are the `Inline`s the code depends on
+    /// beyond what it reads (those of a loop's step, `render-html`).
     pub(crate) fn read(
         code: &Code<'_>,
         from: usize,
         slots: Slots<'_>,
-        loop_steps: &[Inline],
+        stands_on: &[Inline],
     ) -> Option<RenderTemplate> {
         let mut reader = Reader {
             code,
@@ -589,7 +589,7 @@ impl RenderTemplate {
             steps: 1,
             needs: Needs::default(),
         };
-        reader.needs.inline(loop_steps);
+        reader.needs.inline(stands_on);
         let mut i = from;
         while i < code.code.len() {
             i = reader.piece(i)?;

@@ -438,6 +438,11 @@ pub struct Proto {
     /// frame, with the constant of the `ElementGuard` the body starts with
     /// (see `crate::template`).
     pub body_template: Option<(RenderTemplate, Option<u32>)>,
+    /// The body of a function of positional parameters that is one
+    /// `render-html` call, as a template: when a machine starts with a
+    /// call of it (a page rendered for the host), the template is written
+    /// and its string is the result, with no frame entered.
+    pub html_template: Option<RenderTemplate>,
 }
 
 impl Proto {
@@ -1190,6 +1195,41 @@ impl Machine {
         Ok(true)
     }
 
+    /// The first call of a machine, of a function whose body is a
+    /// `render-html` template (`Proto::html_template`) with its `argc`
+    /// arguments: the string the body would return, written by the
+    /// template, with the callee and its arguments popped and the steps
+    /// counted; None when the template cannot write what the body would.
+    fn write_html_template(&mut self, interp: &Interp, argc: usize) -> Result<Option<Value>> {
+        let Some(fpos) = self.stack.len().checked_sub(argc + 1) else {
+            return Ok(None);
+        };
+        let c = match self.stack.get(fpos) {
+            Some(Value::Closure(c)) if c.proto.html_template.is_some() => c.clone(),
+            _ => return Ok(None),
+        };
+        let Some(template) = &c.proto.html_template else {
+            return Ok(None);
+        };
+        if c.proto.arity as usize != argc || !template.intact(interp) {
+            return Ok(None);
+        }
+        let limit = self.template_room(interp);
+        let mut buf = take_render_buffer();
+        let written = match self.stack.get(fpos + 1..) {
+            Some(args) => template.write(args, &mut buf, limit).ok(),
+            None => None,
+        };
+        let html = written.map(|_| Value::Str(Rc::from(buf.as_str())));
+        keep_render_buffer(buf);
+        let Some(used) = written else {
+            return Ok(None);
+        };
+        truncate_to(&mut self.stack, fpos);
+        self.spend(interp, used)?;
+        Ok(html)
+    }
+
     /// The steps a template may count now: no further than the step
     /// budget allows (a template that would pass it is left to its code,
     /// which stops exactly there), and at most `MAX_ROOM` between budget
@@ -1497,6 +1537,9 @@ impl Machine {
     /// running frame's pc saved so the error can be located).
     fn execute(&mut self, interp: &mut Interp) -> Result<Outcome> {
         if let Some(argc) = self.entry_argc.take() {
+            if let Some(html) = self.write_html_template(interp, argc)? {
+                return Ok(Outcome::Done(html));
+            }
             match self.call(interp, argc)? {
                 Entered::Frame => {}
                 Entered::Value => return Ok(Outcome::Done(pop!(self))),

@@ -1297,6 +1297,67 @@ fn pages_of_loops_and_calls_from_markup_are_read_as_one_template() {
 }
 
 #[test]
+fn page_functions_written_whole_count_the_steps_of_their_code() {
+    // A function whose body is one `render-html` of a template is written
+    // whole when a machine starts with a call of it (as the host calls a
+    // page); with floats the code runs instead. Both end at the same step
+    // budget, and both write the same page.
+    let setup = |item: &str| {
+        let mut interp = Interp::new();
+        let src = format!(
+            r#"(defcomp ~team (&key team first?)
+                 (li :class (if first? "top" "") (b (get team :name)) ": " (get team :score)))
+               (defcomp ~teams (&key year teams)
+                 (div (h1 "CSL " year)
+                      (ul (map-indexed (fn (i t) (~team :team t :first? (= i 0))) teams))))
+               (define (page year teams) (render-html (~teams :year year :teams teams)))
+               (define ts (map (fn (i) {{:name "n" :score {item}}}) (range 0 40)))"#
+        );
+        interp.eval_str(&src, "<page>").expect("the page compiles");
+        let page = interp.lookup("page").expect("page is defined");
+        let ts = interp.lookup("ts").expect("ts is defined");
+        (interp, page, ts)
+    };
+    let render = |item: &str, steps: Option<u64>| {
+        let (mut interp, page, ts) = setup(item);
+        interp.budget = Budget {
+            max_steps: steps,
+            ..Budget::default()
+        };
+        interp
+            .call_value(&page, vec![sx::Value::Int(2015), ts])
+            .ok()
+    };
+    let least = |item: &str| {
+        let (mut lo, mut hi) = (1u64, 10_000u64);
+        assert!(
+            render(item, Some(hi)).is_some(),
+            "{item} needs more than {hi} steps"
+        );
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if render(item, Some(mid)).is_some() {
+                hi = mid
+            } else {
+                lo = mid + 1
+            }
+        }
+        lo
+    };
+    assert_eq!(least("i"), least("(+ i 0.5)"));
+    let (interp, page, _) = setup("i");
+    let sx::Value::Closure(c) = page else {
+        panic!("page is not a function")
+    };
+    assert!(c.proto.html_template.is_some(), "page has no template");
+    let Some(sx::Value::Str(html)) = render("i", None) else {
+        panic!("the page does not render")
+    };
+    assert!(html.starts_with(r#"<div><h1>CSL 2015</h1><ul><li class="top"><b>n</b>: 0</li><li class=""><b>n</b>: 1</li>"#), "{html}");
+    drop(interp);
+}
+
+#[test]
 fn nested_templates_fall_back_at_the_item_they_cannot_write() {
     // A page whose template has loops within loops: a float deep inside
     // is written by the code, and everything around it still comes out

@@ -71,6 +71,8 @@ struct Out {
     templates: Vec<LoopTemplate>,
     /// `Proto::body_template`.
     body_template: Option<(RenderTemplate, Option<u32>)>,
+    /// `Proto::html_template`.
+    html_template: Option<RenderTemplate>,
     protos: Vec<Rc<Proto>>,
     /// Each nested function's index in `protos`.
     proto_index: std::collections::HashMap<*const Proto, usize>,
@@ -291,6 +293,7 @@ impl Emitter<'_> {
             call_keys: Vec::new(),
             templates: Vec::new(),
             body_template: None,
+            html_template: None,
             protos: Vec::new(),
             proto_index: std::collections::HashMap::new(),
             groups: Vec::new(),
@@ -327,6 +330,7 @@ impl Emitter<'_> {
                 })
                 .collect(),
         };
+        self.html_template(&mut out, fid);
         thread_jumps(&mut out.code);
         let proto = Rc::new(Proto {
             name: func.name,
@@ -351,6 +355,7 @@ impl Emitter<'_> {
             call_keys: out.call_keys,
             templates: out.templates,
             body_template: out.body_template,
+            html_template: out.html_template,
         });
         self.compiled.insert(fid, proto.clone());
         Ok(proto)
@@ -390,6 +395,43 @@ impl Emitter<'_> {
         if let Some(t) = RenderTemplate::read(&code, from, &param, &[]) {
             out.body_template = Some((t, guard));
         }
+    }
+
+    /// The body of a function of positional parameters that is one
+    /// `render-html` call (`RenderBegin`, the markup, `RenderEnd Return`),
+    /// as a template of its parameters: a page's entry point, which the
+    /// machine writes whole when it starts with a call of it.
+    fn html_template(&self, out: &mut Out, fid: FuncId) {
+        let func = &self.funcs[fid];
+        if func.rest || !func.keys.is_empty() {
+            return;
+        }
+        let Some(Op::RenderBegin(_)) = out.code.first() else {
+            return;
+        };
+        let Some(end) = out.code.iter().position(|op| *op == Op::RenderEnd) else {
+            return;
+        };
+        // The return, or (before `thread_jumps`) a jump past the fallback
+        // to it.
+        let ret = match out.code.get(end + 1) {
+            Some(&Op::Jump(t)) => out.code.get(t as usize),
+            op => op,
+        };
+        if ret != Some(&Op::Return) {
+            return;
+        }
+        let params = func.nparams;
+        let param = |s: u16| (s < params).then_some(SlotIs::Value(s));
+        let code = Code {
+            code: out.code.get(..end).unwrap_or_default(),
+            consts: &out.consts,
+            dict_keys: &out.dict_keys,
+            call_keys: &out.call_keys,
+            loops: &out.templates,
+            globals: &self.interp.globals,
+        };
+        out.html_template = RenderTemplate::read(&code, 1, &param, &[Inline::RenderHtml]);
     }
 
     /// Cells for the parameters of `fid` that live in one.
