@@ -177,7 +177,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for (engine, template, t, _) in &results {
-        println!("{engine} {template} {t:.2}");
+        println!("{engine} {template} {t:.4}");
     }
     if !same {
         return Err("engines produced different HTML".into());
