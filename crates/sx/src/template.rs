@@ -925,9 +925,30 @@ impl Reader<'_> {
     }
 
     /// `Local(s) JumpIfFalse(+4) Const(a) Jump(+2) Const(b)
-    /// RenderAttrText(name)`: `:name (if s a b)`.
-    fn choice(&mut self, i: usize) -> Option<usize> {
-        let v = self.local(i)?;
+    /// RenderAttrText(name)`: `:name (if s a b)`; or the same with the
+    /// test `(= s k)`, a fused `JumpUnlessLocalInt` followed by its plain
+    /// sequence (`Local(s) Int(k) Inline(Eq) JumpIfFalse`).
+    fn choice(&mut self, mut i: usize) -> Option<usize> {
+        let v = match self.op(i)? {
+            Op::JumpUnlessLocalInt(Inline::Eq, s, k, f) => {
+                let (Op::Local(a) | Op::LocalMove(a), Op::Int(m), Op::Inline(Inline::Eq, 2)) =
+                    (self.op(i + 1)?, self.op(i + 2)?, self.op(i + 3)?)
+                else {
+                    return None;
+                };
+                let Source::Of(b) = self.slot(s)? else {
+                    return None;
+                };
+                // Both jumps go where the plain test's would.
+                if a != s || m != k || self.op(i + 4)? != Op::JumpIfFalse(f) {
+                    return None;
+                }
+                i += 3;
+                self.needs.inline(&[Inline::Eq]);
+                Source::IntEq(b, i64::from(k))
+            }
+            _ => self.local(i)?,
+        };
         let base = u32::try_from(i).ok()?;
         let (Op::JumpIfFalse(f), Op::Const(a), Op::Jump(j), Op::Const(b), Op::RenderAttrText(n)) = (
             self.op(i + 1)?,

@@ -1282,11 +1282,15 @@ fn pages_of_loops_and_calls_from_markup_are_read_as_one_template() {
             (defcomp ~row (&key cells) (tr (map (fn (c) (td c)) cells)))
             (defcomp ~table (&key rows) (table (map (fn (r) (~row :cells r)) rows)))
             (define (titled xs t) (ul (map (fn (x) (li :title t x)) xs)))
+            (define (ranked rows)
+              (ol (map-indexed (fn (i r)
+                     (li :data-i i (map-indexed (fn (j c) (b :class (if (= j 0) "first" "rest") c)) r)))
+                   rows)))
             "#,
             "<templates>",
         )
         .expect("the components compile");
-    for name in ["~team", "~teams", "~row", "~table", "titled"] {
+    for name in ["~team", "~teams", "~row", "~table", "titled", "ranked"] {
         let proto = match interp.lookup(name) {
             Some(sx::Value::Component(c)) => c.closure.proto.clone(),
             Some(sx::Value::Closure(c)) => c.proto.clone(),
