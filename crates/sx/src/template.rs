@@ -695,26 +695,29 @@ impl Reader<'_> {
         Some(Source::Get(b, k))
     }
 
+    /// `(= s k)` fused (`LocalInt`, `JumpUnlessLocalInt`), checked to be
+    /// followed at `i` by its plain sequence, `Local(s) Int(k) Inline(Eq)`.
+    fn int_eq(&mut self, s: u16, k: i32, i: usize) -> Option<Source> {
+        let (Op::Local(a) | Op::LocalMove(a), Op::Int(m), Op::Inline(Inline::Eq, 2)) =
+            (self.op(i)?, self.op(i + 1)?, self.op(i + 2)?)
+        else {
+            return None;
+        };
+        let Source::Of(b) = self.slot(s)? else {
+            return None;
+        };
+        if a != s || m != k {
+            return None;
+        }
+        self.needs.inline(&[Inline::Eq]);
+        Some(Source::IntEq(b, i64::from(k)))
+    }
+
     /// A value pushed at `i`: the source and the pc after.
     fn source(&mut self, i: usize) -> Option<(Source, usize)> {
         match self.op(i)? {
             Op::LocalGetKw { slot, key, .. } => Some((self.get(slot, key, i + 1)?, i + 4)),
-            Op::LocalInt(Inline::Eq, s, k) => {
-                // Followed by its plain sequence.
-                let (Op::Local(a) | Op::LocalMove(a), Op::Int(m), Op::Inline(Inline::Eq, 2)) =
-                    (self.op(i + 1)?, self.op(i + 2)?, self.op(i + 3)?)
-                else {
-                    return None;
-                };
-                let Source::Of(b) = self.slot(s)? else {
-                    return None;
-                };
-                if a != s || m != k {
-                    return None;
-                }
-                self.needs.inline(&[Inline::Eq]);
-                Some((Source::IntEq(b, i64::from(k)), i + 4))
-            }
+            Op::LocalInt(Inline::Eq, s, k) => Some((self.int_eq(s, k, i + 1)?, i + 4)),
             _ => Some((self.local(i)?, i + 1)),
         }
     }
@@ -931,21 +934,13 @@ impl Reader<'_> {
     fn choice(&mut self, mut i: usize) -> Option<usize> {
         let v = match self.op(i)? {
             Op::JumpUnlessLocalInt(Inline::Eq, s, k, f) => {
-                let (Op::Local(a) | Op::LocalMove(a), Op::Int(m), Op::Inline(Inline::Eq, 2)) =
-                    (self.op(i + 1)?, self.op(i + 2)?, self.op(i + 3)?)
-                else {
-                    return None;
-                };
-                let Source::Of(b) = self.slot(s)? else {
-                    return None;
-                };
+                let src = self.int_eq(s, k, i + 1)?;
                 // Both jumps go where the plain test's would.
-                if a != s || m != k || self.op(i + 4)? != Op::JumpIfFalse(f) {
+                if self.op(i + 4)? != Op::JumpIfFalse(f) {
                     return None;
                 }
                 i += 3;
-                self.needs.inline(&[Inline::Eq]);
-                Source::IntEq(b, i64::from(k))
+                src
             }
             _ => self.local(i)?,
         };
