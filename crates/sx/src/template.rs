@@ -395,7 +395,7 @@ impl RenderTemplate {
         used: &mut u32,
         limit: u32,
     ) -> Result<(), Stop> {
-        *used += self.steps;
+        *used = used.saturating_add(self.steps);
         if *used > limit {
             return Err(Stop::Steps);
         }
@@ -919,7 +919,7 @@ impl Reader<'_> {
         }
         self.needs.calls.push((g, Rc::downgrade(callee)));
         self.needs.add(&inlined.needs);
-        self.steps += inlined.steps;
+        self.steps = self.steps.saturating_add(inlined.steps);
         self.text(inlined.head.as_str());
         for (h, t) in inlined.holes {
             self.holes.push((h, t.as_str().to_owned()));
