@@ -176,9 +176,9 @@ enum Hole {
     /// `:name (if x a b)` with constant `a` and `b`: the attribute text
     /// for a truthy value and for a falsy one, made at compile time.
     Choice(Source, Text, Text),
-    /// A `map` (or, indexed, `map-indexed`) loop over a list, each item
-    /// written with the body template.
-    Each(Source, Rc<RenderTemplate>, bool),
+    /// A `map` or `map-indexed` loop over a list, each item written with
+    /// the body template (its item and index the item's).
+    Each(Source, Rc<RenderTemplate>),
 }
 
 /// A piece of a joined attribute value.
@@ -187,15 +187,6 @@ enum Piece {
     /// A constant, already escaped.
     Text(Text),
     Value(Source),
-}
-
-/// Why a template wrote nothing.
-#[derive(Debug, PartialEq)]
-pub enum Stop {
-    /// A value it does not write as the code would.
-    Value,
-    /// It would count more steps than it was allowed.
-    Steps,
 }
 
 /// What a writing sees: its values, and the item and index of the loop
@@ -278,9 +269,11 @@ impl RenderTemplate {
     }
 
     /// Writes the template with `values`, counting its steps up to
-    /// `limit`; or writes nothing. The steps it counted.
+    /// `limit`, and returns the steps it counted; or writes nothing (a
+    /// value it does not write as the code would, or more steps than
+    /// `limit`).
     #[inline(never)]
-    pub fn write(&self, values: &[Value], buf: &mut String, limit: u32) -> Result<u32, Stop> {
+    pub fn write(&self, values: &[Value], buf: &mut String, limit: u32) -> Option<u32> {
         let mark = buf.len();
         let scope = Scope {
             values,
@@ -289,10 +282,10 @@ impl RenderTemplate {
         };
         let mut used = 0;
         match self.write_all(&scope, buf, &mut used, limit) {
-            Ok(()) => Ok(used),
-            Err(stop) => {
+            Some(()) => Some(used),
+            None => {
                 buf.truncate(mark);
-                Err(stop)
+                None
             }
         }
     }
@@ -329,7 +322,7 @@ impl RenderTemplate {
                 index: i,
             };
             let (mark, before) = (buf.len(), used);
-            if self.write_all(&scope, buf, &mut used, limit).is_err() {
+            if self.write_all(&scope, buf, &mut used, limit).is_none() {
                 buf.truncate(mark);
                 used = before;
                 break;
@@ -394,29 +387,29 @@ impl RenderTemplate {
         buf: &mut String,
         used: &mut u32,
         limit: u32,
-    ) -> Result<(), Stop> {
+    ) -> Option<()> {
         *used = used.saturating_add(self.steps);
         if *used > limit {
-            return Err(Stop::Steps);
+            return None;
         }
         self.head.write(buf);
         for (hole, after) in &self.holes {
             match hole {
-                Hole::Child(src) => match scope.get(src).ok_or(Stop::Value)? {
+                Hole::Child(src) => match scope.get(src)? {
                     Val::Ref(Value::Nil) => {}
                     Val::Ref(Value::Int(i)) => crate::html::push_int(*i, buf),
                     Val::Int(i) => crate::html::push_int(i, buf),
                     Val::Ref(Value::Str(s)) => crate::html::escape_text(s, buf),
-                    _ => return Err(Stop::Value),
+                    _ => return None,
                 },
                 Hole::Attr(name, src) => {
-                    let ok = match scope.get(src).ok_or(Stop::Value)? {
+                    let ok = match scope.get(src)? {
                         Val::Ref(v) => crate::html::push_simple_attr(name, v, buf),
                         Val::Int(i) => crate::html::push_simple_attr(name, &Value::Int(i), buf),
                         Val::Bool(b) => crate::html::push_simple_attr(name, &Value::Bool(b), buf),
                     };
                     if !ok {
-                        return Err(Stop::Value);
+                        return None;
                     }
                 }
                 Hole::Joined(open, pieces) => {
@@ -424,26 +417,26 @@ impl RenderTemplate {
                     for piece in pieces {
                         match piece {
                             Piece::Text(t) => t.write(buf),
-                            Piece::Value(src) => match scope.get(src).ok_or(Stop::Value)? {
+                            Piece::Value(src) => match scope.get(src)? {
                                 Val::Ref(Value::Str(s)) => crate::html::escape_attr(s, buf),
                                 Val::Ref(Value::Int(i)) => crate::html::push_int(*i, buf),
                                 Val::Int(i) => crate::html::push_int(i, buf),
-                                _ => return Err(Stop::Value),
+                                _ => return None,
                             },
                         }
                     }
                     buf.push('"');
                 }
                 Hole::Choice(src, yes, no) => {
-                    if scope.get(src).ok_or(Stop::Value)?.truthy() {
+                    if scope.get(src)?.truthy() {
                         yes.write(buf)
                     } else {
                         no.write(buf)
                     }
                 }
-                Hole::Each(src, body, _) => {
+                Hole::Each(src, body) => {
                     let Some(Val::Ref(Value::List(list))) = scope.get(src) else {
-                        return Err(Stop::Value);
+                        return None;
                     };
                     if let Some(item_after) = body.item_only() {
                         let room = limit.saturating_sub(*used) / body.steps;
@@ -451,11 +444,7 @@ impl RenderTemplate {
                         *used += written * body.steps;
                         if rest.0.is_some() {
                             // An item it does not write, or no room left.
-                            return Err(if written == room {
-                                Stop::Steps
-                            } else {
-                                Stop::Value
-                            });
+                            return None;
                         }
                     } else {
                         for (i, item) in (0..).zip(list.iter()) {
@@ -471,7 +460,7 @@ impl RenderTemplate {
             }
             after.write(buf);
         }
-        Ok(())
+        Some(())
     }
 
     /// The template with each value `Value(j)` replaced by what `arg(j)`
@@ -513,9 +502,7 @@ impl RenderTemplate {
                     Hole::Choice(s, yes, no) => {
                         Hole::Choice(src(s)?, Text::new(yes.as_str()), Text::new(no.as_str()))
                     }
-                    Hole::Each(s, body, indexed) => {
-                        Hole::Each(src(s)?, Rc::new(body.rebased(arg, true)?), *indexed)
-                    }
+                    Hole::Each(s, body) => Hole::Each(src(s)?, Rc::new(body.rebased(arg, true)?)),
                 };
                 Some((h, Text::new(t.as_str())))
             })
@@ -535,7 +522,7 @@ impl RenderTemplate {
         self.holes
             .iter()
             .map(|(h, _)| match h {
-                Hole::Each(_, body, _) => 1 + body.size(),
+                Hole::Each(_, body) => 1 + body.size(),
                 _ => 1,
             })
             .sum()
@@ -861,7 +848,7 @@ impl Reader<'_> {
         )?;
         self.needs.add(&body.needs);
         self.needs.inline(&[Inline::HofIntact]);
-        self.hole(Hole::Each(list, Rc::new(body), indexed));
+        self.hole(Hole::Each(list, Rc::new(body)));
         Some(exit as usize)
     }
 

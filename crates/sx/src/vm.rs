@@ -1187,7 +1187,7 @@ impl Machine {
         let (Some(buf), Some(values)) = (self.render.last_mut(), self.stack.get(args_at..)) else {
             return Ok(false);
         };
-        let Ok(used) = template.write(values, buf, limit) else {
+        let Some(used) = template.write(values, buf, limit) else {
             return Ok(false);
         };
         truncate_to(&mut self.stack, args_at);
@@ -1217,7 +1217,7 @@ impl Machine {
         let limit = self.template_room(interp);
         let mut buf = take_render_buffer();
         let written = match self.stack.get(fpos + 1..) {
-            Some(args) => template.write(args, &mut buf, limit).ok(),
+            Some(args) => template.write(args, &mut buf, limit),
             None => None,
         };
         let html = written.map(|_| Value::Str(Rc::from(buf.as_str())));
