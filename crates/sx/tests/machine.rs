@@ -1424,3 +1424,22 @@ fn render_loops_count_the_steps_of_their_code() {
     };
     assert_eq!(least("i"), least("(+ i 0.5)"));
 }
+
+#[test]
+fn a_macro_expanding_into_a_call_of_itself_ends_at_the_time_budget() {
+    // Found by the `eval` fuzz target: each expansion nests a new `let`
+    // binding, and looking names up by scanning every visible binding made
+    // the compile quadratic (17 s, then "too many local variables", under a
+    // 200 ms budget). Now lookups do not scan and expanding watches the clock.
+    let mut interp = Interp::new();
+    interp.budget.max_time = Some(std::time::Duration::from_millis(200));
+    let out = ev_in(
+        &mut interp,
+        "(defmacro swap (a b) `(let ((t ,a)) (set! ,a ,b) (swap ,a ,b))) \
+         (define x 1) (define y 2) (swap x y)",
+    );
+    assert!(
+        out.contains("time budget exhausted: compiling") && out.contains("macro swap"),
+        "{out}"
+    );
+}

@@ -34,12 +34,14 @@ pub(crate) fn expand_toplevel(interp: &mut Interp, form: &Value) -> Result<Progr
         }],
         bindings: Vec::new(),
         func_stack: vec![0],
-        scope: Vec::new(),
+        scope: Scope::default(),
         ngroups: 0,
         nesting: 0,
         loops: Vec::new(),
         nloops: 0,
         no_hof: 0,
+        started: std::time::Instant::now(),
+        expansions: 0,
     };
     let body = x.expr(form, pos_of(form), Ctx::Toplevel)?;
     Ok(Program {
@@ -69,8 +71,8 @@ struct Expander<'a> {
     bindings: Vec<Binding>,
     /// The functions being expanded, outermost first.
     func_stack: Vec<FuncId>,
-    /// Visible local names, innermost last.
-    scope: Vec<(Symbol, BindingId)>,
+    /// Visible local names.
+    scope: Scope,
     ngroups: usize,
     nesting: usize,
     /// Named lets being tried as loops, innermost last.
@@ -80,6 +82,49 @@ struct Expander<'a> {
     /// in it are not inlined again (one extra copy per nesting level, not
     /// twice the code per level).
     no_hof: usize,
+    /// When expanding began, and the macro expansions made since: a
+    /// macro that expands into a call of itself runs until the time
+    /// budget ends it (see `Expander::macro_call`).
+    started: std::time::Instant,
+    expansions: u32,
+}
+
+/// Visible local names, innermost last, with each name's bindings stacked
+/// so that a lookup does not scan them all: thousands of nested bindings
+/// (a runaway macro's expansion, or hostile source) compiled in quadratic
+/// time, seconds where the time budget is milliseconds.
+#[derive(Default)]
+struct Scope {
+    names: Vec<Symbol>,
+    visible: rustc_hash::FxHashMap<Symbol, Vec<BindingId>>,
+}
+
+impl Scope {
+    fn push(&mut self, (name, b): (Symbol, BindingId)) {
+        self.names.push(name);
+        self.visible.entry(name).or_default().push(b);
+    }
+
+    /// Drops the names bound since the scope had `len` of them.
+    fn truncate(&mut self, len: usize) {
+        while self.names.len() > len {
+            if let Some(stack) = self.names.pop().and_then(|n| self.visible.get_mut(&n)) {
+                stack.pop();
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    fn lookup(&self, name: Symbol) -> Option<BindingId> {
+        self.visible.get(&name)?.last().copied()
+    }
 }
 
 /// A higher-order prelude function the compiler can run as a loop in the
@@ -120,11 +165,7 @@ impl Expander<'_> {
     }
 
     fn lookup(&self, name: Symbol) -> Option<BindingId> {
-        self.scope
-            .iter()
-            .rev()
-            .find(|(n, _)| *n == name)
-            .map(|(_, b)| *b)
+        self.scope.lookup(name)
     }
 
     fn new_binding(&mut self, name: Symbol, forward: bool, pos: Pos) -> Result<BindingId> {
@@ -205,6 +246,41 @@ impl Expander<'_> {
         r
     }
 
+    /// The expansion of a call of macro `name` (`m`) with `args`. The time
+    /// budget covers expanding as it covers running: every so many
+    /// expansions the clock is looked at.
+    fn macro_call(
+        &mut self,
+        name: Symbol,
+        m: Rc<crate::vm::Closure>,
+        args: &[Value],
+        pos: Pos,
+    ) -> Result<Value> {
+        self.expansions = self.expansions.wrapping_add(1);
+        if self.expansions.is_multiple_of(64) {
+            if let Some(max) = self.interp.budget.max_time {
+                if self.started.elapsed() > max {
+                    return Err(EvalError::new(
+                        ErrorKind::Budget,
+                        format!(
+                            "time budget exhausted: compiling took longer than {max:?} \
+                             ({} macro expansions; does macro {name} expand into a call of itself?)",
+                            self.expansions
+                        ),
+                    )
+                    .with_location(source::locate(pos)));
+                }
+            }
+        }
+        self.interp
+            .call_value(&Value::Closure(m), args.to_vec())
+            .map_err(|e| {
+                let mut e = e;
+                e.message = format!("in expansion of macro {name}: {}", e.message);
+                e.with_location(source::locate(pos))
+            })
+    }
+
     fn expr_inner(&mut self, form: &Value, hint: Pos, ctx: Ctx) -> Result<Expr> {
         match form {
             Value::Symbol(s) => Ok(self.symbol(*s)),
@@ -273,14 +349,7 @@ impl Expander<'_> {
                 }
                 // A macro defined by an earlier top-level form.
                 if let Some(Value::Macro(m)) = self.interp.global_value(s) {
-                    let expansion = self
-                        .interp
-                        .call_value(&Value::Closure(m), args.to_vec())
-                        .map_err(|e| {
-                            let mut e = e;
-                            e.message = format!("in expansion of macro {s}: {}", e.message);
-                            e.with_location(source::locate(pos))
-                        })?;
+                    let expansion = self.macro_call(s, m, args, pos)?;
                     return self.expr(&expansion, pos, ctx);
                 }
                 if let Some(e) = self.hof(s, args, pos)? {
@@ -924,14 +993,7 @@ impl Expander<'_> {
                 } else {
                     items.pos()
                 };
-                let expanded = self
-                    .interp
-                    .call_value(&Value::Closure(m), items.rest().to_vec())
-                    .map_err(|e| {
-                        let mut e = e;
-                        e.message = format!("in expansion of macro {s}: {}", e.message);
-                        e.with_location(source::locate(fpos))
-                    })?;
+                let expanded = self.macro_call(*s, m, &items.rest().to_vec(), fpos)?;
                 form = match expanded {
                     Value::List(l) if l.pos().is_none() && !l.is_empty() => Value::List(
                         List::cons_at(l.first().cloned().unwrap_or_default(), l.rest(), fpos),
