@@ -54,7 +54,12 @@ struct AddClientArgs {
     #[arg(long)]
     first_party: bool,
     /// Use this secret (at least 32 characters) instead of a fresh one.
-    #[arg(long, env = "ROSE_ASH_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ROSE_ASH_CLIENT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     secret: Option<String>,
 }
 

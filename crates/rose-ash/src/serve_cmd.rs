@@ -69,7 +69,13 @@ pub struct ServeArgs {
     )]
     mail_from: String,
     /// The app's OAuth client secret (from `rose-ash idp add-client`).
-    #[arg(long, env = "ROSE_ASH_CLIENT_SECRET", hide_env_values = true)]
+    /// (A secret may begin with `-`, as one printed does one time in 64.)
+    #[arg(
+        long,
+        env = "ROSE_ASH_CLIENT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     client_secret: Option<String>,
     /// Where the stores (SQLite files) and other state live; created if
     /// missing. In the cooperative each domain has a subdirectory.

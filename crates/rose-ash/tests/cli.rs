@@ -225,3 +225,48 @@ fn closed_stdout_is_not_a_panic() {
     assert_ne!(out.status.code(), Some(101), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn client_secrets_beginning_with_a_hyphen_are_values_not_flags() {
+    // A printed secret is base64url, so one in 64 begins with `-`; pasted
+    // after `--client-secret` it was taken for a flag (the e2e peers test
+    // failed on that now and then).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let secret = "-Ex4mple-secret-0123456789-abcdefghij";
+    let o = run(&[
+        "idp",
+        "add-client",
+        "--data-dir",
+        data,
+        "--id",
+        "shop",
+        "--redirect-uri",
+        "http://127.0.0.1:8083/auth/callback",
+        "--secret",
+        secret,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("client_secret={secret}")),
+        "{}",
+        stdout(&o)
+    );
+
+    // `serve` parses it too: what stops this one is the address, after.
+    let o = run(&[
+        "serve",
+        "--data-dir",
+        data,
+        "--issuer",
+        "http://127.0.0.1:8084",
+        "--client-secret",
+        secret,
+        "--addr",
+        "not-an-address",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    assert!(err.contains("not-an-address"), "{err}");
+}
