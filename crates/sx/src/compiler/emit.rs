@@ -100,6 +100,19 @@ struct Out {
 const MAX_RENDER_DEPTH: u32 = 24;
 
 impl Out {
+    /// This function's code up to `end`, and its tables, as the template
+    /// reader takes them (`globals` for the functions called from markup).
+    fn template_code<'a>(&'a self, end: usize, globals: &'a [Option<Value>]) -> Code<'a> {
+        Code {
+            code: self.code.get(..end).unwrap_or_default(),
+            consts: &self.consts,
+            dict_keys: &self.dict_keys,
+            call_keys: &self.call_keys,
+            loops: &self.templates,
+            globals,
+        }
+    }
+
     fn op(&mut self, op: Op) -> usize {
         if !self.text.is_empty() {
             self.flush_text();
@@ -384,14 +397,7 @@ impl Emitter<'_> {
             _ => (entry as usize, None),
         };
         let param = |s: u16| (usize::from(s) < params).then_some(SlotIs::Value(s));
-        let code = Code {
-            code: body,
-            consts: &out.consts,
-            dict_keys: &out.dict_keys,
-            call_keys: &out.call_keys,
-            loops: &out.templates,
-            globals: &self.interp.globals,
-        };
+        let code = out.template_code(body.len(), &self.interp.globals);
         if let Some(t) = RenderTemplate::read(&code, from, &param, &[]) {
             out.body_template = Some((t, guard));
         }
@@ -423,14 +429,7 @@ impl Emitter<'_> {
         }
         let params = func.nparams;
         let param = |s: u16| (s < params).then_some(SlotIs::Value(s));
-        let code = Code {
-            code: out.code.get(..end).unwrap_or_default(),
-            consts: &out.consts,
-            dict_keys: &out.dict_keys,
-            call_keys: &out.call_keys,
-            loops: &out.templates,
-            globals: &self.interp.globals,
-        };
+        let code = out.template_code(end, &self.interp.globals);
         out.html_template = RenderTemplate::read(&code, 1, &param, &[Inline::RenderHtml]);
     }
 
@@ -1191,14 +1190,7 @@ impl Emitter<'_> {
                         Some(SlotIs::Value(t))
                     }
                 };
-                let code = Code {
-                    code: &out.code,
-                    consts: &out.consts,
-                    dict_keys: &out.dict_keys,
-                    call_keys: &out.call_keys,
-                    loops: &out.templates,
-                    globals: &self.interp.globals,
-                };
+                let code = out.template_code(out.code.len(), &self.interp.globals);
                 let steps: &[Inline] = match shape.index {
                     Some(_) => &[Inline::IsEmpty, Inline::Rest, Inline::First, Inline::Add],
                     None => &[Inline::IsEmpty, Inline::Rest, Inline::First],
