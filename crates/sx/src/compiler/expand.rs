@@ -253,7 +253,7 @@ impl Expander<'_> {
         &mut self,
         name: Symbol,
         m: Rc<crate::vm::Closure>,
-        args: &[Value],
+        args: Vec<Value>,
         pos: Pos,
     ) -> Result<Value> {
         self.expansions = self.expansions.wrapping_add(1);
@@ -273,7 +273,7 @@ impl Expander<'_> {
             }
         }
         self.interp
-            .call_value(&Value::Closure(m), args.to_vec())
+            .call_value(&Value::Closure(m), args)
             .map_err(|e| {
                 let mut e = e;
                 e.message = format!("in expansion of macro {name}: {}", e.message);
@@ -349,7 +349,7 @@ impl Expander<'_> {
                 }
                 // A macro defined by an earlier top-level form.
                 if let Some(Value::Macro(m)) = self.interp.global_value(s) {
-                    let expansion = self.macro_call(s, m, args, pos)?;
+                    let expansion = self.macro_call(s, m, args.to_vec(), pos)?;
                     return self.expr(&expansion, pos, ctx);
                 }
                 if let Some(e) = self.hof(s, args, pos)? {
@@ -993,7 +993,7 @@ impl Expander<'_> {
                 } else {
                     items.pos()
                 };
-                let expanded = self.macro_call(*s, m, &items.rest().to_vec(), fpos)?;
+                let expanded = self.macro_call(*s, m, items.rest().to_vec(), fpos)?;
                 form = match expanded {
                     Value::List(l) if l.pos().is_none() && !l.is_empty() => Value::List(
                         List::cons_at(l.first().cloned().unwrap_or_default(), l.rest(), fpos),
