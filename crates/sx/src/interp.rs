@@ -279,13 +279,14 @@ impl Interp {
         self.globals.get(g as usize)?.clone()
     }
 
-    #[inline]
     /// Whether none of the `Inline`s in `mask` (bit `1 << which`) has
     /// been redefined.
+    #[inline]
     pub(crate) fn inlines_intact(&self, mask: u32) -> bool {
         self.inline_overridden & mask == 0
     }
 
+    #[inline]
     pub(crate) fn inline_overridden(&self, which: Inline) -> bool {
         self.inline_overridden & (1 << which as u32) != 0
     }
