@@ -2,7 +2,7 @@
 //!
 //! Entries are kept sorted by the canonical bytes of their keys, so
 //! iteration order is the canonical serialization order and `keys` is
-//! deterministic. The map is a persistent AVL tree, so `assoc` and `dissoc`
+//! deterministic. The map is a persistent B-tree, so `assoc` and `dissoc`
 //! share all but O(log n) nodes with the dict they came from.
 
 use std::cmp::Ordering;
@@ -327,12 +327,17 @@ fn first_class(v: &Value) -> u8 {
     }
 }
 
-/// An immutable dict value: a persistent AVL tree ordered by [`Key`].
+/// An immutable dict value: a persistent B-tree ordered by [`Key`].
 ///
 /// Updating returns a new dict sharing all but the O(log n) nodes on the
 /// path to the key; a node that nothing else shares is updated in place.
 /// So `assoc` costs O(log n) whether or not the old dict is still in use
 /// (a copy-on-write map would copy everything when it is).
+///
+/// A B-tree rather than a binary tree because a lookup is a walk from the
+/// root, and a binary tree of 5,000 keys is 13 nodes deep, each a likely
+/// cache miss; here it is three, and each node's search reads one short
+/// array of key prefixes. A dict of up to [`MAX`] entries is one node.
 #[derive(Clone, Default)]
 pub struct Dict {
     root: Link,
@@ -341,148 +346,348 @@ pub struct Dict {
 
 type Link = Option<Rc<Node>>;
 
+/// Most entries a node holds: one more splits it in two.
+const MAX: usize = 15;
+/// Fewest entries a node other than the root holds.
+const MIN: usize = MAX / 2;
+/// Room in a node's prefix array: its entries, and one more while a node
+/// that overflowed waits to be split.
+const SLOTS: usize = MAX + 1;
+/// What fills a prefix array past the entries. No key has it (canonical
+/// forms are UTF-8, which never holds the byte 0xFF), and it sorts after
+/// every prefix, so a search can look at all the slots.
+const PAD: u64 = u64::MAX;
+
 #[derive(Clone)]
 struct Node {
-    key: Key,
+    /// The sort prefix of each entry's key (see [`Key`]), then [`PAD`]:
+    /// kept in the node, apart from the entries, so that a search reads
+    /// two cache lines of numbers and touches an entry only where the
+    /// prefixes tie.
+    prefixes: [u64; SLOTS],
+    /// In key order.
+    entries: Vec<Entry>,
+    /// Empty in a leaf; otherwise one more than the entries, `kids[i]`
+    /// holding the keys between `entries[i - 1]` and `entries[i]`. Every
+    /// leaf is at the same depth.
+    kids: Vec<Rc<Node>>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    key: Value,
     value: Value,
-    /// Left and right subtrees, as an array so that a lookup picks one
-    /// by index rather than by a branch (see `Dict::find`).
-    kids: [Link; 2],
-    height: u8,
 }
 
 impl Drop for Node {
-    // The tree itself is shallow (AVL), but values may nest dicts in dicts.
+    // The tree itself is shallow, but values may nest dicts in dicts.
     fn drop(&mut self) {
-        crate::value::drop_nested(std::mem::take(&mut self.value));
+        for entry in self.entries.drain(..) {
+            crate::value::drop_nested(entry.value);
+        }
     }
 }
 
-fn height(link: &Link) -> u8 {
-    link.as_ref().map_or(0, |n| n.height)
+/// The middle entry of a node that overflowed, and the node of the
+/// entries above it; the node keeps those below.
+struct Split {
+    prefix: u64,
+    entry: Entry,
+    right: Rc<Node>,
+}
+
+/// What an insert into a subtree did.
+enum Inserted {
+    Replaced,
+    Added,
+    /// Added, and the subtree's root split: its parent takes the middle.
+    Split(Split),
+}
+
+impl Default for Node {
+    fn default() -> Node {
+        Node {
+            prefixes: [PAD; SLOTS],
+            entries: Vec::new(),
+            kids: Vec::new(),
+        }
+    }
 }
 
 impl Node {
-    fn fix_height(&mut self) {
-        self.height = 1 + height(&self.kids[0]).max(height(&self.kids[1]));
-    }
-
-    fn balance(&self) -> i16 {
-        i16::from(height(&self.kids[0])) - i16::from(height(&self.kids[1]))
-    }
-}
-
-fn rotate_right(mut node: Rc<Node>) -> Rc<Node> {
-    let n = Rc::make_mut(&mut node);
-    let Some(mut left) = n.kids[0].take() else {
-        return node;
-    };
-    let l = Rc::make_mut(&mut left);
-    n.kids[0] = l.kids[1].take();
-    n.fix_height();
-    l.kids[1] = Some(node);
-    l.fix_height();
-    left
-}
-
-fn rotate_left(mut node: Rc<Node>) -> Rc<Node> {
-    let n = Rc::make_mut(&mut node);
-    let Some(mut right) = n.kids[1].take() else {
-        return node;
-    };
-    let r = Rc::make_mut(&mut right);
-    n.kids[1] = r.kids[0].take();
-    n.fix_height();
-    r.kids[0] = Some(node);
-    r.fix_height();
-    right
-}
-
-/// Restores the AVL invariant at `node` after one side changed by one.
-fn rebalance(mut node: Rc<Node>) -> Rc<Node> {
-    Rc::make_mut(&mut node).fix_height();
-    let b = node.balance();
-    if b > 1 {
-        let n = Rc::make_mut(&mut node);
-        if n.kids[0].as_ref().is_some_and(|l| l.balance() < 0) {
-            n.kids[0] = n.kids[0].take().map(rotate_left);
-        }
-        return rotate_right(node);
-    }
-    if b < -1 {
-        let n = Rc::make_mut(&mut node);
-        if n.kids[1].as_ref().is_some_and(|r| r.balance() > 0) {
-            n.kids[1] = n.kids[1].take().map(rotate_right);
-        }
-        return rotate_left(node);
-    }
-    node
-}
-
-/// Inserts into the subtree; returns it and whether the key was new.
-fn insert(link: Link, key: Key, value: Value) -> (Rc<Node>, bool) {
-    let Some(mut node) = link else {
-        let leaf = Node {
-            key,
-            value,
-            kids: [None, None],
-            height: 1,
+    fn with(prefix: u64, entry: Entry, kids: Vec<Rc<Node>>) -> Node {
+        let mut node = Node {
+            prefixes: [PAD; SLOTS],
+            entries: Vec::new(),
+            kids,
         };
-        return (Rc::new(leaf), true);
-    };
-    let n = Rc::make_mut(&mut node);
-    match key.cmp(&n.key) {
-        std::cmp::Ordering::Equal => {
-            n.value = value;
-            (node, false)
+        node.push(prefix, entry);
+        node
+    }
+
+    /// Inserts an entry at `at` (at most the entry count, which must be
+    /// below [`SLOTS`]).
+    fn put(&mut self, at: usize, prefix: u64, entry: Entry) {
+        let n = self.entries.len();
+        if at > n || n >= SLOTS {
+            return;
         }
-        // Replacing a value changes no height: only a new key rebalances.
-        std::cmp::Ordering::Less => {
-            let (child, added) = insert(n.kids[0].take(), key, value);
-            n.kids[0] = Some(child);
-            (if added { rebalance(node) } else { node }, added)
+        self.prefixes.copy_within(at..n, at + 1);
+        if let Some(slot) = self.prefixes.get_mut(at) {
+            *slot = prefix;
         }
-        std::cmp::Ordering::Greater => {
-            let (child, added) = insert(n.kids[1].take(), key, value);
-            n.kids[1] = Some(child);
-            (if added { rebalance(node) } else { node }, added)
+        self.entries.insert(at, entry);
+    }
+
+    fn push(&mut self, prefix: u64, entry: Entry) {
+        self.put(self.entries.len(), prefix, entry);
+    }
+
+    /// Removes and returns the entry at `at`.
+    fn take(&mut self, at: usize) -> Option<(u64, Entry)> {
+        let n = self.entries.len();
+        if at >= n {
+            return None;
         }
+        let prefix = *self.prefixes.get(at)?;
+        self.prefixes.copy_within(at + 1..n, at);
+        if let Some(last) = self.prefixes.get_mut(n - 1) {
+            *last = PAD;
+        }
+        Some((prefix, self.entries.remove(at)))
+    }
+
+    fn pop(&mut self) -> Option<(u64, Entry)> {
+        self.take(self.entries.len().checked_sub(1)?)
+    }
+
+    /// Moves the entries (and subtrees) from `at` on into a new node.
+    fn split_off(&mut self, at: usize) -> Node {
+        let n = self.entries.len();
+        let mut right = Node {
+            entries: self.entries.split_off(at.min(n)),
+            kids: if self.is_leaf() {
+                Vec::new()
+            } else {
+                self.kids.split_off(at.min(self.kids.len()))
+            },
+            prefixes: [PAD; SLOTS],
+        };
+        if let (Some(from), Some(to)) = (
+            self.prefixes.get_mut(at..n),
+            right.prefixes.get_mut(..n.saturating_sub(at)),
+        ) {
+            to.copy_from_slice(from);
+            from.fill(PAD);
+        }
+        right
+    }
+
+    /// Appends the entries and subtrees of `right`, emptying it.
+    fn append(&mut self, right: &mut Node) {
+        let (n, m) = (self.entries.len(), right.entries.len());
+        if n + m > SLOTS {
+            return;
+        }
+        if let (Some(to), Some(from)) =
+            (self.prefixes.get_mut(n..n + m), right.prefixes.get_mut(..m))
+        {
+            to.copy_from_slice(from);
+            from.fill(PAD);
+        }
+        self.entries.append(&mut right.entries);
+        self.kids.append(&mut right.kids);
+    }
+
+    fn is_leaf(&self) -> bool {
+        self.kids.is_empty()
+    }
+
+    /// How many of the node's prefixes are smaller than `prefix`.
+    #[inline(always)]
+    fn rank(&self, prefix: u64) -> usize {
+        let p = &self.prefixes;
+        let mut i = 0;
+        if self.entries.len() <= 4 {
+            // Most dicts are one small node: a scan is fewer instructions.
+            // It stops at the padding if not before.
+            while p.get(i).is_some_and(|&q| q < prefix) {
+                i += 1;
+            }
+        } else {
+            // A binary search without branches (a branching one
+            // mispredicts about every other step): each step halves the
+            // slots left. It ends at most at the last slot, which is
+            // padding except in a node waiting to be split (never
+            // searched).
+            for half in [8, 4, 2, 1] {
+                i += usize::from(p[(i + half - 1) % SLOTS] < prefix) * half;
+            }
+        }
+        i
+    }
+
+    /// Where a key with this prefix is: `Ok(i)` at `entries[i]`, or
+    /// `Err(i)` for not in this node, so in `kids[i]` (or to be inserted
+    /// at `i` in a leaf). `tie` orders the key against an entry's key when
+    /// their prefixes are equal.
+    #[inline(always)]
+    fn search(&self, prefix: u64, tie: impl Fn(&Value) -> Ordering) -> Result<usize, usize> {
+        let mut i = self.rank(prefix);
+        // Keys sharing a prefix sit together; most prefixes are unique.
+        while let (Some(&p), Some(entry)) = (self.prefixes.get(i), self.entries.get(i)) {
+            if p != prefix {
+                break;
+            }
+            match tie(&entry.key) {
+                Ordering::Equal => return Ok(i),
+                Ordering::Less => break,
+                Ordering::Greater => i += 1,
+            }
+        }
+        Err(i)
+    }
+
+    /// Puts an entry at `at`, with the subtree to its right when the node
+    /// is internal.
+    fn insert_at(&mut self, at: usize, prefix: u64, entry: Entry, right: Option<Rc<Node>>) {
+        self.put(at, prefix, entry);
+        if let Some(right) = right {
+            self.kids.insert(at + 1, right);
+        }
+    }
+
+    /// Splits a node of `MAX + 1` entries into two of at least `MIN`.
+    fn split(&mut self) -> Option<Split> {
+        let mid = self.entries.len() / 2;
+        let right = self.split_off(mid + 1);
+        let (prefix, entry) = self.pop()?;
+        Some(Split {
+            prefix,
+            entry,
+            right: Rc::new(right),
+        })
+    }
+
+    /// Gives `kids[i]` at least `MIN` entries again after a removal below
+    /// it: moves one across the separating entry from a sibling that can
+    /// spare one, or merges it with a sibling.
+    fn refill(&mut self, i: usize) {
+        let short = |n: Option<&Rc<Node>>| n.is_some_and(|n| n.entries.len() < MIN);
+        let spare = |n: Option<&Rc<Node>>| n.is_some_and(|n| n.entries.len() > MIN);
+        if !short(self.kids.get(i)) {
+            return;
+        }
+        if i > 0 && spare(self.kids.get(i - 1)) {
+            self.rotate_right(i - 1);
+        } else if spare(self.kids.get(i + 1)) {
+            self.rotate_right_to_left(i);
+        } else if i > 0 {
+            self.merge(i - 1);
+        } else {
+            self.merge(i);
+        }
+    }
+
+    /// Moves the last entry of `kids[j]` up into separator `j` and that
+    /// separator down to the front of `kids[j + 1]`.
+    fn rotate_right(&mut self, j: usize) {
+        let (Some(sep_p), Some(sep)) = (self.prefixes.get_mut(j), self.entries.get_mut(j)) else {
+            return;
+        };
+        let Some((left, right)) = pair_mut(&mut self.kids, j) else {
+            return;
+        };
+        let (l, r) = (Rc::make_mut(left), Rc::make_mut(right));
+        let Some((p, e)) = l.pop() else {
+            return;
+        };
+        r.put(0, std::mem::replace(sep_p, p), std::mem::replace(sep, e));
+        if let Some(kid) = l.kids.pop() {
+            r.kids.insert(0, kid);
+        }
+    }
+
+    /// Moves the first entry of `kids[j + 1]` up into separator `j` and
+    /// that separator down to the end of `kids[j]`.
+    fn rotate_right_to_left(&mut self, j: usize) {
+        let (Some(sep_p), Some(sep)) = (self.prefixes.get_mut(j), self.entries.get_mut(j)) else {
+            return;
+        };
+        let Some((left, right)) = pair_mut(&mut self.kids, j) else {
+            return;
+        };
+        let (l, r) = (Rc::make_mut(left), Rc::make_mut(right));
+        let Some((p, e)) = r.take(0) else {
+            return;
+        };
+        l.push(std::mem::replace(sep_p, p), std::mem::replace(sep, e));
+        if !r.kids.is_empty() {
+            l.kids.push(r.kids.remove(0));
+        }
+    }
+
+    /// Merges `kids[j + 1]` and separator `j` into `kids[j]`.
+    fn merge(&mut self, j: usize) {
+        if j + 1 >= self.kids.len() || j >= self.entries.len() {
+            return;
+        }
+        let mut right = self.kids.remove(j + 1);
+        let Some((p, e)) = self.take(j) else {
+            return;
+        };
+        let Some(left) = self.kids.get_mut(j) else {
+            return;
+        };
+        let (l, r) = (Rc::make_mut(left), Rc::make_mut(&mut right));
+        l.push(p, e);
+        l.append(r);
     }
 }
 
-/// Sets the value of `key` if the subtree has it, giving `value` back if
+/// `kids[j]` and `kids[j + 1]`, both mutable.
+fn pair_mut(kids: &mut [Rc<Node>], j: usize) -> Option<(&mut Rc<Node>, &mut Rc<Node>)> {
+    let (left, right) = kids.get_mut(j..j + 2)?.split_at_mut(1);
+    Some((left.first_mut()?, right.first_mut()?))
+}
+
+/// The order of the key being looked for against a node's key of the
+/// same prefix.
+#[inline(always)]
+fn tie(prefix: u64, key: &Value) -> impl Fn(&Value) -> Ordering {
+    move |other| cmp_prefixed(prefix, key, prefix, other)
+}
+
+/// Sets the value of `key` if the tree has it, giving `value` back if
 /// not. Nodes on the path that other dicts share are copied, as an insert
 /// would copy them.
-fn replace(link: &mut Link, key: &Key, value: Value) -> Result<(), Value> {
-    let mut cur = link;
+fn replace(link: &mut Link, prefix: u64, key: &Value, value: Value) -> Result<(), Value> {
+    let Some(mut cur) = link.as_mut() else {
+        return Err(value);
+    };
     loop {
-        let Some(node) = cur else {
-            return Err(value);
-        };
         // Inline uniqueness check: `Rc::make_mut` is an out-of-line call
         // per level, and an update of a dict nothing else holds (the
         // usual `(assoc d k v)` on d's last use) finds every node unique.
-        if Rc::get_mut(node).is_none() {
-            unshare(node);
+        if Rc::get_mut(cur).is_none() {
+            unshare(cur);
         }
-        // Unique now. (Were it not, the insert the caller falls back to
-        // would set the value instead.)
-        let Some(n) = Rc::get_mut(node) else {
+        let Some(n) = Rc::get_mut(cur) else {
             return Err(value);
         };
-        // As in `Dict::find`: a side by index while prefixes differ.
-        if n.key.prefix != key.prefix {
-            cur = &mut n.kids[usize::from(key.prefix > n.key.prefix)];
-            continue;
-        }
-        cur = match key.cmp(&n.key) {
-            Ordering::Equal => {
-                n.value = value;
+        match n.search(prefix, tie(prefix, key)) {
+            Ok(i) => {
+                let Some(entry) = n.entries.get_mut(i) else {
+                    return Err(value);
+                };
+                entry.value = value;
                 return Ok(());
             }
-            Ordering::Less => &mut n.kids[0],
-            Ordering::Greater => &mut n.kids[1],
-        };
+            Err(i) => match n.kids.get_mut(i) {
+                Some(kid) => cur = kid,
+                None => return Err(value),
+            },
+        }
     }
 }
 
@@ -494,50 +699,75 @@ fn unshare(node: &mut Rc<Node>) {
     *node = Rc::new(Node::clone(node));
 }
 
-/// Removes the smallest node of a subtree, returning the rest and it.
-fn take_min(mut node: Rc<Node>) -> (Link, Rc<Node>) {
-    let n = Rc::make_mut(&mut node);
-    match n.kids[0].take() {
-        None => (n.kids[1].take(), node),
-        Some(left) => {
-            let (rest, min) = take_min(left);
-            n.kids[0] = rest;
-            (Some(rebalance(node)), min)
+/// Inserts into the subtree, splitting the nodes that overflow on the way
+/// back up.
+fn insert(node: &mut Rc<Node>, prefix: u64, key: Value, value: Value) -> Inserted {
+    let n = Rc::make_mut(node);
+    let at = match n.search(prefix, tie(prefix, &key)) {
+        Ok(i) => {
+            if let Some(entry) = n.entries.get_mut(i) {
+                entry.value = value;
+            }
+            return Inserted::Replaced;
+        }
+        Err(i) => i,
+    };
+    let entry = Entry { key, value };
+    match n.kids.get_mut(at) {
+        None => n.insert_at(at, prefix, entry, None),
+        Some(kid) => match insert(kid, prefix, entry.key, entry.value) {
+            Inserted::Split(s) => n.insert_at(at, s.prefix, s.entry, Some(s.right)),
+            done => return done,
+        },
+    }
+    if n.entries.len() <= MAX {
+        return Inserted::Added;
+    }
+    n.split().map_or(Inserted::Added, Inserted::Split)
+}
+
+/// Removes `key` from the subtree; returns whether it was there. The
+/// subtree's root may be left with fewer than `MIN` entries: its parent
+/// refills it.
+fn remove(node: &mut Rc<Node>, prefix: u64, key: &Value) -> bool {
+    let n = Rc::make_mut(node);
+    match n.search(prefix, tie(prefix, key)) {
+        Ok(i) if n.is_leaf() => n.take(i).is_some(),
+        // An inner entry: the largest key below it to its left takes its
+        // place.
+        Ok(i) => {
+            let Some((p, e)) = n.kids.get_mut(i).and_then(pop_last) else {
+                return false;
+            };
+            if let (Some(slot_p), Some(slot)) = (n.prefixes.get_mut(i), n.entries.get_mut(i)) {
+                *slot_p = p;
+                *slot = e;
+            }
+            n.refill(i);
+            true
+        }
+        Err(i) => {
+            let Some(kid) = n.kids.get_mut(i) else {
+                return false;
+            };
+            let removed = remove(kid, prefix, key);
+            if removed {
+                n.refill(i);
+            }
+            removed
         }
     }
 }
 
-/// Removes `key` from the subtree; returns it and whether a node went.
-fn remove(link: Link, key: &Key) -> (Link, bool) {
-    let Some(mut node) = link else {
-        return (None, false);
+/// Removes and returns the subtree's last entry.
+fn pop_last(node: &mut Rc<Node>) -> Option<(u64, Entry)> {
+    let n = Rc::make_mut(node);
+    let Some(last) = n.kids.len().checked_sub(1) else {
+        return n.pop();
     };
-    let n = Rc::make_mut(&mut node);
-    match key.cmp(&n.key) {
-        std::cmp::Ordering::Less => {
-            let (child, removed) = remove(n.kids[0].take(), key);
-            n.kids[0] = child;
-            (Some(rebalance(node)), removed)
-        }
-        std::cmp::Ordering::Greater => {
-            let (child, removed) = remove(n.kids[1].take(), key);
-            n.kids[1] = child;
-            (Some(rebalance(node)), removed)
-        }
-        std::cmp::Ordering::Equal => {
-            let (left, right) = (n.kids[0].take(), n.kids[1].take());
-            match (left, right) {
-                (None, other) | (other, None) => (other, true),
-                (Some(left), Some(right)) => {
-                    let (rest, mut min) = take_min(right);
-                    let m = Rc::make_mut(&mut min);
-                    m.kids[0] = Some(left);
-                    m.kids[1] = rest;
-                    (Some(rebalance(min)), true)
-                }
-            }
-        }
-    }
+    let popped = pop_last(n.kids.get_mut(last)?);
+    n.refill(last);
+    popped
 }
 
 impl Dict {
@@ -558,7 +788,16 @@ impl Dict {
         if !is_key(key) {
             return None;
         }
-        self.find(key, prefix_of(key))
+        let prefix = prefix_of(key);
+        // A prefix ending in padding is a whole canonical form (these have
+        // no zero byte, but for keywords, which name any symbol): an equal
+        // prefix is an equal key.
+        let whole = prefix & 0xff == 0 && prefix >> 56 != u64::from(b':');
+        match self.walk(prefix, |_| whole) {
+            Walk::Found(v) => Some(v),
+            Walk::Absent => None,
+            Walk::Tie => self.find(key, prefix),
+        }
     }
 
     pub fn get_key(&self, key: &Key) -> Option<&Value> {
@@ -566,50 +805,54 @@ impl Dict {
     }
 
     /// `get_key` for the keyword keys the machine looks up with
-    /// `LocalGetKw`: a node with an equal prefix and the same (interned)
-    /// symbol is the key, found without the out-of-line `cmp_keys`.
+    /// `LocalGetKw`: an entry with an equal prefix and the same (interned)
+    /// symbol is the key.
     #[inline]
     pub fn get_keyword(&self, key: &Key) -> Option<&Value> {
         let Value::Keyword(sym) = key.value else {
             return self.get_key(key);
         };
-        let mut cur = self.root.as_deref();
-        while let Some(n) = cur {
-            // A side by index while prefixes differ, as in `find`.
-            if n.key.prefix != key.prefix {
-                cur = n.kids[usize::from(key.prefix > n.key.prefix)].as_deref();
-                continue;
-            }
-            let order = match n.key.value {
-                Value::Keyword(s) if s == sym => Ordering::Equal,
-                _ => cmp_prefixed(key.prefix, &key.value, n.key.prefix, &n.key.value),
-            };
-            cur = match order {
-                Ordering::Equal => return Some(&n.value),
-                Ordering::Less => n.kids[0].as_deref(),
-                Ordering::Greater => n.kids[1].as_deref(),
-            };
+        match self.walk(key.prefix, |k| matches!(k, Value::Keyword(s) if *s == sym)) {
+            Walk::Found(v) => Some(v),
+            Walk::Absent => None,
+            Walk::Tie => self.get_key(key),
         }
-        None
     }
 
-    fn find(&self, key: &Value, prefix: u64) -> Option<&Value> {
-        let mut cur = self.root.as_deref();
-        while let Some(n) = cur {
-            // Differing prefixes (all but the last node of a path) pick a
-            // side by index: a branch on them mispredicted about every
-            // other level.
-            if n.key.prefix != prefix {
-                cur = n.kids[usize::from(prefix > n.key.prefix)].as_deref();
-                continue;
+    /// The usual lookup, without a call: down to the entry of an equal
+    /// prefix, which `same` may say is the key. Keys that share a prefix
+    /// (long ones, alike in their first bytes) end in `Tie`, for [`find`].
+    ///
+    /// [`find`]: Dict::find
+    #[inline(always)]
+    fn walk(&self, prefix: u64, same: impl Fn(&Value) -> bool) -> Walk<'_> {
+        let Some(mut node) = self.root.as_deref() else {
+            return Walk::Absent;
+        };
+        loop {
+            let i = node.rank(prefix);
+            if node.prefixes.get(i) == Some(&prefix) {
+                return match node.entries.get(i) {
+                    Some(e) if same(&e.key) => Walk::Found(&e.value),
+                    _ => Walk::Tie,
+                };
             }
-            cur = match cmp_prefixed(prefix, key, n.key.prefix, &n.key.value) {
-                Ordering::Equal => return Some(&n.value),
-                Ordering::Less => n.kids[0].as_deref(),
-                Ordering::Greater => n.kids[1].as_deref(),
-            };
+            match node.kids.get(i) {
+                Some(kid) => node = kid,
+                None => return Walk::Absent,
+            }
         }
-        None
+    }
+
+    #[inline(never)]
+    fn find(&self, key: &Value, prefix: u64) -> Option<&Value> {
+        let mut node = self.root.as_deref()?;
+        loop {
+            match node.search(prefix, tie(prefix, key)) {
+                Ok(i) => return node.entries.get(i).map(|e| &e.value),
+                Err(i) => node = node.kids.get(i)?,
+            }
+        }
     }
 
     pub fn contains(&self, key: &Value) -> bool {
@@ -620,35 +863,57 @@ impl Dict {
     /// shares the nodes, copying only the shared ones.
     pub fn insert(&mut self, key: Key, value: Value) {
         // Replacing an existing key's value (the common update) walks down
-        // in a loop; only a new key takes the rebalancing path.
-        let Err(value) = replace(&mut self.root, &key, value) else {
+        // in a loop; only a new key takes the path that may split nodes.
+        let Err(value) = replace(&mut self.root, key.prefix, &key.value, value) else {
             return;
         };
-        let (root, added) = insert(self.root.take(), key, value);
-        self.root = Some(root);
-        if added {
-            self.len += 1;
+        let entry = Entry {
+            key: key.value,
+            value,
+        };
+        let Some(root) = self.root.as_mut() else {
+            self.root = Some(Rc::new(Node::with(key.prefix, entry, Vec::new())));
+            self.len = 1;
+            return;
+        };
+        match insert(root, key.prefix, entry.key, entry.value) {
+            Inserted::Replaced => return,
+            Inserted::Added => {}
+            // The tree grows a level at the top, so every leaf stays at
+            // the same depth.
+            Inserted::Split(s) => {
+                let old = std::mem::take(root);
+                *root = Rc::new(Node::with(s.prefix, s.entry, vec![old, s.right]));
+            }
         }
+        self.len += 1;
     }
 
     pub fn remove(&mut self, key: &Value) {
-        let Ok(k) = Key::new(key.clone()) else {
-            return;
-        };
-        if self.get_key(&k).is_none() {
+        if !self.contains(key) {
+            // Nothing to copy when nothing changes.
             return;
         }
-        let (root, removed) = remove(self.root.take(), &k);
-        self.root = root;
-        if removed {
-            self.len -= 1;
+        let Some(root) = self.root.as_mut() else {
+            return;
+        };
+        if !remove(root, prefix_of(key), key) {
+            return;
+        }
+        self.len -= 1;
+        // A root left without entries hands over to its one subtree (or,
+        // a leaf, leaves the dict empty).
+        if root.entries.is_empty() {
+            self.root = root.kids.first().cloned();
         }
     }
 
     /// Entries in canonical key order.
     pub fn iter(&self) -> DictIter<'_> {
         let mut it = DictIter { stack: Vec::new() };
-        it.push_left(self.root.as_deref());
+        if let Some(root) = self.root.as_deref() {
+            it.push_left(root);
+        }
         it
     }
 
@@ -668,8 +933,7 @@ impl Dict {
             if Rc::strong_count(n) != 1 {
                 return false;
             }
-            work.extend(n.kids[0].iter());
-            work.extend(n.kids[1].iter());
+            work.extend(n.kids.iter());
         }
         true
     }
@@ -683,16 +947,28 @@ impl Dict {
     }
 }
 
+/// How [`Dict::walk`] ended.
+enum Walk<'a> {
+    Found(&'a Value),
+    Absent,
+    Tie,
+}
+
 /// In-order iteration over a dict.
 pub struct DictIter<'a> {
-    stack: Vec<&'a Node>,
+    /// The nodes from the root down to the current one, each with the
+    /// index of its next entry.
+    stack: Vec<(&'a Node, usize)>,
 }
 
 impl<'a> DictIter<'a> {
-    fn push_left(&mut self, mut node: Option<&'a Node>) {
-        while let Some(n) = node {
-            self.stack.push(n);
-            node = n.kids[0].as_deref();
+    fn push_left(&mut self, mut node: &'a Node) {
+        loop {
+            self.stack.push((node, 0));
+            match node.kids.first() {
+                Some(kid) => node = kid,
+                None => return,
+            }
         }
     }
 }
@@ -700,18 +976,28 @@ impl<'a> DictIter<'a> {
 impl<'a> Iterator for DictIter<'a> {
     type Item = (&'a Value, &'a Value);
     fn next(&mut self) -> Option<Self::Item> {
-        let n = self.stack.pop()?;
-        self.push_left(n.kids[1].as_deref());
-        Some((n.key.value(), &n.value))
+        loop {
+            let (node, next) = self.stack.last_mut()?;
+            let node: &'a Node = node;
+            let Some(entry) = node.entries.get(*next) else {
+                self.stack.pop();
+                continue;
+            };
+            *next += 1;
+            // The keys between this entry and the next come first.
+            if let Some(kid) = node.kids.get(*next) {
+                self.push_left(kid);
+            }
+            return Some((&entry.key, &entry.value));
+        }
     }
 }
 
 /// A dict of the pairs, a later pair with an equal key replacing an
-/// earlier one (as inserting them in order would). Built in one go: the
-/// pairs sorted (stably, so the last of equal keys stays last), then a
-/// balanced tree made from them in order, each node allocated once, where
-/// inserting one by one would rebalance and copy paths (dict literals and
-/// a host's request dicts are built this way).
+/// earlier one (as inserting them in order would). The pairs are sorted
+/// (stably, so the last of equal keys stays last) and deduplicated first:
+/// up to [`MAX`] of them (dict literals, a host's request dicts) make one
+/// node, allocated at its size; more are appended in order.
 impl FromIterator<(Key, Value)> for Dict {
     fn from_iter<I: IntoIterator<Item = (Key, Value)>>(iter: I) -> Self {
         let mut pairs: Vec<(Key, Value)> = iter.into_iter().collect();
@@ -723,30 +1009,34 @@ impl FromIterator<(Key, Value)> for Dict {
                 _ => kept.push((k, v)),
             }
         }
+        if kept.len() > MAX {
+            let mut dict = Dict::new();
+            for (k, v) in kept {
+                dict.insert(k, v);
+            }
+            return dict;
+        }
+        if kept.is_empty() {
+            return Dict::new();
+        }
         let len = kept.len();
-        let root = balanced(&mut kept.into_iter(), len);
-        Dict { root, len }
+        let mut node = Node {
+            prefixes: [PAD; SLOTS],
+            entries: Vec::with_capacity(len),
+            kids: Vec::new(),
+        };
+        for (k, value) in kept {
+            let entry = Entry {
+                key: k.value,
+                value,
+            };
+            node.push(k.prefix, entry);
+        }
+        Dict {
+            root: Some(Rc::new(node)),
+            len,
+        }
     }
-}
-
-/// A balanced subtree of the next `n` pairs of `pairs`, which are in key
-/// order: the middle one at the root, the halves below it, so the sides
-/// differ in size, and so in height, by at most one.
-fn balanced(pairs: &mut impl Iterator<Item = (Key, Value)>, n: usize) -> Link {
-    if n == 0 {
-        return None;
-    }
-    let left_n = (n - 1) / 2;
-    let left = balanced(pairs, left_n);
-    let (key, value) = pairs.next()?;
-    let right = balanced(pairs, n - 1 - left_n);
-    let height = 1 + height(&left).max(height(&right));
-    Some(Rc::new(Node {
-        key,
-        value,
-        kids: [left, right],
-        height,
-    }))
 }
 
 #[cfg(test)]
@@ -757,19 +1047,45 @@ mod tests {
         Key::new(Value::Int(i)).unwrap_or_else(|_| unreachable!())
     }
 
-    /// Checks ordering, balance and stored heights of every node.
-    fn check(link: &Link) -> u8 {
-        let Some(n) = link else { return 0 };
-        let (l, r) = (check(&n.kids[0]), check(&n.kids[1]));
-        assert!((i16::from(l) - i16::from(r)).abs() <= 1, "unbalanced");
-        assert_eq!(n.height, 1 + l.max(r), "stale height");
-        if let Some(left) = &n.kids[0] {
-            assert!(left.key < n.key);
+    /// Checks the B-tree's shape (entry counts, every leaf at one depth),
+    /// each stored prefix, and strictly increasing key order; returns the
+    /// depth.
+    fn check(link: &Link) -> usize {
+        let Some(root) = link else { return 0 };
+        let depth = check_node(root, true);
+        let dict = Dict {
+            root: link.clone(),
+            len: 0,
+        };
+        let keys: Vec<Key> = dict
+            .iter()
+            .map(|(k, _)| Key::new(k.clone()).unwrap_or_else(|_| unreachable!()))
+            .collect();
+        for pair in keys.windows(2) {
+            assert!(pair[0] < pair[1], "keys out of order");
         }
-        if let Some(right) = &n.kids[1] {
-            assert!(right.key > n.key);
+        depth
+    }
+
+    fn check_node(n: &Node, is_root: bool) -> usize {
+        let count = n.entries.len();
+        assert!(count <= MAX, "overfull node");
+        assert!(is_root || count >= MIN, "underfull node");
+        assert!(count >= 1, "empty node");
+        for (p, e) in n.prefixes.iter().zip(&n.entries) {
+            assert_eq!(*p, prefix_of(&e.key), "stale prefix");
         }
-        n.height
+        assert!(n.prefixes[count..].iter().all(|&p| p == PAD), "no padding");
+        if n.is_leaf() {
+            return 1;
+        }
+        assert_eq!(n.kids.len(), count + 1, "kids and entries differ");
+        let depths: Vec<usize> = n.kids.iter().map(|k| check_node(k, false)).collect();
+        assert!(
+            depths.windows(2).all(|d| d[0] == d[1]),
+            "leaves at different depths"
+        );
+        1 + depths[0]
     }
 
     #[test]
@@ -796,6 +1112,69 @@ mod tests {
         for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
             assert!(gk.equals(wk.value()) && gv.equals(&Value::Int(*wv)));
         }
+    }
+
+    /// Keys longer than a prefix, alike in their first eight canonical
+    /// bytes, so that runs of equal prefixes span nodes and levels: every
+    /// lookup, update and removal must still find exactly its key.
+    #[test]
+    fn keys_sharing_prefixes_across_nodes() {
+        let keys: Vec<Value> = (0..300i64)
+            .flat_map(|i| {
+                [
+                    Value::str(&format!("abcdefgh-{i}")),
+                    Value::Keyword(crate::symbol::Symbol::new(&format!("abcdefgh-{i}"))),
+                    Value::Int(1_234_567_000 + i),
+                ]
+            })
+            .collect();
+        let n = keys.len() as i64;
+        let mut d = Dict::new();
+        for i in 0..n {
+            let x = (i * 7919) % n;
+            let key = keys[x as usize].clone();
+            d.insert(
+                Key::new(key).unwrap_or_else(|_| unreachable!()),
+                Value::Int(x),
+            );
+            check(&d.root);
+        }
+        assert!(check(&d.root) >= 3, "deep enough to span levels");
+        for (x, key) in keys.iter().enumerate() {
+            assert!(
+                d.get(key).is_some_and(|v| v.equals(&Value::Int(x as i64))),
+                "{key:?}"
+            );
+            let k = Key::new(key.clone()).unwrap_or_else(|_| unreachable!());
+            assert!(
+                d.get_keyword(&k)
+                    .is_some_and(|v| v.equals(&Value::Int(x as i64)))
+            );
+        }
+        assert!(d.get(&Value::str("abcdefgh-300")).is_none());
+        assert!(d.get(&Value::str("abcdefgh-")).is_none());
+        assert!(d.get(&Value::Int(1_234_567_300)).is_none());
+        // Updates in place, then every other key removed.
+        for key in &keys {
+            d.insert(
+                Key::new(key.clone()).unwrap_or_else(|_| unreachable!()),
+                Value::Nil,
+            );
+        }
+        assert_eq!(d.len(), keys.len());
+        for key in keys.iter().step_by(2) {
+            d.remove(key);
+            check(&d.root);
+        }
+        for (x, key) in keys.iter().enumerate() {
+            assert_eq!(d.get(key).is_some(), x % 2 == 1, "{key:?}");
+        }
+        assert_eq!(d.len(), keys.len() / 2);
+        for key in keys.iter().skip(1).step_by(2) {
+            d.remove(key);
+            check(&d.root);
+        }
+        assert!(d.is_empty() && d.root.is_none() && d.iter().next().is_none());
     }
 
     #[test]
