@@ -358,7 +358,6 @@ const SLOTS: usize = MAX + 1;
 /// every prefix, so a search can look at all the slots.
 const PAD: u64 = u64::MAX;
 
-#[derive(Clone)]
 struct Node {
     /// The sort prefix of each entry's key (see [`Key`]), then [`PAD`]:
     /// kept in the node, apart from the entries, so that a search reads
@@ -404,6 +403,21 @@ enum Inserted {
     Split(Split),
 }
 
+impl Clone for Node {
+    /// A copy made to be updated (see `unshare`): with room for one more
+    /// entry, so that an `assoc` of a new key into a shared dict does not
+    /// grow the copy straight away.
+    fn clone(&self) -> Node {
+        let mut entries = Vec::with_capacity((self.entries.len() + 1).min(SLOTS));
+        entries.extend(self.entries.iter().cloned());
+        Node {
+            prefixes: self.prefixes,
+            entries,
+            kids: self.kids.clone(),
+        }
+    }
+}
+
 impl Default for Node {
     fn default() -> Node {
         Node {
@@ -435,6 +449,11 @@ impl Node {
         self.prefixes.copy_within(at..n, at + 1);
         if let Some(slot) = self.prefixes.get_mut(at) {
             *slot = prefix;
+        }
+        if n == self.entries.capacity() {
+            // Doubling, but never past the most a node holds: a node split
+            // from a full one starts at 7 or 8 and would double to 28.
+            self.entries.reserve_exact((2 * n).clamp(4, SLOTS) - n);
         }
         self.entries.insert(at, entry);
     }
@@ -558,10 +577,17 @@ impl Node {
     }
 
     /// Splits a node of `MAX + 1` entries into two of at least `MIN`.
-    fn split(&mut self) -> Option<Split> {
+    /// `appended`: the entry that overflowed it went at the end, as when
+    /// keys come in order, which leave the lower half as it is for good:
+    /// its room for more is given back.
+    fn split(&mut self, appended: bool) -> Option<Split> {
         let mid = self.entries.len() / 2;
         let right = self.split_off(mid + 1);
         let (prefix, entry) = self.pop()?;
+        if appended {
+            self.entries.shrink_to_fit();
+            self.kids.shrink_to_fit();
+        }
         Some(Split {
             prefix,
             entry,
@@ -723,7 +749,8 @@ fn insert(node: &mut Rc<Node>, prefix: u64, key: Value, value: Value) -> Inserte
     if n.entries.len() <= MAX {
         return Inserted::Added;
     }
-    n.split().map_or(Inserted::Added, Inserted::Split)
+    let appended = at + 1 == n.entries.len();
+    n.split(appended).map_or(Inserted::Added, Inserted::Split)
 }
 
 /// Removes `key` from the subtree; returns whether it was there. The
@@ -793,7 +820,11 @@ impl Dict {
         // no zero byte, but for keywords, which name any symbol): an equal
         // prefix is an equal key.
         let whole = prefix & 0xff == 0 && prefix >> 56 != u64::from(b':');
-        match self.walk(prefix, |_| whole) {
+        let same = |k: &Value| match key {
+            Value::Keyword(a) => matches!(k, Value::Keyword(b) if a == b),
+            _ => whole,
+        };
+        match self.walk(prefix, same) {
             Walk::Found(v) => Some(v),
             Walk::Absent => None,
             Walk::Tie => self.find(key, prefix),
@@ -1020,18 +1051,22 @@ impl FromIterator<(Key, Value)> for Dict {
             return Dict::new();
         }
         let len = kept.len();
-        let mut node = Node {
-            prefixes: [PAD; SLOTS],
-            entries: Vec::with_capacity(len),
-            kids: Vec::new(),
-        };
-        for (k, value) in kept {
-            let entry = Entry {
+        let mut prefixes = [PAD; SLOTS];
+        for (slot, (k, _)) in prefixes.iter_mut().zip(&kept) {
+            *slot = k.prefix;
+        }
+        let entries = kept
+            .into_iter()
+            .map(|(k, value)| Entry {
                 key: k.value,
                 value,
-            };
-            node.push(k.prefix, entry);
-        }
+            })
+            .collect();
+        let node = Node {
+            prefixes,
+            entries,
+            kids: Vec::new(),
+        };
         Dict {
             root: Some(Rc::new(node)),
             len,
