@@ -12,7 +12,8 @@
 //!   independent implementation) and read back to the same bits;
 //! - `(cid v)` is the CIDv1 of the canonical text, computed independently;
 //! - dicts match a model map under inserts and removes, iterate in key
-//!   order, and copies are unaffected by later changes.
+//!   order, and copies are unaffected by later changes: small dicts (one
+//!   B-tree node) and dicts of hundreds of keys (splits, merges, borrows).
 //!
 //! The last tests reproduce bugs these properties found (deep nesting that
 //! overflowed the native stack on drop, constructed names that did not read
@@ -807,15 +808,42 @@ proptest! {
         pool in prop::collection::vec(key_value(), 1..12),
         ops in prop::collection::vec(dict_op(), 0..64),
     ) {
+        run_dict_model(&pool, &ops)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    /// The same with enough keys for B-trees of two and three levels, so
+    /// that splits, merges and borrows between nodes (and copies of shared
+    /// nodes along the way) are all exercised against the model.
+    #[test]
+    fn big_dicts_match_model(
+        pool in prop::collection::vec(key_value(), 16..300),
+        ops in prop::collection::vec(dict_op(), 0..700),
+    ) {
+        run_dict_model(&pool, &ops)?;
+    }
+}
+
+/// Applies `ops` to a dict and to a model map, checking after each step
+/// that they agree, and at the end that every snapshot still agrees with
+/// the model as it was when it was taken.
+fn run_dict_model(pool: &[Value], ops: &[DictOp]) -> Result<(), TestCaseError> {
+    {
         let mut d = Dict::new();
         let mut model = std::collections::BTreeMap::new();
         let mut snapshots = Vec::new();
-        for op in &ops {
+        for op in ops {
             match *op {
                 DictOp::Insert(k, v) => {
                     let key = pool[k % pool.len()].clone();
                     let text = serialize(&key).expect("keys serialize");
-                    d.insert(Key::new(key.clone()).expect("pool keys are valid"), Value::Int(v));
+                    d.insert(
+                        Key::new(key.clone()).expect("pool keys are valid"),
+                        Value::Int(v),
+                    );
                     model.insert(text, (key, v));
                 }
                 DictOp::Remove(k) => {
@@ -825,14 +853,15 @@ proptest! {
                 }
                 DictOp::Snapshot => snapshots.push((d.clone(), model.clone())),
             }
-            check_dict_against_model(&d, &model, &pool)?;
+            check_dict_against_model(&d, &model, pool)?;
         }
         for (snap, snap_model) in &snapshots {
-            check_dict_against_model(snap, snap_model, &pool)?;
+            check_dict_against_model(snap, snap_model, pool)?;
         }
         // And the final dict round-trips through its canonical form.
         check_round_trip(&Value::Dict(d))?;
     }
+    Ok(())
 }
 
 /// Keys whose canonical forms share a prefix, where the next byte is below
