@@ -1426,6 +1426,43 @@ fn render_loops_count_the_steps_of_their_code() {
 }
 
 #[test]
+fn a_macro_doubling_its_argument_ends_at_the_time_budget() {
+    // Each expansion compiles a form twice the size of the last before the
+    // next expansion: the clock, looked at every 64 expansions, was looked
+    // at too late (2^64 work). Compiling counts expressions now too.
+    let mut interp = Interp::new();
+    interp.budget.max_time = Some(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let out = ev_in(
+        &mut interp,
+        "(defmacro grow (a) `(let ((x ,a)) (list ,a ,a (grow (list ,a ,a))))) (grow 1)",
+    );
+    assert!(
+        out.contains("time budget exhausted: compiling") && out.contains("macro grow"),
+        "{out}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn an_error_deep_in_nested_named_lets_is_reported_once() {
+    // Found by the `eval` fuzz target (a hang): a named let is first tried
+    // as a loop, and on any error in its body was compiled again as a
+    // function, so 40 nested named lets compiled the innermost body 2^40
+    // times before the error came out. Only running out of slots retries.
+    let mut src = String::new();
+    for i in 0..40 {
+        src.push_str(&format!("(let l{i} ((a {i})) "));
+    }
+    src.push_str("(if)");
+    src.push_str(&")".repeat(40));
+    let started = std::time::Instant::now();
+    let out = ev(&src);
+    assert!(out.contains("if"), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
 fn a_macro_expanding_into_a_call_of_itself_ends_at_the_time_budget() {
     // Found by the `eval` fuzz target: each expansion nests a new `let`
     // binding, and looking names up by scanning every visible binding made

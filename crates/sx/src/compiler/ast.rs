@@ -46,6 +46,8 @@ pub(crate) struct Func {
     pub nslots: u16,
     /// Bindings of enclosing functions this one captures, in capture order.
     pub captures: Vec<BindingId>,
+    /// `captures` as a set, for the compiler's lookups.
+    pub captured: rustc_hash::FxHashSet<BindingId>,
     /// This function is member `index` of a group.
     pub member_of: Option<(GroupId, u16)>,
     pub pos: Pos,

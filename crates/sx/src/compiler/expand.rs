@@ -1,6 +1,7 @@
 //! Pass 1: forms to [`Expr`] — macros expanded, special forms recognised,
 //! variables resolved to bindings.
 
+use rustc_hash::FxHashMap;
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -38,10 +39,14 @@ pub(crate) fn expand_toplevel(interp: &mut Interp, form: &Value) -> Result<Progr
         ngroups: 0,
         nesting: 0,
         loops: Vec::new(),
+        loop_of: FxHashMap::default(),
+        func_level: vec![0],
         nloops: 0,
         no_hof: 0,
         started: std::time::Instant::now(),
         expansions: 0,
+        last_macro: None,
+        work: 0,
     };
     let body = x.expr(form, pos_of(form), Ctx::Toplevel)?;
     Ok(Program {
@@ -77,6 +82,13 @@ struct Expander<'a> {
     nesting: usize,
     /// Named lets being tried as loops, innermost last.
     loops: Vec<LoopTry>,
+    /// The index in `loops` of each named let's name. This and the two
+    /// below keep a reference to a variable from costing time in the
+    /// nesting depth (so does `Func::captured`): hostile or runaway code
+    /// nests 100,000 deep.
+    loop_of: FxHashMap<BindingId, usize>,
+    /// Where each function is in `func_stack` while it is there.
+    func_level: Vec<usize>,
     nloops: usize,
     /// Expanding the fallback copy of an inlined higher-order call: calls
     /// in it are not inlined again (one extra copy per nesting level, not
@@ -84,10 +96,25 @@ struct Expander<'a> {
     no_hof: usize,
     /// When expanding began, and the macro expansions made since: a
     /// macro that expands into a call of itself runs until the time
-    /// budget ends it (see `Expander::macro_call`).
+    /// budget ends it (see `Expander::spend`).
     started: std::time::Instant,
     expansions: u32,
+    /// The macro expanded last, named when a budget runs out.
+    last_macro: Option<Symbol>,
+    /// Expressions compiled and macro expansions made, which the budgets
+    /// are checked against every [`CHECK_EVERY`].
+    work: u32,
 }
+
+/// The error of a function out of slots, the one error a named let tried
+/// as a loop (in its enclosing function's slots) recovers from by
+/// becoming a function of its own.
+const TOO_MANY_LOCALS: &str = "too many local variables in one function (65535)";
+
+/// How much compiling (expressions compiled, macro expansions) goes by
+/// between looks at the clock and the heap: a look costs about as much as
+/// compiling a small expression.
+const CHECK_EVERY: u32 = 256;
 
 /// Visible local names, innermost last, with each name's bindings stacked
 /// so that a lookup does not scan them all: thousands of nested bindings
@@ -172,7 +199,7 @@ impl Expander<'_> {
         let f = self.cur_func();
         let func = &mut self.funcs[f];
         if func.nslots == u16::MAX {
-            return Err(self.err(pos, "too many local variables in one function (65535)"));
+            return Err(self.err(pos, TOO_MANY_LOCALS));
         }
         let slot = func.nslots;
         func.nslots += 1;
@@ -193,7 +220,7 @@ impl Expander<'_> {
     /// captures needed in every function between its owner and here.
     fn var_ref(&mut self, b: BindingId) -> Expr {
         // A named let's name used as a value: it must be a real function.
-        for l in self.loops.iter_mut().filter(|l| l.binding == b) {
+        if let Some(l) = self.loop_of.get(&b).and_then(|&i| self.loops.get_mut(i)) {
             l.ok = false;
         }
         let owner = self.bindings[b].func;
@@ -202,9 +229,10 @@ impl Expander<'_> {
             return Expr::Var(b);
         }
         let owner_level = self
-            .func_stack
-            .iter()
-            .position(|&f| f == owner)
+            .func_level
+            .get(owner)
+            .copied()
+            .filter(|&l| self.func_stack.get(l) == Some(&owner))
             .unwrap_or(0);
         let mut start = owner_level + 1;
         if let Some((g, _)) = self.bindings[b].group {
@@ -215,17 +243,57 @@ impl Expander<'_> {
             }
         }
         self.bindings[b].captured = true;
-        for level in start..=top {
-            let f = self.func_stack[level];
-            if !self.funcs[f].captures.contains(&b) {
-                self.funcs[f].captures.push(b);
+        // Innermost first, stopping at a function that already captures
+        // `b`: the reference that made it capture `b` made every function
+        // between it and the owner capture `b` too.
+        for level in (start..=top).rev() {
+            let func = &mut self.funcs[self.func_stack[level]];
+            if !func.captured.insert(b) {
+                break;
             }
+            func.captures.push(b);
         }
         Expr::Var(b)
     }
 
     fn expr(&mut self, form: &Value, hint: Pos, ctx: Ctx) -> Result<Expr> {
+        self.spend(hint)?;
         self.one_level_deeper(hint, "expression", |e| e.expr_inner(form, hint, ctx))
+    }
+
+    /// Counts a unit of compiling work (an expression compiled, a macro
+    /// expanded), and every [`CHECK_EVERY`] ends compiling when it has run
+    /// past the time or heap budget. Counting macro expansions alone was
+    /// not enough: a macro whose expansion doubles its argument and calls
+    /// itself again does exponential work between expansions.
+    fn spend(&mut self, pos: Pos) -> Result<()> {
+        self.work = self.work.wrapping_add(1);
+        if !self.work.is_multiple_of(CHECK_EVERY) {
+            return Ok(());
+        }
+        let out_of_time = self
+            .interp
+            .budget
+            .max_time
+            .filter(|&max| self.started.elapsed() > max);
+        let error = match (out_of_time, self.interp.ensure_heap(0)) {
+            (Some(max), _) => EvalError::new(
+                ErrorKind::Budget,
+                format!("time budget exhausted: compiling took longer than {max:?}"),
+            ),
+            (None, Err(e)) => e,
+            (None, Ok(())) => return Ok(()),
+        };
+        let why = match self.last_macro {
+            Some(name) => format!(
+                " ({} macro expansions; does macro {name} expand into a call of itself?)",
+                self.expansions
+            ),
+            None => " (while compiling)".to_owned(),
+        };
+        let mut error = error;
+        error.message.push_str(&why);
+        Err(error.with_location(source::locate(pos)))
     }
 
     /// Runs `f` one level of nesting deeper: refused past [`MAX_NESTING`]
@@ -247,8 +315,7 @@ impl Expander<'_> {
     }
 
     /// The expansion of a call of macro `name` (`m`) with `args`. The time
-    /// budget covers expanding as it covers running: every so many
-    /// expansions the clock is looked at.
+    /// budget covers expanding as it covers running (see `spend`).
     fn macro_call(
         &mut self,
         name: Symbol,
@@ -257,21 +324,8 @@ impl Expander<'_> {
         pos: Pos,
     ) -> Result<Value> {
         self.expansions = self.expansions.wrapping_add(1);
-        if self.expansions.is_multiple_of(64) {
-            if let Some(max) = self.interp.budget.max_time {
-                if self.started.elapsed() > max {
-                    return Err(EvalError::new(
-                        ErrorKind::Budget,
-                        format!(
-                            "time budget exhausted: compiling took longer than {max:?} \
-                             ({} macro expansions; does macro {name} expand into a call of itself?)",
-                            self.expansions
-                        ),
-                    )
-                    .with_location(source::locate(pos)));
-                }
-            }
-        }
+        self.last_macro = Some(name);
+        self.spend(pos)?;
         self.interp
             .call_value(&Value::Closure(m), args)
             .map_err(|e| {
@@ -368,10 +422,8 @@ impl Expander<'_> {
         if let Value::Symbol(s) = head {
             let cur = self.cur_func();
             let target = self.lookup(*s).and_then(|b| {
-                self.loops
-                    .iter()
-                    .find(|l| l.binding == b && l.func == cur && l.nparams == args.len())
-                    .map(|l| l.id)
+                let l = self.loops.get(*self.loop_of.get(&b)?)?;
+                (l.binding == b && l.func == cur && l.nparams == args.len()).then_some(l.id)
             });
             if let Some(id) = target {
                 let args = self.body_exprs(args, pos)?;
@@ -899,6 +951,12 @@ impl Expander<'_> {
             pos,
             ..Func::default()
         });
+        if self.func_level.len() <= fid {
+            self.func_level.resize(fid + 1, 0);
+        }
+        if let Some(level) = self.func_level.get_mut(fid) {
+            *level = self.func_stack.len();
+        }
         self.func_stack.push(fid);
         let scope_mark = self.scope.len();
         let mut params_ids = Vec::new();
@@ -1171,7 +1229,7 @@ impl Expander<'_> {
             return Err(self.err(pos, "named let needs bindings: (let loop ((i 0)) body...)"));
         };
         let pairs = self.binding_pairs(bindings, pos, "let")?;
-        if let Some(e) = self.named_loop(name, &pairs, body, pos) {
+        if let Some(e) = self.named_loop(name, &pairs, body, pos)? {
             return Ok(e);
         }
         // Initial values are evaluated outside the loop's scope.
@@ -1210,15 +1268,19 @@ impl Expander<'_> {
     /// Tries a named let as a loop in the running function's frame: no
     /// closure, no call per iteration. `None` (with every trace of the try
     /// undone) when the name is used other than as a tail call from its own
-    /// body, or a loop variable is captured and assigned (it would need a
-    /// fresh cell per iteration); the caller then makes a real function.
+    /// body, a loop variable is captured and assigned (it would need a
+    /// fresh cell per iteration), or the running function ran out of
+    /// slots; the caller then makes a real function. Any other error is
+    /// the body's and ends compiling: compiled again as a function it would
+    /// fail again, and nested named lets each trying twice took time
+    /// exponential in their depth.
     fn named_loop(
         &mut self,
         name: Symbol,
         pairs: &[(Symbol, Value)],
         body: &[Value],
         pos: Pos,
-    ) -> Option<Expr> {
+    ) -> Result<Option<Expr>> {
         let cur = self.cur_func();
         let marks = (
             self.bindings.len(),
@@ -1242,6 +1304,7 @@ impl Expander<'_> {
             }
             let id = self.nloops;
             self.nloops += 1;
+            self.loop_of.insert(lb, self.loops.len());
             self.loops.push(LoopTry {
                 id,
                 binding: lb,
@@ -1250,6 +1313,7 @@ impl Expander<'_> {
                 ok: true,
             });
             let body = self.body(body, pos);
+            self.loop_of.remove(&lb);
             let ok = self.loops.pop().is_some_and(|l| l.ok);
             let body = body?;
             if !ok
@@ -1268,15 +1332,16 @@ impl Expander<'_> {
         match attempt {
             Ok(Some(e)) => {
                 self.scope.truncate(marks.3);
-                Some(e)
+                Ok(Some(e))
             }
+            Err(e) if e.message != TOO_MANY_LOCALS => Err(e),
             _ => {
                 self.bindings.truncate(marks.0);
                 self.funcs.truncate(marks.1);
                 self.ngroups = marks.2;
                 self.scope.truncate(marks.3);
                 self.funcs[cur].nslots = marks.4;
-                None
+                Ok(None)
             }
         }
     }
