@@ -235,3 +235,31 @@ fn the_per_machine_heap_budget_counts_across_resumes() {
     let err = err.to_string();
     assert!(err.contains("heap budget"), "{err}");
 }
+
+#[test]
+fn a_per_machine_heap_budget_ignores_what_the_process_holds_elsewhere() {
+    // A server counts each machine's own heap (`heap_per_machine`). The
+    // primitives that check the budget before building something big
+    // (`range`, `string-repeat`) compared the whole process's live bytes
+    // with that per-machine budget, so a process holding more elsewhere
+    // than one request may use failed every `(range 10)`.
+    let _serial = one_at_a_time();
+    let held = vec![1u8; 32 * 1024 * 1024];
+    let mut interp = Interp::new();
+    interp.budget.max_heap = Some(8 * 1024 * 1024);
+    interp.budget.heap_per_machine = true;
+    let small = interp.eval_str("(len (range 10))", "<small>");
+    assert!(matches!(small, Ok(Value::Int(10))), "{small:?}");
+    let repeated = interp.eval_str("(len (string-repeat \"ab\" 1000))", "<repeat>");
+    assert!(matches!(repeated, Ok(Value::Int(2000))), "{repeated:?}");
+    // The budget still binds what the machine itself would build.
+    let big = interp
+        .eval_str("(len (range 1000000))", "<big>")
+        .expect_err("a million cells are past 8 MB");
+    assert!(big.to_string().contains("heap budget"), "{big}");
+    let big = interp
+        .eval_str("(string-repeat \"ab\" 10000000)", "<big>")
+        .expect_err("20 MB is past 8 MB");
+    assert!(big.to_string().contains("heap budget"), "{big}");
+    drop(held);
+}

@@ -44,6 +44,7 @@ pub(crate) fn expand_toplevel(interp: &mut Interp, form: &Value) -> Result<Progr
         nloops: 0,
         no_hof: 0,
         started: std::time::Instant::now(),
+        heap_start: crate::alloc::thread_net_bytes(),
         expansions: 0,
         last_macro: None,
         work: 0,
@@ -98,6 +99,9 @@ struct Expander<'a> {
     /// macro that expands into a call of itself runs until the time
     /// budget ends it (see `Expander::spend`).
     started: std::time::Instant,
+    /// `alloc::thread_net_bytes` when expanding began: what compiling has
+    /// kept since counts against a per-machine heap budget.
+    heap_start: isize,
     expansions: u32,
     /// The macro expanded last, named when a budget runs out.
     last_macro: Option<Symbol>,
@@ -276,13 +280,22 @@ impl Expander<'_> {
             .budget
             .max_time
             .filter(|&max| self.started.elapsed() > max);
-        let error = match (out_of_time, self.interp.ensure_heap(0)) {
-            (Some(max), _) => EvalError::new(
-                ErrorKind::Budget,
-                format!("time budget exhausted: compiling took longer than {max:?}"),
-            ),
-            (None, Err(e)) => e,
-            (None, Ok(())) => return Ok(()),
+        let budget = &self.interp.budget;
+        let heap_over = budget.max_heap.and_then(|max| {
+            let used = if budget.heap_per_machine {
+                let kept = crate::alloc::thread_net_bytes() - self.heap_start;
+                usize::try_from(kept).unwrap_or(0)
+            } else {
+                crate::alloc::live_bytes()
+            };
+            (used > max).then_some((used, max))
+        });
+        let message = match (out_of_time, heap_over) {
+            (Some(max), _) => format!("time budget exhausted: compiling took longer than {max:?}"),
+            (None, Some((used, max))) => {
+                format!("heap budget exhausted: compiling is using {used} bytes, more than {max}")
+            }
+            (None, None) => return Ok(()),
         };
         let why = match self.last_macro {
             Some(name) => format!(
@@ -291,9 +304,7 @@ impl Expander<'_> {
             ),
             None => " (while compiling)".to_owned(),
         };
-        let mut error = error;
-        error.message.push_str(&why);
-        Err(error.with_location(source::locate(pos)))
+        Err(EvalError::new(ErrorKind::Budget, message + &why).with_location(source::locate(pos)))
     }
 
     /// Runs `f` one level of nesting deeper: refused past [`MAX_NESTING`]
