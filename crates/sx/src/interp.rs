@@ -67,10 +67,6 @@ pub struct Interp {
     /// call makes one allocation (the result) rather than two.
     pub(crate) str_scratch: String,
     pub budget: Budget,
-    /// While a machine runs: the value of `alloc::thread_net_bytes` at
-    /// which it would have kept nothing, so that `ensure_heap` counts the
-    /// running machine's heap under [`Budget::heap_per_machine`].
-    pub(crate) machine_heap_base: Option<isize>,
 }
 
 impl Default for Interp {
@@ -97,7 +93,6 @@ impl Interp {
             builtins_ready: false,
             gensym_counter: 0,
             str_scratch: String::new(),
-            machine_heap_base: None,
             budget: Budget::default(),
         };
         crate::prims::install(&mut interp);
@@ -139,16 +134,15 @@ impl Interp {
 
     /// Fails with a heap budget error if `additional` more bytes would take
     /// the heap past the budget; for primitives about to build something big.
-    /// Under [`Budget::heap_per_machine`] the heap is what the running
-    /// machine kept (none outside a machine), not the whole process's: a
-    /// server holding more elsewhere than one request may use failed every
-    /// `(range 10)`.
+    /// Under [`Budget::heap_per_machine`] only `additional` counts: what
+    /// the running machine already holds is the machine's own check (every
+    /// 1024 calls), and the process's live bytes, which counted here
+    /// before, include what a server holds elsewhere, so that one holding
+    /// more than one request may use failed every `(range 10)`.
     pub fn ensure_heap(&self, additional: usize) -> Result<()> {
         if let Some(max) = self.budget.max_heap {
             let in_use = if self.budget.heap_per_machine {
-                self.machine_heap_base.map_or(0, |base| {
-                    usize::try_from(crate::alloc::thread_net_bytes() - base).unwrap_or(0)
-                })
+                0
             } else {
                 self.heap_in_use()
             };

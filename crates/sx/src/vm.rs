@@ -987,16 +987,10 @@ impl Machine {
     fn run_ready(&mut self, interp: &mut Interp) -> Result<Outcome> {
         let heap_start = crate::alloc::thread_net_bytes();
         self.run_heap_start = heap_start;
-        // A machine may run inside another's native call (a macro, `sx`
-        // callbacks): the outer one's base comes back after.
-        let outer = interp
-            .machine_heap_base
-            .replace(heap_start - self.heap_kept);
         let mut outcome = self.execute(interp);
         if outcome.is_err() {
             outcome = self.recover(interp, outcome);
         }
-        interp.machine_heap_base = outer;
         self.heap_kept += crate::alloc::thread_net_bytes() - heap_start;
         if self.state != State::Suspended {
             self.finish();
