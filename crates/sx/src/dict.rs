@@ -605,9 +605,9 @@ impl Node {
             return;
         }
         if i > 0 && spare(self.kids.get(i - 1)) {
-            self.rotate_right(i - 1);
+            self.rotate(i - 1, true);
         } else if spare(self.kids.get(i + 1)) {
-            self.rotate_right_to_left(i);
+            self.rotate(i, false);
         } else if i > 0 {
             self.merge(i - 1);
         } else {
@@ -615,9 +615,11 @@ impl Node {
         }
     }
 
-    /// Moves the last entry of `kids[j]` up into separator `j` and that
-    /// separator down to the front of `kids[j + 1]`.
-    fn rotate_right(&mut self, j: usize) {
+    /// Moves one entry between `kids[j]` and `kids[j + 1]` through
+    /// separator `j`. Rightward: the last entry of `kids[j]` goes up into
+    /// the separator, and the separator down to the front of `kids[j + 1]`,
+    /// with the last subtree of `kids[j]`. Leftward: the mirror image.
+    fn rotate(&mut self, j: usize, rightward: bool) {
         let (Some(sep_p), Some(sep)) = (self.prefixes.get_mut(j), self.entries.get_mut(j)) else {
             return;
         };
@@ -625,31 +627,22 @@ impl Node {
             return;
         };
         let (l, r) = (Rc::make_mut(left), Rc::make_mut(right));
-        let Some((p, e)) = l.pop() else {
+        let (from, to) = if rightward { (l, r) } else { (r, l) };
+        let taken = if rightward { from.pop() } else { from.take(0) };
+        let Some((p, e)) = taken else {
             return;
         };
-        r.put(0, std::mem::replace(sep_p, p), std::mem::replace(sep, e));
-        if let Some(kid) = l.kids.pop() {
-            r.kids.insert(0, kid);
-        }
-    }
-
-    /// Moves the first entry of `kids[j + 1]` up into separator `j` and
-    /// that separator down to the end of `kids[j]`.
-    fn rotate_right_to_left(&mut self, j: usize) {
-        let (Some(sep_p), Some(sep)) = (self.prefixes.get_mut(j), self.entries.get_mut(j)) else {
-            return;
-        };
-        let Some((left, right)) = pair_mut(&mut self.kids, j) else {
-            return;
-        };
-        let (l, r) = (Rc::make_mut(left), Rc::make_mut(right));
-        let Some((p, e)) = r.take(0) else {
-            return;
-        };
-        l.push(std::mem::replace(sep_p, p), std::mem::replace(sep, e));
-        if !r.kids.is_empty() {
-            l.kids.push(r.kids.remove(0));
+        let (p, e) = (std::mem::replace(sep_p, p), std::mem::replace(sep, e));
+        if rightward {
+            to.put(0, p, e);
+            if let Some(kid) = from.kids.pop() {
+                to.kids.insert(0, kid);
+            }
+        } else {
+            to.push(p, e);
+            if !from.kids.is_empty() {
+                to.kids.push(from.kids.remove(0));
+            }
         }
     }
 
