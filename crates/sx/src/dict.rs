@@ -429,12 +429,11 @@ impl Default for Node {
 }
 
 impl Node {
+    /// A node of one entry: a new root (with the two halves of the old
+    /// one as `kids`) or a first leaf.
     fn with(prefix: u64, entry: Entry, kids: Vec<Rc<Node>>) -> Node {
-        let mut node = Node {
-            prefixes: [PAD; SLOTS],
-            entries: Vec::new(),
-            kids,
-        };
+        let mut node = Node::default();
+        node.kids = kids;
         node.push(prefix, entry);
         node
     }
@@ -443,6 +442,7 @@ impl Node {
     /// below [`SLOTS`]).
     fn put(&mut self, at: usize, prefix: u64, entry: Entry) {
         let n = self.entries.len();
+        debug_assert!(at <= n && n < SLOTS, "put at {at} of {n}");
         if at > n || n >= SLOTS {
             return;
         }
@@ -483,15 +483,11 @@ impl Node {
     /// Moves the entries (and subtrees) from `at` on into a new node.
     fn split_off(&mut self, at: usize) -> Node {
         let n = self.entries.len();
-        let mut right = Node {
-            entries: self.entries.split_off(at.min(n)),
-            kids: if self.is_leaf() {
-                Vec::new()
-            } else {
-                self.kids.split_off(at.min(self.kids.len()))
-            },
-            prefixes: [PAD; SLOTS],
-        };
+        let mut right = Node::default();
+        right.entries = self.entries.split_off(at.min(n));
+        if !self.is_leaf() {
+            right.kids = self.kids.split_off(at.min(self.kids.len()));
+        }
         if let (Some(from), Some(to)) = (
             self.prefixes.get_mut(at..n),
             right.prefixes.get_mut(..n.saturating_sub(at)),
@@ -505,6 +501,7 @@ impl Node {
     /// Appends the entries and subtrees of `right`, emptying it.
     fn append(&mut self, right: &mut Node) {
         let (n, m) = (self.entries.len(), right.entries.len());
+        debug_assert!(n + m <= SLOTS, "append {m} to {n}");
         if n + m > SLOTS {
             return;
         }
