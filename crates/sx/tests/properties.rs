@@ -831,36 +831,34 @@ proptest! {
 /// that they agree, and at the end that every snapshot still agrees with
 /// the model as it was when it was taken.
 fn run_dict_model(pool: &[Value], ops: &[DictOp]) -> Result<(), TestCaseError> {
-    {
-        let mut d = Dict::new();
-        let mut model = std::collections::BTreeMap::new();
-        let mut snapshots = Vec::new();
-        for op in ops {
-            match *op {
-                DictOp::Insert(k, v) => {
-                    let key = pool[k % pool.len()].clone();
-                    let text = serialize(&key).expect("keys serialize");
-                    d.insert(
-                        Key::new(key.clone()).expect("pool keys are valid"),
-                        Value::Int(v),
-                    );
-                    model.insert(text, (key, v));
-                }
-                DictOp::Remove(k) => {
-                    let key = &pool[k % pool.len()];
-                    d.remove(key);
-                    model.remove(&serialize(key).expect("keys serialize"));
-                }
-                DictOp::Snapshot => snapshots.push((d.clone(), model.clone())),
+    let mut d = Dict::new();
+    let mut model = std::collections::BTreeMap::new();
+    let mut snapshots = Vec::new();
+    for op in ops {
+        match *op {
+            DictOp::Insert(k, v) => {
+                let key = pool[k % pool.len()].clone();
+                let text = serialize(&key).expect("keys serialize");
+                d.insert(
+                    Key::new(key.clone()).expect("pool keys are valid"),
+                    Value::Int(v),
+                );
+                model.insert(text, (key, v));
             }
-            check_dict_against_model(&d, &model, pool)?;
+            DictOp::Remove(k) => {
+                let key = &pool[k % pool.len()];
+                d.remove(key);
+                model.remove(&serialize(key).expect("keys serialize"));
+            }
+            DictOp::Snapshot => snapshots.push((d.clone(), model.clone())),
         }
-        for (snap, snap_model) in &snapshots {
-            check_dict_against_model(snap, snap_model, pool)?;
-        }
-        // And the final dict round-trips through its canonical form.
-        check_round_trip(&Value::Dict(d))?;
+        check_dict_against_model(&d, &model, pool)?;
     }
+    for (snap, snap_model) in &snapshots {
+        check_dict_against_model(snap, snap_model, pool)?;
+    }
+    // And the final dict round-trips through its canonical form.
+    check_round_trip(&Value::Dict(d))?;
     Ok(())
 }
 
