@@ -717,21 +717,20 @@ fn unshare(node: &mut Rc<Node>) {
 
 /// Inserts into the subtree, splitting the nodes that overflow on the way
 /// back up.
-fn insert(node: &mut Rc<Node>, prefix: u64, key: Value, value: Value) -> Inserted {
+fn insert(node: &mut Rc<Node>, prefix: u64, entry: Entry) -> Inserted {
     let n = Rc::make_mut(node);
-    let at = match n.search(prefix, tie(prefix, &key)) {
+    let at = match n.search(prefix, tie(prefix, &entry.key)) {
         Ok(i) => {
-            if let Some(entry) = n.entries.get_mut(i) {
-                entry.value = value;
+            if let Some(old) = n.entries.get_mut(i) {
+                old.value = entry.value;
             }
             return Inserted::Replaced;
         }
         Err(i) => i,
     };
-    let entry = Entry { key, value };
     match n.kids.get_mut(at) {
         None => n.insert_at(at, prefix, entry, None),
-        Some(kid) => match insert(kid, prefix, entry.key, entry.value) {
+        Some(kid) => match insert(kid, prefix, entry) {
             Inserted::Split(s) => n.insert_at(at, s.prefix, s.entry, Some(s.right)),
             done => return done,
         },
@@ -897,7 +896,7 @@ impl Dict {
             self.len = 1;
             return;
         };
-        match insert(root, key.prefix, entry.key, entry.value) {
+        match insert(root, key.prefix, entry) {
             Inserted::Replaced => return,
             Inserted::Added => {}
             // The tree grows a level at the top, so every leaf stays at
