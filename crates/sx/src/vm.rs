@@ -2830,28 +2830,11 @@ impl Machine {
 }
 
 /// Moves `stack[from..]` down to start at `to`, dropping what was between
-/// (a tail call replacing its caller's frame). Cheaper than `Vec::drain`
-/// for the few values a call moves.
-#[inline(always)]
+/// (a tail call replacing its caller's frame). Out of line, so that the
+/// machine's code does not change with it.
+#[inline(never)]
 fn slide_down(stack: &mut Vec<Value>, to: usize, from: usize) {
-    let n = stack.len().saturating_sub(from);
-    if to >= from {
-        return;
-    }
-    // Usually (a call's arguments above the frame it replaces) the two
-    // ranges do not overlap and swap as two slices, which measured ~14
-    // instructions a tail call cheaper than a swap per element with a
-    // bounds check each.
-    let (low, high) = stack.split_at_mut(from);
-    match low.get_mut(to..to + n) {
-        Some(dst) => dst.swap_with_slice(high),
-        None => {
-            for i in 0..n {
-                stack.swap(to + i, from + i);
-            }
-        }
-    }
-    truncate_to(stack, to + n);
+    crate::push::slide_down(stack, to, from, discard);
 }
 
 /// Pushes the value of stack slot `i`: copied, or moved out when `take` is
