@@ -11,7 +11,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use common::{Server, free_port, wait_up};
+use common::{Server, free_ports, wait_up};
 
 fn csrf(html: &str) -> String {
     let start = html
@@ -24,7 +24,7 @@ fn csrf(html: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_through_the_provider_and_single_logout() {
     let dir = tempfile::tempdir().unwrap();
-    let (site_port, idp_port, blog_port) = (free_port(), free_port(), free_port());
+    let [site_port, idp_port, blog_port, events_port, shop_port] = free_ports();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_rose-ash"))
@@ -36,9 +36,9 @@ async fn sign_in_through_the_provider_and_single_logout() {
             .arg("--blog-addr")
             .arg(format!("127.0.0.1:{blog_port}"))
             .arg("--events-addr")
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg(format!("127.0.0.1:{events_port}"))
             .arg("--shop-addr")
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg(format!("127.0.0.1:{shop_port}"))
             .arg("--data-dir")
             .arg(dir.path())
             .current_dir(&root)

@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Server, free_port, wait_up};
+use common::{Server, free_ports, wait_up};
 
 use fed::httpsig::{Outgoing, PeerKey, sign};
 
@@ -110,7 +110,7 @@ async fn order_count(shop: &store::Store) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_correctly_signed_peer_requests_change_anything() {
     let dir = tempfile::tempdir().unwrap();
-    let (events_port, shop_port, blog_port) = (free_port(), free_port(), free_port());
+    let [events_port, shop_port, blog_port] = free_ports();
     let events_dir = dir.path().join("events");
     let shop_dir = dir.path().join("shop");
     let _events = serve(
@@ -287,7 +287,7 @@ async fn sold(events: &store::Store, event: &str) -> Vec<store::Target> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reconciles_orders_missing_their_sold_edge() {
     let dir = tempfile::tempdir().unwrap();
-    let (events_port, shop_port, blog_port) = (free_port(), free_port(), free_port());
+    let [events_port, shop_port, blog_port] = free_ports();
     let events_dir = dir.path().join("events");
     let shop_dir = dir.path().join("shop");
     // With a blog configured (not running), events seeds its demo event.

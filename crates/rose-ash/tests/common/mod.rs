@@ -16,13 +16,15 @@ impl Drop for Server {
     }
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct ports nobody listens on right now. The listeners are all
+/// held until every port is chosen: asked for one at a time, released at
+/// once, the kernel could hand the same port out twice (it did, and two
+/// of a test's servers then fought over it).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
 /// Waits until `url` answers at all (up to a minute).
