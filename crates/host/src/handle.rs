@@ -101,7 +101,7 @@ pub async fn handle(app: Rc<RefCell<App>>, req: HttpRequest, shared: &Shared) ->
         Err(refusal) => return reply::error_page(&app, shared, &req, refusal, None).await,
     };
     let scope = RequestScope {
-        csrf_token: Rc::from(req.csrf_token.as_str()),
+        csrf_token: sx::RcStr::from(req.csrf_token.as_str()),
         request: request.clone(),
         wants_wire: req.wants_wire(),
     };

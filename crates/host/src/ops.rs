@@ -9,7 +9,6 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +68,7 @@ pub struct PeerRefusal {
 /// The request a machine is running for: what request-scoped operations
 /// answer.
 pub struct RequestScope {
-    pub csrf_token: Rc<str>,
+    pub csrf_token: sx::RcStr,
     pub request: Value,
     /// The request asked for SX wire (`SX-Request: true`), not HTML.
     pub wants_wire: bool,
@@ -79,7 +78,7 @@ thread_local! {
     /// The CSRF token of the request whose machine is running on this
     /// thread right now (machines of several requests interleave on a
     /// worker, but only between runs: each run or resume sets it).
-    static RUNNING_CSRF: RefCell<Option<Rc<str>>> = const { RefCell::new(None) };
+    static RUNNING_CSRF: RefCell<Option<sx::RcStr>> = const { RefCell::new(None) };
     /// Whether that request asked for SX wire.
     static RUNNING_WIRE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -87,7 +86,7 @@ thread_local! {
 /// Runs `f` (a machine's run or resume) as part of `scope`'s request, so
 /// that `(csrf-token)` answers that request's token.
 pub fn in_scope<T>(scope: &RequestScope, f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<Rc<str>>, bool);
+    struct Restore(Option<sx::RcStr>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             let previous = self.0.take();

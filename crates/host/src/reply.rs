@@ -312,7 +312,7 @@ pub async fn error_page(
     detail: Option<String>,
 ) -> HttpResponse {
     let scope = RequestScope {
-        csrf_token: Rc::from(req.csrf_token.as_str()),
+        csrf_token: sx::RcStr::from(req.csrf_token.as_str()),
         request: Value::Nil,
         wants_wire: req.wants_wire(),
     };

@@ -235,7 +235,7 @@ async fn start_hooks(app: &Rc<RefCell<App>>, shared: &Shared) -> Vec<String> {
         _ => Vec::new(),
     };
     let scope = RequestScope {
-        csrf_token: Rc::from(""),
+        csrf_token: sx::RcStr::default(),
         request: Value::Nil,
         wants_wire: false,
     };
@@ -279,7 +279,7 @@ fn start_periodic_jobs(app: &Rc<RefCell<App>>, shared: &Shared) {
             loop {
                 tick.tick().await;
                 let scope = RequestScope {
-                    csrf_token: Rc::from(""),
+                    csrf_token: sx::RcStr::default(),
                     request: Value::Nil,
                     wants_wire: false,
                 };

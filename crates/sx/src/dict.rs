@@ -338,10 +338,12 @@ fn first_class(v: &Value) -> u8 {
 /// root, and a binary tree of 5,000 keys is 13 nodes deep, each a likely
 /// cache miss; here it is three, and each node's search reads one short
 /// array of key prefixes. A dict of up to [`MAX`] entries is one node.
+///
+/// A `Dict` is the root pointer alone (its length is kept in the root
+/// node), so that `Value` is two words.
 #[derive(Clone, Default)]
 pub struct Dict {
     root: Link,
-    len: usize,
 }
 
 type Link = Option<Rc<Node>>;
@@ -370,6 +372,10 @@ struct Node {
     /// holding the keys between `entries[i - 1]` and `entries[i]`. Every
     /// leaf is at the same depth.
     kids: Vec<Rc<Node>>,
+    /// In a dict's root, the dict's number of entries. Nodes below the
+    /// root do not keep theirs (it is whatever it was when they last were
+    /// a root, usually 0); nothing reads it there.
+    len: usize,
 }
 
 #[derive(Clone)]
@@ -414,6 +420,7 @@ impl Clone for Node {
             prefixes: self.prefixes,
             entries,
             kids: self.kids.clone(),
+            len: self.len,
         }
     }
 }
@@ -424,6 +431,7 @@ impl Default for Node {
             prefixes: [PAD; SLOTS],
             entries: Vec::new(),
             kids: Vec::new(),
+            len: 0,
         }
     }
 }
@@ -792,11 +800,11 @@ impl Dict {
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.root.as_ref().map_or(0, |root| root.len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     pub fn get(&self, key: &Value) -> Option<&Value> {
@@ -892,21 +900,25 @@ impl Dict {
             value,
         };
         let Some(root) = self.root.as_mut() else {
-            self.root = Some(Rc::new(Node::with(key.prefix, entry, Vec::new())));
-            self.len = 1;
+            let mut leaf = Node::with(key.prefix, entry, Vec::new());
+            leaf.len = 1;
+            self.root = Some(Rc::new(leaf));
             return;
         };
+        let len = root.len + 1;
         match insert(root, key.prefix, entry) {
-            Inserted::Replaced => return,
-            Inserted::Added => {}
+            Inserted::Replaced => {}
+            // `insert` made the root this dict's own.
+            Inserted::Added => Rc::make_mut(root).len = len,
             // The tree grows a level at the top, so every leaf stays at
             // the same depth.
             Inserted::Split(s) => {
                 let old = std::mem::take(root);
-                *root = Rc::new(Node::with(s.prefix, s.entry, vec![old, s.right]));
+                let mut top = Node::with(s.prefix, s.entry, vec![old, s.right]);
+                top.len = len;
+                *root = Rc::new(top);
             }
         }
-        self.len += 1;
     }
 
     pub fn remove(&mut self, key: &Value) {
@@ -917,14 +929,19 @@ impl Dict {
         let Some(root) = self.root.as_mut() else {
             return;
         };
+        let len = root.len.saturating_sub(1);
         if !remove(root, prefix_of(key), key) {
             return;
         }
-        self.len -= 1;
+        // `remove` made the root this dict's own.
+        Rc::make_mut(root).len = len;
         // A root left without entries hands over to its one subtree (or,
         // a leaf, leaves the dict empty).
         if root.entries.is_empty() {
             self.root = root.kids.first().cloned();
+            if let Some(top) = self.root.as_mut() {
+                Rc::make_mut(top).len = len;
+            }
         }
     }
 
@@ -939,7 +956,7 @@ impl Dict {
 
     pub fn equals(&self, other: &Dict) -> bool {
         self.ptr_eq(other)
-            || (self.len == other.len
+            || (self.len() == other.len()
                 && self.iter().zip(other.iter()).all(|((k1, v1), (k2, v2))| {
                     cmp_keys(k1, k2) == Ordering::Equal && v1.equals(v2)
                 }))
@@ -1055,10 +1072,10 @@ impl FromIterator<(Key, Value)> for Dict {
             prefixes,
             entries,
             kids: Vec::new(),
+            len,
         };
         Dict {
             root: Some(Rc::new(node)),
-            len,
         }
     }
 }
@@ -1072,15 +1089,13 @@ mod tests {
     }
 
     /// Checks the B-tree's shape (entry counts, every leaf at one depth),
-    /// each stored prefix, and strictly increasing key order; returns the
+    /// each stored prefix, strictly increasing key order and the length
+    /// kept in the root; returns the
     /// depth.
     fn check(link: &Link) -> usize {
         let Some(root) = link else { return 0 };
         let depth = check_node(root, true);
-        let dict = Dict {
-            root: link.clone(),
-            len: 0,
-        };
+        let dict = Dict { root: link.clone() };
         let keys: Vec<Key> = dict
             .iter()
             .map(|(k, _)| Key::new(k.clone()).unwrap_or_else(|_| unreachable!()))
@@ -1088,6 +1103,7 @@ mod tests {
         for pair in keys.windows(2) {
             assert!(pair[0] < pair[1], "keys out of order");
         }
+        assert_eq!(root.len, keys.len(), "the root's count of entries");
         depth
     }
 

@@ -4,7 +4,7 @@
 //! overflow the native stack; every byte sequence yields values or a
 //! [`ReadError`] with the position, what was expected and the source line.
 
-use std::rc::Rc;
+use crate::rcstr::RcStr;
 
 use crate::dict::{Dict, Key};
 use crate::source::{self, Location, Pos};
@@ -306,7 +306,7 @@ impl<'a> Reader<'a> {
             };
             self.i += c.len_utf8();
             match c {
-                '"' => return Ok(Value::Str(Rc::from(out))),
+                '"' => return Ok(Value::Str(RcStr::from(out))),
                 '\\' => {
                     let esc_at = self.i - 1;
                     let rest = self.text.get(self.i..).unwrap_or("");

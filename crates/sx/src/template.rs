@@ -25,6 +25,7 @@
 //! template is taken back first, so output, errors, steps and backtraces
 //! are the code's own.
 
+use crate::rcstr::RcStr;
 use std::rc::{Rc, Weak};
 
 use crate::dict::Key;
@@ -89,12 +90,12 @@ impl Needs {
 #[derive(Debug)]
 enum Text {
     Short(Padded),
-    Long(Rc<str>),
+    Long(RcStr),
 }
 
 impl Text {
     fn new(s: &str) -> Text {
-        Padded::new(s).map_or_else(|| Text::Long(Rc::from(s)), Text::Short)
+        Padded::new(s).map_or_else(|| Text::Long(RcStr::from(s)), Text::Short)
     }
 
     fn as_str(&self) -> &str {
@@ -169,7 +170,7 @@ enum Hole {
     /// An attribute (`RenderAttrText`): ` name` is the text given; a
     /// string or integer value is written after it, `true` writes the
     /// name alone, nil and `false` nothing.
-    Attr(Rc<str>, Source),
+    Attr(RcStr, Source),
     /// An attribute whose value is `(str ...)` (`RenderStrAttr`): ` name="`,
     /// each piece escaped in turn, `"`.
     Joined(Text, Box<[Piece]>),
@@ -972,7 +973,7 @@ impl Reader<'_> {
                     let [Piece::Value(src)] = <[Piece; 1]>::try_from(pieces).ok()? else {
                         return None;
                     };
-                    let name = Rc::from(self.text_const(n)?);
+                    let name = RcStr::from(self.text_const(n)?);
                     self.hole(Hole::Attr(name, src));
                     return Some(i + 1);
                 }

@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::dict::Dict;
+use crate::rcstr::RcStr;
 use crate::source::Pos;
 use crate::symbol::Symbol;
 use crate::vm::{Closure, Native};
@@ -26,7 +27,7 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Rc<str>),
+    Str(RcStr),
     Symbol(Symbol),
     Keyword(Symbol),
     List(List),
@@ -46,6 +47,10 @@ pub enum Value {
     Cell(Rc<RefCell<Value>>),
 }
 
+// Two words: a tag and one word of payload (strings and dicts are one
+// pointer each). Every push, slot read and list cell moves a `Value`.
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
+
 impl Clone for Value {
     // Written out (rather than derived) so it inlines into the machine's
     // hot loop: immediates copy, everything else is one reference count.
@@ -56,7 +61,7 @@ impl Clone for Value {
             Value::Bool(b) => Value::Bool(*b),
             Value::Int(i) => Value::Int(*i),
             Value::Float(f) => Value::Float(*f),
-            Value::Str(s) => Value::Str(Rc::clone(s)),
+            Value::Str(s) => Value::Str(s.clone()),
             Value::Symbol(s) => Value::Symbol(*s),
             Value::Keyword(k) => Value::Keyword(*k),
             Value::List(l) => Value::List(List(l.0.clone())),
@@ -119,7 +124,7 @@ pub struct Component {
 
 /// An element value: a tag, attributes in the order written, and children.
 pub struct Element {
-    pub tag: Rc<str>,
+    pub tag: RcStr,
     pub attrs: Vec<(Symbol, Value)>,
     pub children: Vec<Value>,
 }
@@ -377,7 +382,7 @@ impl<'a> Iterator for ListIter<'a> {
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Rc::from(s))
+        Value::Str(RcStr::from(s))
     }
 
     pub fn sym(name: &str) -> Value {
@@ -582,7 +587,7 @@ impl From<&str> for Value {
 
 impl From<String> for Value {
     fn from(s: String) -> Value {
-        Value::Str(Rc::from(s))
+        Value::Str(RcStr::from(s))
     }
 }
 

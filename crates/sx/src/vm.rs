@@ -8,6 +8,7 @@
 //!   [`Machine`] and later calls [`Machine::resume`] with the answer;
 //! - tail calls reuse the caller's frame.
 
+use crate::rcstr::RcStr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -546,10 +547,9 @@ pub struct Request {
 /// argument, the usual case, is held in place: such a `perform` suspends
 /// without an allocation, which (with the counting allocator's atomic
 /// counters) was about a sixth of a suspend/resume cycle. Two or more are
-/// one allocation, as before. No bigger than a `Value`, so that an
-/// `Outcome` stays 48 bytes: `execute` returns one, and a bigger one
-/// changed the code generated for its dispatch loop (fib +2.6%
-/// instructions).
+/// one allocation, as before. Three words, so that an `Outcome` stays five
+/// (40 bytes): `execute` returns one, and a bigger one changed the code
+/// generated for its dispatch loop (fib +2.6% instructions).
 #[derive(Debug, Clone)]
 pub struct Args(ArgsRepr);
 
@@ -1220,7 +1220,7 @@ impl Machine {
             Some(args) => template.write(args, &mut buf, limit),
             None => None,
         };
-        let html = written.map(|_| Value::Str(Rc::from(buf.as_str())));
+        let html = written.map(|_| Value::Str(RcStr::from(buf.as_str())));
         keep_render_buffer(buf);
         let Some(used) = written else {
             return Ok(None);
@@ -2053,7 +2053,7 @@ impl Machine {
                         drop(pairs);
                         let tag = match proto.consts.get(tag as usize) {
                             Some(Value::Str(s)) => s.clone(),
-                            _ => Rc::from("div"),
+                            _ => RcStr::from("div"),
                         };
                         self.stack
                             .push(Value::Element(Rc::new(crate::value::Element {
@@ -2077,7 +2077,7 @@ impl Machine {
                         let Some(buf) = self.render.pop() else {
                             fail!(no_render_buffer());
                         };
-                        self.stack.push(Value::Str(Rc::from(buf.as_str())));
+                        self.stack.push(Value::Str(RcStr::from(buf.as_str())));
                         keep_render_buffer(buf);
                     }
                     Op::RenderText(i) => {

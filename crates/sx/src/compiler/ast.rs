@@ -1,7 +1,7 @@
 //! The compiler's intermediate tree: forms with special forms recognised,
 //! macros expanded and variables resolved.
 
-use std::rc::Rc;
+use crate::rcstr::RcStr;
 
 use crate::source::Pos;
 use crate::symbol::Symbol;
@@ -85,7 +85,7 @@ pub(crate) enum Expr {
     Perform(Vec<Expr>, Pos),
     Dict(Vec<(Value, Expr)>, Pos),
     Element {
-        tag: Rc<str>,
+        tag: RcStr,
         attrs: Vec<(Value, Expr)>,
         children: Vec<Expr>,
         pos: Pos,

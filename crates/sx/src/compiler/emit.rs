@@ -1,5 +1,6 @@
 //! Pass 2: [`Expr`] trees to instructions.
 
+use crate::rcstr::RcStr;
 use std::rc::Rc;
 
 use super::ast::{Binding, BindingId, Expr, Func, FuncId};
@@ -89,7 +90,7 @@ struct Out {
     render_depth: u32,
     /// Render mode, inside a guarded element form (see `render_element`):
     /// the element names written directly under its guard.
-    guard_tags: Option<Vec<Rc<str>>>,
+    guard_tags: Option<Vec<RcStr>>,
 }
 
 /// How deeply nested element forms render mode writes directly; below
@@ -1002,7 +1003,7 @@ impl Emitter<'_> {
         &mut self,
         out: &mut Out,
         e: &Expr,
-        tag: &Rc<str>,
+        tag: &RcStr,
         attrs: &[(Value, Expr)],
         children: &[Expr],
         pos: Pos,

@@ -1,6 +1,7 @@
 //! Pass 1: forms to [`Expr`] — macros expanded, special forms recognised,
 //! variables resolved to bindings.
 
+use crate::rcstr::RcStr;
 use rustc_hash::FxHashMap;
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -426,7 +427,7 @@ impl Expander<'_> {
                     }
                 }
                 if !self.interp.is_defined(s) && elements::is_element(s.as_str()) {
-                    return self.element(Rc::from(s.as_str()), args, pos);
+                    return self.element(RcStr::from(s.as_str()), args, pos);
                 }
             }
         }
@@ -670,7 +671,7 @@ impl Expander<'_> {
         Ok(Expr::Seq(out))
     }
 
-    fn element(&mut self, tag: Rc<str>, args: &[Value], pos: Pos) -> Result<Expr> {
+    fn element(&mut self, tag: RcStr, args: &[Value], pos: Pos) -> Result<Expr> {
         let mut attrs = Vec::new();
         let mut i = 0;
         while let (Some(Value::Keyword(k)), Some(v)) = (args.get(i), args.get(i + 1)) {

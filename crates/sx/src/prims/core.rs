@@ -5,6 +5,7 @@ use super::arg;
 use crate::error::{ErrorKind, EvalError, Result};
 use crate::interp::Interp;
 use crate::printer;
+use crate::rcstr::RcStr;
 use crate::symbol::Symbol;
 use crate::value::{Element, TypeName, Value};
 use crate::vm::Special;
@@ -161,9 +162,9 @@ pub(crate) fn install(i: &mut Interp) {
             }
         }
         Ok(Value::Element(Rc::new(Element {
-            tag: Rc::from("raw!"),
+            tag: RcStr::from("raw!"),
             attrs: Vec::new(),
-            children: vec![Value::Str(Rc::from(html))],
+            children: vec![Value::Str(RcStr::from(html))],
         })))
     });
     // Compiled calls render their argument straight into a buffer (the
@@ -199,10 +200,10 @@ pub(crate) fn install(i: &mut Interp) {
         })?;
         let body = std::mem::take(&mut a[2]);
         Ok(Value::Element(Rc::new(Element {
-            tag: Rc::from("sx-island"),
+            tag: RcStr::from("sx-island"),
             attrs: vec![
-                (Symbol::new("data-sx-island"), Value::Str(Rc::from(name))),
-                (Symbol::new("data-sx-props"), Value::Str(Rc::from(props))),
+                (Symbol::new("data-sx-island"), Value::Str(RcStr::from(name))),
+                (Symbol::new("data-sx-props"), Value::Str(RcStr::from(props))),
             ],
             children: vec![body],
         })))

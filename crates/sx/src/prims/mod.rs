@@ -12,6 +12,7 @@ mod dicts;
 mod lists;
 mod strings;
 
+use crate::rcstr::RcStr;
 use std::rc::Rc;
 
 use crate::dict::{Dict, Key};
@@ -63,7 +64,7 @@ pub(crate) fn expect_number(name: &str, v: &Value) -> Result<f64> {
     }
 }
 
-pub(crate) fn expect_str<'a>(name: &str, v: &'a Value) -> Result<&'a Rc<str>> {
+pub(crate) fn expect_str<'a>(name: &str, v: &'a Value) -> Result<&'a RcStr> {
     match v {
         Value::Str(s) => Ok(s),
         other => Err(EvalError::type_error(name, "a string", other)),
@@ -132,7 +133,7 @@ pub(crate) fn dict_from_pairs(name: &str, items: Vec<Value>) -> Result<Value> {
 
 /// Builds an element from `nattrs` name/value pairs then children.
 /// Attributes whose value is nil are kept (the renderer omits them).
-pub(crate) fn make_element(tag: Rc<str>, nattrs: usize, items: Vec<Value>) -> Value {
+pub(crate) fn make_element(tag: RcStr, nattrs: usize, items: Vec<Value>) -> Value {
     let mut attrs = Vec::with_capacity(nattrs);
     let mut it = items.into_iter();
     for _ in 0..nattrs {

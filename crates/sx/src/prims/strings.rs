@@ -463,7 +463,7 @@ fn parse_float(v: &Value) -> Result<Value> {
 /// `(pad-left s n pad)`: pads to `n` characters with a one-character string
 /// (default a space). Numbers are converted as `str` converts them.
 fn pad(name: &str, a: &[Value], left: bool) -> Result<Value> {
-    let s: std::rc::Rc<str> = match arg(a, 0) {
+    let s: crate::rcstr::RcStr = match arg(a, 0) {
         Value::Str(s) => s.clone(),
         v @ (Value::Int(_) | Value::Float(_)) => {
             let mut out = String::new();
