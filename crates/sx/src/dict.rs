@@ -1090,8 +1090,7 @@ mod tests {
 
     /// Checks the B-tree's shape (entry counts, every leaf at one depth),
     /// each stored prefix, strictly increasing key order and the length
-    /// kept in the root; returns the
-    /// depth.
+    /// kept in the root; returns the depth.
     fn check(link: &Link) -> usize {
         let Some(root) = link else { return 0 };
         let depth = check_node(root, true);
