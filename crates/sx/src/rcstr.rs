@@ -1,6 +1,6 @@
 //! [`RcStr`]: an immutable, reference-counted string behind one pointer.
 //!
-//! `RcStr` is a fat pointer (address and length, 16 bytes), which made
+//! `Rc<str>` is a fat pointer (address and length, 16 bytes), which made
 //! `Value` 24 bytes: every push, slot read and list cell moved three words
 //! where two would do. Here the length lives in the allocation beside the
 //! count, so the handle is one word and `Value` is 16 bytes. The count is
@@ -15,7 +15,6 @@ use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::rc::Rc;
 
 /// The start of every allocation; the string's bytes follow it.
 #[repr(C)]
@@ -199,18 +198,6 @@ impl PartialEq for RcStr {
 
 impl Eq for RcStr {}
 
-impl PartialEq<str> for RcStr {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for RcStr {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 impl PartialOrd for RcStr {
     fn partial_cmp(&self, other: &RcStr) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
@@ -250,30 +237,6 @@ impl From<&str> for RcStr {
 impl From<String> for RcStr {
     fn from(s: String) -> RcStr {
         RcStr::new(&s)
-    }
-}
-
-impl From<&String> for RcStr {
-    fn from(s: &String) -> RcStr {
-        RcStr::new(s)
-    }
-}
-
-impl From<Box<str>> for RcStr {
-    fn from(s: Box<str>) -> RcStr {
-        RcStr::new(&s)
-    }
-}
-
-impl From<Rc<str>> for RcStr {
-    fn from(s: Rc<str>) -> RcStr {
-        RcStr::new(&s)
-    }
-}
-
-impl From<&RcStr> for Rc<str> {
-    fn from(s: &RcStr) -> Rc<str> {
-        Rc::from(s.as_str())
     }
 }
 
